@@ -1,0 +1,24 @@
+package ports
+
+import "github.com/seshat-kv/seshat/domain"
+
+// Transport carries Raft messages between the nodes of one cluster.
+//
+// Delivery is best effort: a message may be lost, delayed, duplicated or
+// reordered, and Raft recovers from all of it by retrying. Send therefore
+// never waits on the network: it queues the message or drops it (a full
+// queue, an unknown peer) and returns. A MsgSnap travels whole, with its
+// Snapshot.Data.
+//
+// Errors: Send returns domain.ErrClosed after Close; it returns nil when it
+// drops a message for any other reason (the drop is logged or counted, not
+// reported, since the caller could do nothing else than Raft's retry).
+type Transport interface {
+	// Send queues m for delivery to m.To.
+	Send(m domain.Message) error
+	// Receive returns the channel on which messages addressed to this node
+	// arrive. It is closed by Close.
+	Receive() <-chan domain.Message
+	// Close stops sending and receiving.
+	Close() error
+}
