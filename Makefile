@@ -1,0 +1,51 @@
+# Seshat's build, test and run targets. `make test` is what CI runs.
+GO      ?= go
+SEEDS   ?= 10000
+NODES   ?= 3
+STEPS   ?= 3000
+BENCHTIME ?= 2s
+
+.PHONY: build test test-unit test-race test-sim test-plant sim bench lint fuzz
+
+build:
+	CGO_ENABLED=0 $(GO) build -o bin/ ./...
+
+# Everything a change must pass: vet, the dependency rule, unit and contract
+# tests, the in-process cluster tests, the simulator on a few hundred seeds
+# and the planted-bug test.
+test: lint test-unit test-race test-sim test-plant
+
+test-unit:
+	$(GO) test -count=1 -timeout 10m ./...
+
+# The race detector over the packages that run goroutines.
+test-race:
+	$(GO) test -count=1 -race -timeout 10m ./consensus/... ./adapters/memory/...
+
+test-sim:
+	$(GO) run ./test/sim -seeds 300 -nodes 3
+	$(GO) run ./test/sim -seeds 100 -nodes 5
+
+test-plant:
+	$(GO) test -count=1 -tags seshatplant -run TestPlantedBugsFound -timeout 10m ./test/sim
+
+# A long search of the simulator: make sim SEEDS=10000 NODES=5
+sim:
+	$(GO) run ./test/sim -seeds $(SEEDS) -nodes $(NODES) -steps $(STEPS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./consensus/...
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }
+	$(GO) vet ./...
+	$(GO) vet -tags seshatplant ./consensus/... ./test/sim/...
+
+# Short fuzzing runs of every fuzz target (FUZZTIME each).
+FUZZTIME ?= 30s
+fuzz:
+	@for pkg in $$($(GO) list ./...); do \
+	  for f in $$($(GO) test -list '^Fuzz' $$pkg 2>/dev/null | grep '^Fuzz'); do \
+	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
+	  done; \
+	done
