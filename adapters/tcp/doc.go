@@ -1,0 +1,74 @@
+// Package tcp is Seshat's peer transport: it carries domain.Message
+// between seshatd nodes over TCP and implements ports.Transport.
+//
+// # Connections
+//
+// Each node keeps one long-lived outbound connection per peer, owned by a
+// writer goroutine. Send queues a message for that writer (a bounded queue
+// of Options.SendQueue messages; a full queue drops and counts) and returns
+// at once. The writer drains its queue into one buffered write and one
+// Flush per batch, and sends a keep-alive frame when idle. When the
+// connection fails it redials with capped exponential backoff and jitter
+// (Options.BackoffMin/BackoffMax, a seeded math/rand/v2 source); messages
+// queued during the backoff are dropped as stale. Messages from one node
+// to another travel on one connection, so those that arrive arrive in the
+// order they were sent; across reconnections some may be lost.
+//
+// Each accepted connection is read by one goroutine that decodes frames
+// and delivers messages on the Receive channel (Options.InboxSize; a full
+// inbox drops and counts, except that a MsgSnap waits up to ReadTimeout).
+// Traffic only flows from dialer to acceptor: a node receives on the
+// connections its peers dialed.
+//
+// # Handshake
+//
+// A dialer's first frame is a handshake naming the cluster id, its node id
+// and the node id it means to reach. The acceptor refuses (with a reject
+// frame carrying the reason, then closes, and logs a warning) a different
+// cluster id, a node id that is not a known peer (Options.Peers, SetPeer)
+// and a target id that is not its own; otherwise it answers with an ack
+// carrying its own identity, which the dialer checks in turn. After the
+// handshake every message's From must be the handshake's node id and its
+// To the acceptor's id, or the connection is cut: a connection speaks for
+// one node only. A newer connection from a node replaces the older one.
+//
+// The handshake guards against misconfiguration (a node pointed at the
+// wrong cluster or address), not against a malicious network: nothing
+// authenticates the peer or protects the bytes. TLS with peer certificates
+// is future work; until then, run the peer port on a trusted network.
+//
+// # Frames
+//
+// Every byte on a connection is in a frame:
+//
+//	magic "SSHT" (4 bytes) | version 1 (1) | type (1) |
+//	payload length (4, big endian) | CRC32C of the payload (4, big endian) |
+//	payload
+//
+// Types: handshake, handshake-ack, reject, message (one encoded Message,
+// see EncodeMessage), snapshot-header, snapshot-chunk, snapshot-end,
+// keepalive. The length is checked against Options.MaxFrameBytes (default
+// 64 MiB; 1 KiB before the handshake is accepted) before the payload is
+// allocated or read. A message whose encoding exceeds MaxFrameBytes cannot
+// be sent: the writer drops and logs it, so Raft's byte limit per append
+// must stay well below it. A peer that sends bad magic, an unknown version
+// or type, an oversized length, a bad CRC, an undecodable payload or a
+// frame out of place is disconnected with a warning naming its address; the
+// node carries on.
+//
+// # Snapshots
+//
+// A MsgSnap travels as a stream on its peer's connection: a snapshot-header
+// frame (the message without Snapshot.Data, and the data's length), the
+// data in chunks of Options.SnapshotChunkBytes (default 1 MiB), and an end
+// frame. The sender logs progress at most every second or every 10%; the
+// receiver reassembles the data in memory, bounded by
+// Options.MaxSnapshotBytes (default 1 GiB), and delivers the whole MsgSnap.
+// Other messages to that peer wait in its queue while a snapshot streams.
+//
+// # Decoding
+//
+// DecodeMessage aliases its input; the transport gives each frame its own
+// buffer, so received messages share nothing with each other. Empty byte
+// strings and lists decode as nil.
+package tcp

@@ -1,0 +1,299 @@
+package tcp
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"time"
+
+	"github.com/seshat-kv/seshat/domain"
+)
+
+// inConn is a registered inbound connection; cancel closes it.
+type inConn struct {
+	cancel context.CancelFunc
+}
+
+// serveInbound runs one accepted connection: the handshake, then the
+// session that reads it until it fails or the transport closes.
+func (t *Transport) serveInbound(conn net.Conn) {
+	defer t.wg.Done()
+	ctx, cancel := context.WithCancel(t.ctx)
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer func() {
+		stop()
+		cancel()
+		_ = conn.Close()
+	}()
+	log := t.log.With().Str("remote", conn.RemoteAddr().String()).Logger()
+
+	br := bufio.NewReaderSize(conn, 64<<10)
+	fr := newFrameReader(br, handshakeMaxBytes)
+	bw := bufio.NewWriterSize(conn, 512)
+	_ = conn.SetDeadline(time.Now().Add(t.opts.DialTimeout))
+	hs, reason, err := t.readHandshake(fr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return
+		}
+		t.stats.rejected.Add(1)
+		log.Warn().Err(err).Msg("inbound connection rejected")
+		if reason != "" {
+			if writeFrame(bw, frameReject, rejectPayload(reason)) == nil {
+				_ = bw.Flush()
+			}
+		}
+		return
+	}
+	ack := handshakePayload{ClusterID: t.opts.ClusterID, From: t.opts.ID, To: hs.From}
+	if err := writeFrame(bw, frameHandshakeAck, ack.append(nil)); err == nil {
+		err = bw.Flush()
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Warn().Err(err).Uint64("peer", uint64(hs.From)).Msg("handshake ack failed")
+		}
+		return
+	}
+	_ = conn.SetDeadline(time.Time{})
+	log = log.With().Uint64("peer", uint64(hs.From)).Logger()
+
+	// Register as the peer's connection; the newest wins (a restarted peer
+	// replaces its half-dead predecessor at once).
+	me := &inConn{cancel: cancel}
+	t.mu.Lock()
+	if t.closed.Load() || t.mu.peers[hs.From] == nil {
+		t.mu.Unlock()
+		return
+	}
+	old := t.mu.inbound[hs.From]
+	t.mu.inbound[hs.From] = me
+	t.mu.Unlock()
+	if old != nil {
+		old.cancel()
+		log.Info().Msg("peer reconnected, older inbound connection closed")
+	}
+	defer func() {
+		t.mu.Lock()
+		if t.mu.inbound[hs.From] == me {
+			delete(t.mu.inbound, hs.From)
+		}
+		t.mu.Unlock()
+	}()
+	log.Info().Msg("peer connected")
+
+	fr.max = uint32(t.opts.MaxFrameBytes)
+	var deadlineSet time.Time
+	s := &session{
+		peer:    hs.From,
+		self:    t.opts.ID,
+		maxSnap: t.opts.MaxSnapshotBytes,
+		deliver: t.deliver,
+		snapshotReceived: func(m *domain.Message, took time.Duration) {
+			t.stats.snapsReceived.Add(1)
+			log.Info().Uint64("index", uint64(m.Snapshot.Meta.Index)).Int("bytes", len(m.Snapshot.Data)).
+				Dur("took", took).Msg("snapshot received")
+		},
+		beforeRead: func() {
+			// Keep the read deadline ReadTimeout ahead, resetting it only
+			// when an eighth of it has passed (SetReadDeadline is not free).
+			if now := time.Now(); now.Sub(deadlineSet) > t.opts.ReadTimeout/8 {
+				_ = conn.SetReadDeadline(now.Add(t.opts.ReadTimeout))
+				deadlineSet = now
+			}
+		},
+	}
+	err = s.run(fr)
+	var nerr net.Error
+	switch {
+	case ctx.Err() != nil:
+		log.Debug().Msg("inbound connection closed")
+	case errors.Is(err, io.EOF):
+		log.Info().Msg("peer closed the connection")
+	case errors.Is(err, domain.ErrCorrupt):
+		t.stats.bad.Add(1)
+		log.Warn().Err(err).Msg("peer disconnected: protocol violation")
+	case errors.As(err, &nerr) && nerr.Timeout():
+		log.Warn().Err(err).Msg("peer disconnected: read timeout")
+	default:
+		log.Warn().Err(err).Msg("inbound connection failed")
+	}
+}
+
+// readHandshake reads and checks the first frame of an inbound connection.
+// reason, when not empty, is what to tell a well-formed but refused dialer.
+func (t *Transport) readHandshake(fr *frameReader) (hs handshakePayload, reason string, err error) {
+	typ, payload, err := fr.readFrame()
+	if err != nil {
+		return hs, "", fmt.Errorf("tcp: reading handshake: %w", err)
+	}
+	if typ != frameHandshake {
+		return hs, "", fmt.Errorf("tcp: first frame is a %s frame, not a handshake: %w", typ, domain.ErrCorrupt)
+	}
+	hs, err = decodeHandshake(payload)
+	if err != nil {
+		return hs, "", err
+	}
+	switch {
+	case hs.ClusterID != t.opts.ClusterID:
+		reason = fmt.Sprintf("cluster id %q is not %q", hs.ClusterID, t.opts.ClusterID)
+	case hs.To != t.opts.ID:
+		reason = fmt.Sprintf("this is node %d, not node %d", t.opts.ID, hs.To)
+	case hs.From == t.opts.ID || !t.knownPeer(hs.From):
+		reason = fmt.Sprintf("node %d is not a known peer of node %d", hs.From, t.opts.ID)
+	default:
+		return hs, "", nil
+	}
+	return hs, reason, fmt.Errorf("tcp: handshake from node %d refused: %s", hs.From, reason)
+}
+
+// session reads the frames of one handshaken inbound connection and turns
+// them into messages: it checks that each names the handshake's node as
+// From and this node as To, and reassembles snapshot streams. It does no
+// I/O of its own, so tests and fuzzers drive it with any byte stream.
+type session struct {
+	peer, self       domain.NodeID
+	maxSnap          int64
+	deliver          func(domain.Message)
+	snapshotReceived func(m *domain.Message, took time.Duration) // may be nil
+	beforeRead       func()                                      // may be nil
+
+	snap *pendingSnap // the snapshot stream in progress, if any
+}
+
+type pendingSnap struct {
+	m     domain.Message
+	total uint64
+	data  []byte
+	start time.Time
+}
+
+// maxSnapPrealloc bounds what a snapshot header can make the receiver
+// allocate before the data arrives.
+const maxSnapPrealloc = 64 << 20
+
+// run reads frames until an error: io.EOF when the peer closes between
+// frames, an error wrapping domain.ErrCorrupt for a protocol violation, or
+// the stream's error.
+func (s *session) run(fr *frameReader) error {
+	for {
+		if s.beforeRead != nil {
+			s.beforeRead()
+		}
+		h, err := fr.readHeader()
+		if err != nil {
+			if errors.Is(err, io.EOF) && s.snap != nil {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+		if h.typ == frameSnapChunk {
+			if err := s.chunk(fr, h); err != nil {
+				return err
+			}
+			continue
+		}
+		var p []byte
+		if h.n > 0 {
+			p = make([]byte, h.n)
+		}
+		if err := fr.readPayload(h, p); err != nil {
+			return err
+		}
+		if err := s.handle(h.typ, p); err != nil {
+			return err
+		}
+	}
+}
+
+// chunk reads a snapshot data chunk straight into the reassembly buffer.
+func (s *session) chunk(fr *frameReader, h frameHeader) error {
+	if s.snap == nil {
+		return fmt.Errorf("tcp: snapshot chunk outside a snapshot stream: %w", domain.ErrCorrupt)
+	}
+	have := len(s.snap.data)
+	if uint64(have)+uint64(h.n) > s.snap.total {
+		return fmt.Errorf("tcp: snapshot chunk of %d bytes after %d overruns the announced %d: %w",
+			h.n, have, s.snap.total, domain.ErrCorrupt)
+	}
+	s.snap.data = slices.Grow(s.snap.data, int(h.n))[:have+int(h.n)]
+	return fr.readPayload(h, s.snap.data[have:])
+}
+
+func (s *session) handle(typ frameType, p []byte) error {
+	if s.snap != nil && typ != frameSnapEnd {
+		return fmt.Errorf("tcp: %s frame inside a snapshot stream: %w", typ, domain.ErrCorrupt)
+	}
+	switch typ {
+	case frameMessage:
+		m, err := DecodeMessage(p)
+		if err != nil {
+			return err
+		}
+		if err := s.check(&m); err != nil {
+			return err
+		}
+		s.deliver(m)
+	case frameSnapHeader:
+		d := decoder{b: p}
+		total := d.uvarint("snapshot size")
+		m := d.message()
+		if err := d.finish("snapshot header"); err != nil {
+			return err
+		}
+		if m.Type != domain.MsgSnap || m.Snapshot == nil || m.Snapshot.Data != nil {
+			return fmt.Errorf("tcp: snapshot header holds a %s (snapshot %v): %w", m.Type, m.Snapshot != nil, domain.ErrCorrupt)
+		}
+		if err := s.check(&m); err != nil {
+			return err
+		}
+		if total > uint64(s.maxSnap) {
+			return fmt.Errorf("tcp: snapshot of %d bytes exceeds MaxSnapshotBytes %d: %w", total, s.maxSnap, domain.ErrCorrupt)
+		}
+		s.snap = &pendingSnap{m: m, total: total, start: time.Now()}
+		if total > 0 {
+			s.snap.data = make([]byte, 0, min(total, maxSnapPrealloc))
+		}
+	case frameSnapEnd:
+		if s.snap == nil {
+			return fmt.Errorf("tcp: snapshot end outside a snapshot stream: %w", domain.ErrCorrupt)
+		}
+		if len(p) != 0 || uint64(len(s.snap.data)) != s.snap.total {
+			return fmt.Errorf("tcp: snapshot stream ended after %d of %d bytes (end payload %d bytes): %w",
+				len(s.snap.data), s.snap.total, len(p), domain.ErrCorrupt)
+		}
+		ps := s.snap
+		s.snap = nil
+		ps.m.Snapshot.Data = ps.data
+		if s.snapshotReceived != nil {
+			s.snapshotReceived(&ps.m, time.Since(ps.start))
+		}
+		s.deliver(ps.m)
+	case frameKeepalive:
+		if len(p) != 0 {
+			return fmt.Errorf("tcp: keepalive frame with %d payload bytes: %w", len(p), domain.ErrCorrupt)
+		}
+	default:
+		return fmt.Errorf("tcp: unexpected %s frame after the handshake: %w", typ, domain.ErrCorrupt)
+	}
+	return nil
+}
+
+// check enforces that a message comes from the node the handshake named
+// and is addressed to this node.
+func (s *session) check(m *domain.Message) error {
+	if m.From != s.peer {
+		return fmt.Errorf("tcp: %s from node %d on the connection of node %d: %w", m.Type, m.From, s.peer, domain.ErrCorrupt)
+	}
+	if m.To != s.self {
+		return fmt.Errorf("tcp: %s to node %d arrived at node %d: %w", m.Type, m.To, s.self, domain.ErrCorrupt)
+	}
+	if m.Type == domain.MsgSnap && m.Snapshot == nil {
+		return fmt.Errorf("tcp: MsgSnap without a snapshot: %w", domain.ErrCorrupt)
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package tcp
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/seshat-kv/seshat/domain"
+)
+
+// ErrInvalidOptions is returned (wrapped, with the offending field) by
+// Options.Validate, New and SetPeer when a setting cannot work.
+var ErrInvalidOptions = errors.New("tcp: invalid options")
+
+// Defaults of Options, applied by EnsureDefaults to zero fields.
+const (
+	DefaultListenAddr         = "127.0.0.1:0"
+	DefaultSendQueue          = 1024
+	DefaultInboxSize          = 4096
+	DefaultDialTimeout        = 3 * time.Second
+	DefaultReadTimeout        = 10 * time.Second
+	DefaultWriteTimeout       = 10 * time.Second
+	DefaultBackoffMin         = 50 * time.Millisecond
+	DefaultBackoffMax         = 2 * time.Second
+	DefaultMaxFrameBytes      = 64 << 20
+	DefaultSnapshotChunkBytes = 1 << 20
+	DefaultMaxSnapshotBytes   = 1 << 30
+
+	// MaxClusterIDLen bounds Options.ClusterID (it travels in the handshake).
+	MaxClusterIDLen = 255
+	// minFrameLimit is the smallest MaxFrameBytes accepted: room for the
+	// handshake and an ordinary message.
+	minFrameLimit = 4 << 10
+)
+
+// Options configure a Transport. The zero value of every field but ID works;
+// each field's comment gives its default. New clones the Options, runs
+// EnsureDefaults and then Validate.
+type Options struct {
+	// ID is this node's id. Required, non-zero.
+	ID domain.NodeID
+	// ClusterID names the cluster; a connection from a node configured with
+	// another cluster id is rejected. Default "" (which is a cluster id like
+	// any other: set it in production). At most MaxClusterIDLen bytes.
+	ClusterID string
+	// ListenAddr is the address to accept peer connections on. Default:
+	// Peers[ID] if present, else "127.0.0.1:0" (an ephemeral port; see
+	// Transport.Addr).
+	ListenAddr string
+	// Peers maps the other members' ids to their addresses (host:port).
+	// This node's own id may appear (it then only sets the ListenAddr
+	// default). Only peers listed here (or added by SetPeer) may connect.
+	// Default: none.
+	Peers map[domain.NodeID]string
+	// SendQueue is the number of messages queued per peer; Send drops (and
+	// counts) a message when its peer's queue is full. Default 1024.
+	SendQueue int
+	// InboxSize is the capacity of the Receive channel; a received message
+	// that finds it full is dropped and counted. Default 4096.
+	InboxSize int
+	// DialTimeout bounds a dial plus the handshake that follows it, and, on
+	// the accepting side, the wait for a new connection's handshake.
+	// Default 3s.
+	DialTimeout time.Duration
+	// ReadTimeout is how long an inbound connection may stay silent before
+	// it is dropped. Writers send a keep-alive frame after ReadTimeout/3 of
+	// idleness, so a healthy idle connection never hits it: give every node
+	// of a cluster the same ReadTimeout. Default 10s.
+	ReadTimeout time.Duration
+	// WriteTimeout bounds each batch of writes (each chunk of a snapshot).
+	// Default 10s.
+	WriteTimeout time.Duration
+	// BackoffMin and BackoffMax bound the delay before redialing a peer: it
+	// doubles after each failure from BackoffMin up to BackoffMax, with
+	// jitter (a uniform draw from the upper half of the delay). Defaults
+	// 50ms and 2s.
+	BackoffMin time.Duration
+	BackoffMax time.Duration
+	// JitterSeed seeds the backoff jitter (one math/rand/v2 PCG source per
+	// peer, seeded with JitterSeed and the peer id). Default 0 means the
+	// node id, which decorrelates nodes.
+	JitterSeed uint64
+	// MaxFrameBytes is the largest frame payload sent or accepted, checked
+	// before anything is allocated. A message (a MsgApp with its entries)
+	// whose encoding is larger is dropped by the sender and logged: keep
+	// Raft's per-message byte limit well below it. Snapshot data is not
+	// bound by it (it travels in chunks). Default 64 MiB, minimum 4 KiB.
+	MaxFrameBytes int
+	// SnapshotChunkBytes is the size of the data chunks a snapshot is sent
+	// in. Default 1 MiB; at most MaxFrameBytes.
+	SnapshotChunkBytes int
+	// MaxSnapshotBytes bounds Snapshot.Data of a MsgSnap, sent or received
+	// (the receiver reassembles the data in memory before delivering the
+	// message). Default 1 GiB.
+	MaxSnapshotBytes int64
+	// Logger receives the transport's logs. Default: zerolog.Nop().
+	Logger *zerolog.Logger
+}
+
+// Clone returns a copy of o that shares nothing mutable with it (the Peers
+// map is copied; the Logger is shared).
+func (o Options) Clone() Options {
+	c := o
+	c.Peers = maps.Clone(o.Peers)
+	return c
+}
+
+// EnsureDefaults sets every zero field to its default.
+func (o *Options) EnsureDefaults() {
+	if o.Peers == nil {
+		o.Peers = map[domain.NodeID]string{}
+	}
+	if o.ListenAddr == "" {
+		if a, ok := o.Peers[o.ID]; ok && a != "" {
+			o.ListenAddr = a
+		} else {
+			o.ListenAddr = DefaultListenAddr
+		}
+	}
+	setDefault(&o.SendQueue, DefaultSendQueue)
+	setDefault(&o.InboxSize, DefaultInboxSize)
+	setDefault(&o.DialTimeout, DefaultDialTimeout)
+	setDefault(&o.ReadTimeout, DefaultReadTimeout)
+	setDefault(&o.WriteTimeout, DefaultWriteTimeout)
+	setDefault(&o.BackoffMin, DefaultBackoffMin)
+	setDefault(&o.BackoffMax, DefaultBackoffMax)
+	setDefault(&o.MaxFrameBytes, DefaultMaxFrameBytes)
+	setDefault(&o.SnapshotChunkBytes, min(DefaultSnapshotChunkBytes, o.MaxFrameBytes))
+	setDefault(&o.MaxSnapshotBytes, DefaultMaxSnapshotBytes)
+	if o.JitterSeed == 0 {
+		o.JitterSeed = uint64(o.ID)
+	}
+	if o.Logger == nil {
+		nop := zerolog.Nop()
+		o.Logger = &nop
+	}
+}
+
+func setDefault[T comparable](p *T, def T) {
+	var zero T
+	if *p == zero {
+		*p = def
+	}
+}
+
+// Validate reports the first setting that cannot work, wrapping
+// ErrInvalidOptions. Run it after EnsureDefaults.
+func (o *Options) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrInvalidOptions, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case o.ID == domain.None:
+		return bad("ID must be non-zero")
+	case len(o.ClusterID) > MaxClusterIDLen:
+		return bad("ClusterID is %d bytes, more than %d", len(o.ClusterID), MaxClusterIDLen)
+	case o.SendQueue < 0:
+		return bad("SendQueue %d is negative", o.SendQueue)
+	case o.InboxSize < 0:
+		return bad("InboxSize %d is negative", o.InboxSize)
+	case o.DialTimeout < 0 || o.ReadTimeout < 0 || o.WriteTimeout < 0:
+		return bad("negative timeout (dial %v, read %v, write %v)", o.DialTimeout, o.ReadTimeout, o.WriteTimeout)
+	case o.BackoffMin < 0 || o.BackoffMax < o.BackoffMin:
+		return bad("backoff bounds [%v, %v] are not ordered", o.BackoffMin, o.BackoffMax)
+	case o.MaxFrameBytes < minFrameLimit || uint64(o.MaxFrameBytes) > maxFrameLimit:
+		return bad("MaxFrameBytes %d outside [%d, %d]", o.MaxFrameBytes, minFrameLimit, uint64(maxFrameLimit))
+	case o.SnapshotChunkBytes < 1 || o.SnapshotChunkBytes > o.MaxFrameBytes:
+		return bad("SnapshotChunkBytes %d outside [1, MaxFrameBytes=%d]", o.SnapshotChunkBytes, o.MaxFrameBytes)
+	case o.MaxSnapshotBytes < 0:
+		return bad("MaxSnapshotBytes %d is negative", o.MaxSnapshotBytes)
+	}
+	for id, addr := range o.Peers {
+		if id == domain.None {
+			return bad("Peers names node 0")
+		}
+		if addr == "" {
+			return bad("Peers[%d] has no address", id)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,360 @@
+package tcp
+
+import (
+	"bufio"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/seshat-kv/seshat/domain"
+)
+
+// Batching limits of a writer: it drains its queue into one buffered write
+// and one Flush until the queue is empty or one of these is reached.
+const (
+	maxBatchMessages = 512
+	maxBatchBytes    = 8 << 20
+	// keepScratchBytes: a writer's encode buffer larger than this is
+	// released after its batch instead of kept for the next.
+	keepScratchBytes = 4 << 20
+	writeBufferSize  = 64 << 10
+)
+
+// peer is one outbound destination: its queue and its writer's lifetime.
+type peer struct {
+	id     domain.NodeID
+	addr   string
+	queue  chan domain.Message
+	ctx    context.Context // cancelled by RemovePeer, SetPeer (new address), Close
+	cancel context.CancelFunc
+}
+
+// startPeerLocked registers a peer and starts its writer. t.mu is held and
+// the transport is not closed.
+func (t *Transport) startPeerLocked(id domain.NodeID, addr string) {
+	ctx, cancel := context.WithCancel(t.ctx)
+	p := &peer{id: id, addr: addr, queue: make(chan domain.Message, t.opts.SendQueue), ctx: ctx, cancel: cancel}
+	t.mu.peers[id] = p
+	w := &writer{
+		t:   t,
+		p:   p,
+		log: t.log.With().Uint64("peer", uint64(id)).Str("addr", addr).Logger(),
+		rng: rand.New(rand.NewPCG(t.opts.JitterSeed, uint64(id))),
+	}
+	t.wg.Add(1)
+	go w.run()
+}
+
+// writer is the one goroutine that owns a peer's outbound connection.
+type writer struct {
+	t        *Transport
+	p        *peer
+	log      zerolog.Logger
+	rng      *rand.Rand
+	buf      []byte // encode scratch
+	failures int    // consecutive failed connection attempts
+}
+
+// outConn is an established, handshaken outbound connection.
+type outConn struct {
+	conn net.Conn
+	bw   *bufio.Writer
+}
+
+func (w *writer) run() {
+	defer w.t.wg.Done()
+	defer w.p.cancel()
+	for w.p.ctx.Err() == nil {
+		oc, err := w.connect()
+		if err != nil {
+			if w.p.ctx.Err() != nil {
+				return
+			}
+			w.failures++
+			ev := w.log.Debug()
+			if w.failures == 1 {
+				ev = w.log.Warn()
+			}
+			ev.Err(err).Int("attempt", w.failures).Msg("cannot connect to peer")
+			if !w.backoff() {
+				return
+			}
+			continue
+		}
+		connected, before := time.Now(), w.failures
+		w.failures = 0
+		w.t.stats.connects.Add(1)
+		w.log.Info().Msg("connected to peer")
+		err = w.serve(oc)
+		if w.p.ctx.Err() != nil {
+			return
+		}
+		w.log.Warn().Err(err).Dur("lasted", time.Since(connected)).Msg("connection to peer lost")
+		// A connection that fails soon after it was made (a peer that
+		// accepts then cuts us) keeps the backoff growing: no hot loop.
+		w.failures = 1
+		if time.Since(connected) < w.t.opts.BackoffMax {
+			w.failures = before + 1
+		}
+		if !w.backoff() {
+			return
+		}
+	}
+}
+
+// backoff waits before the next dial: BackoffMin doubled per consecutive
+// failure, capped at BackoffMax, the wait drawn uniformly from the upper half.
+// Messages queued meanwhile are dropped (they would be stale by the time the
+// peer is back, and Raft resends what matters). It returns false if the
+// writer must stop.
+func (w *writer) backoff() bool {
+	timer := time.NewTimer(backoffDelay(w.t.opts.BackoffMin, w.t.opts.BackoffMax, w.failures, w.rng))
+	defer timer.Stop()
+	for {
+		select {
+		case <-timer.C:
+			return true
+		case <-w.p.ctx.Done():
+			return false
+		case <-w.p.queue:
+			w.t.stats.dropped.Add(1)
+		}
+	}
+}
+
+// connect dials the peer and runs the handshake, all within DialTimeout.
+func (w *writer) connect() (_ *outConn, err error) {
+	opts := &w.t.opts
+	deadline := time.Now().Add(opts.DialTimeout)
+	dctx, cancel := context.WithDeadline(w.p.ctx, deadline)
+	defer cancel()
+	var d net.Dialer
+	conn, err := d.DialContext(dctx, "tcp", w.p.addr)
+	if err != nil {
+		return nil, fmt.Errorf("tcp: dial %s: %w", w.p.addr, err)
+	}
+	// Close (or RemovePeer) interrupts the handshake by closing conn.
+	stop := context.AfterFunc(dctx, func() { _ = conn.Close() })
+	defer func() {
+		if !stop() {
+			err = errors.Join(err, fmt.Errorf("tcp: handshake with %s interrupted", w.p.addr))
+		}
+		if err != nil {
+			_ = conn.Close()
+		}
+	}()
+	_ = conn.SetDeadline(deadline)
+	bw := bufio.NewWriterSize(conn, writeBufferSize)
+	hs := handshakePayload{ClusterID: opts.ClusterID, From: opts.ID, To: w.p.id}
+	if err := writeFrame(bw, frameHandshake, hs.append(nil)); err != nil {
+		return nil, fmt.Errorf("tcp: handshake to %s: %w", w.p.addr, err)
+	}
+	if err := bw.Flush(); err != nil {
+		return nil, fmt.Errorf("tcp: handshake to %s: %w", w.p.addr, err)
+	}
+	fr := newFrameReader(conn, handshakeMaxBytes)
+	typ, payload, err := fr.readFrame()
+	if err != nil {
+		return nil, fmt.Errorf("tcp: handshake answer from %s: %w", w.p.addr, err)
+	}
+	switch typ {
+	case frameReject:
+		return nil, fmt.Errorf("tcp: peer at %s rejected the handshake: %q", w.p.addr, payload)
+	case frameHandshakeAck:
+	default:
+		return nil, fmt.Errorf("tcp: peer at %s answered the handshake with a %s frame: %w", w.p.addr, typ, domain.ErrCorrupt)
+	}
+	ack, err := decodeHandshake(payload)
+	if err != nil {
+		return nil, fmt.Errorf("tcp: handshake ack from %s: %w", w.p.addr, err)
+	}
+	if ack.ClusterID != opts.ClusterID || ack.From != w.p.id || ack.To != opts.ID {
+		return nil, fmt.Errorf("tcp: peer at %s acked as node %d of cluster %q for node %d, want node %d of %q for %d: %w",
+			w.p.addr, ack.From, ack.ClusterID, ack.To, w.p.id, opts.ClusterID, opts.ID, domain.ErrCorrupt)
+	}
+	_ = conn.SetDeadline(time.Time{})
+	return &outConn{conn: conn, bw: bw}, nil
+}
+
+// serve writes the peer's queue to oc until the connection fails or the
+// writer must stop. The acceptor sends nothing after its ack, so a watcher
+// goroutine's read returns only when the connection is closed; it then
+// ends serve at once instead of at the next failed write.
+func (w *writer) serve(oc *outConn) error {
+	var deadErr error
+	dead := make(chan struct{})
+	go func() {
+		var b [1]byte
+		_, err := oc.conn.Read(b[:])
+		if err == nil {
+			err = fmt.Errorf("tcp: peer sent data on an outbound connection: %w", domain.ErrCorrupt)
+		}
+		deadErr = err
+		close(dead)
+	}()
+	stop := context.AfterFunc(w.p.ctx, func() { _ = oc.conn.Close() })
+	defer func() {
+		stop()
+		_ = oc.conn.Close()
+		<-dead
+	}()
+	keepalive := time.NewTicker(max(w.t.opts.ReadTimeout/3, time.Millisecond))
+	defer keepalive.Stop()
+	idle := true
+	for {
+		select {
+		case <-w.p.ctx.Done():
+			return w.p.ctx.Err()
+		case <-dead:
+			return fmt.Errorf("tcp: connection to %s closed: %w", w.p.addr, deadErr)
+		case <-keepalive.C:
+			if idle {
+				_ = oc.conn.SetWriteDeadline(time.Now().Add(w.t.opts.WriteTimeout))
+				if err := writeFrame(oc.bw, frameKeepalive, nil); err != nil {
+					return err
+				}
+				if err := oc.bw.Flush(); err != nil {
+					return err
+				}
+			}
+			idle = true
+		case m := <-w.p.queue:
+			idle = false
+			if err := w.writeBatch(oc, m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// writeBatch writes m and whatever else is queued (up to the batch limits)
+// with one Flush.
+func (w *writer) writeBatch(oc *outConn, m domain.Message) error {
+	_ = oc.conn.SetWriteDeadline(time.Now().Add(w.t.opts.WriteTimeout))
+	var n, bytes int
+	for {
+		written, size, err := w.writeOne(oc, &m)
+		if err != nil {
+			w.t.stats.dropped.Add(uint64(n) + 1)
+			return err
+		}
+		if written {
+			n++
+			bytes += size
+		}
+		if n >= maxBatchMessages || bytes >= maxBatchBytes {
+			break
+		}
+		var more bool
+		select {
+		case m, more = <-w.p.queue:
+		default:
+		}
+		if !more {
+			break
+		}
+	}
+	if cap(w.buf) > keepScratchBytes {
+		w.buf = nil
+	}
+	if err := oc.bw.Flush(); err != nil {
+		w.t.stats.dropped.Add(uint64(n))
+		return err
+	}
+	w.t.stats.sent.Add(uint64(n))
+	return nil
+}
+
+// writeOne buffers one message. It reports whether it did (a message that
+// cannot be sent is dropped and logged) and its encoded size; an error is a
+// failed connection.
+func (w *writer) writeOne(oc *outConn, m *domain.Message) (bool, int, error) {
+	if err := validateOutgoing(m); err != nil {
+		w.drop(m, err, "invalid message dropped")
+		return false, 0, nil
+	}
+	if m.Type == domain.MsgSnap && m.Snapshot != nil {
+		return w.writeSnapshot(oc, m)
+	}
+	w.buf = appendMessage(w.buf[:0], m, true)
+	if len(w.buf) > w.t.opts.MaxFrameBytes {
+		w.drop(m, fmt.Errorf("tcp: message of %d bytes exceeds MaxFrameBytes %d", len(w.buf), w.t.opts.MaxFrameBytes),
+			"message too large dropped")
+		return false, 0, nil
+	}
+	return true, len(w.buf), writeFrame(oc.bw, frameMessage, w.buf)
+}
+
+func (w *writer) drop(m *domain.Message, err error, msg string) {
+	w.t.stats.dropped.Add(1)
+	w.log.Error().Err(err).Stringer("type", m.Type).Int("entries", len(m.Entries)).Msg(msg)
+}
+
+// writeSnapshot streams a MsgSnap: a header frame (the message without its
+// data), the data in SnapshotChunkBytes chunks, an end frame. It flushes,
+// and logs progress at most every second or every 10%.
+func (w *writer) writeSnapshot(oc *outConn, m *domain.Message) (bool, int, error) {
+	opts := &w.t.opts
+	data := m.Snapshot.Data
+	total := len(data)
+	if int64(total) > opts.MaxSnapshotBytes {
+		w.drop(m, fmt.Errorf("tcp: snapshot of %d bytes exceeds MaxSnapshotBytes %d", total, opts.MaxSnapshotBytes),
+			"snapshot too large dropped")
+		return false, 0, nil
+	}
+	w.buf = binary.AppendUvarint(w.buf[:0], uint64(total))
+	w.buf = appendMessage(w.buf, m, false)
+	if len(w.buf) > opts.MaxFrameBytes {
+		w.drop(m, fmt.Errorf("tcp: snapshot header of %d bytes exceeds MaxFrameBytes %d", len(w.buf), opts.MaxFrameBytes),
+			"snapshot too large dropped")
+		return false, 0, nil
+	}
+	log := w.log.With().Uint64("index", uint64(m.Snapshot.Meta.Index)).Uint64("term", uint64(m.Snapshot.Meta.Term)).
+		Int("total", total).Logger()
+	log.Info().Msg("snapshot send started")
+	start := time.Now()
+	if err := writeFrame(oc.bw, frameSnapHeader, w.buf); err != nil {
+		return false, 0, err
+	}
+	lastLog, lastTenth := start, 0
+	for off := 0; off < total; {
+		end := min(off+opts.SnapshotChunkBytes, total)
+		now := time.Now()
+		_ = oc.conn.SetWriteDeadline(now.Add(opts.WriteTimeout))
+		if err := writeFrame(oc.bw, frameSnapChunk, data[off:end]); err != nil {
+			return false, 0, err
+		}
+		off = end
+		if tenth := off * 10 / total; off < total && (now.Sub(lastLog) >= time.Second || tenth > lastTenth) {
+			log.Info().Int("sent", off).Msg("snapshot send progress")
+			lastLog, lastTenth = now, tenth
+		}
+	}
+	if err := writeFrame(oc.bw, frameSnapEnd, nil); err != nil {
+		return false, 0, err
+	}
+	if err := oc.bw.Flush(); err != nil {
+		return false, 0, err
+	}
+	_ = oc.conn.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
+	w.t.stats.snapsSent.Add(1)
+	log.Info().Dur("took", time.Since(start)).Msg("snapshot sent")
+	return true, total, nil
+}
+
+// backoffDelay is the wait after the given number of consecutive failures
+// (at least 1): d = lo * 2^(failures-1) capped at hi, drawn from [d/2, d].
+func backoffDelay(lo, hi time.Duration, failures int, rng *rand.Rand) time.Duration {
+	d := lo
+	for i := 1; i < failures && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	return d/2 + time.Duration(rng.Int64N(int64(d/2)+1))
+}
