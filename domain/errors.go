@@ -34,4 +34,6 @@ var (
 	ErrInvalidMembership = errors.New("seshat: invalid membership")
 	// ErrClosed: the store or transport was closed.
 	ErrClosed = errors.New("seshat: closed")
+	// ErrDiskFull: a write failed for lack of disk space.
+	ErrDiskFull = errors.New("seshat: disk full")
 )

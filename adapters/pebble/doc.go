@@ -1,0 +1,57 @@
+// Package pebble implements Seshat's storage ports (ports.LogStore,
+// ports.VoteStore, ports.StateMachine and ports.KVReader) on one Pebble DB
+// per node.
+//
+// # Layout
+//
+// Pebble has no column families, so the first byte of every key says which
+// part of the node's state it belongs to:
+//
+//	0x01 log    0x01 | index (8 bytes, big endian)      -> term | type | data
+//	0x02 raft   0x02 | "vote" / "logfirst"              -> vote, first log index
+//	0x03 data   0x03 | generation (8 bytes) | user key  -> value
+//	0x04 meta   0x04 | "applied"                        -> applied index, term,
+//	                                                       membership, generation
+//	0x05 snap   0x05 | "restore"                        -> restore in progress
+//
+// Big-endian indexes make Pebble's byte order the log's order, so a range
+// of the log is one iterator and a purge or a suffix truncation is one
+// DeleteRange. Every stored value starts with a CRC-32C of its key and its
+// payload: a record that fails it is reported as domain.ErrCorrupt naming
+// the index or key, never returned as a wrong value. Covering the key too
+// catches a record written under the wrong key.
+//
+// # Durability
+//
+// All three stores share Pebble's write-ahead log, so one WAL sync makes
+// everything written before it durable. LogStore writes and state machine
+// applies are not synced (Raft syncs once per batch of work, through
+// LogStore.Sync or KV.Sync, which skip the sync when nothing was written
+// since the last one); VoteStore.SetVote and KV.Restore sync before they
+// return. Pebble replays its WAL in order after a crash, so what survives
+// is always every write up to some point: an Append or an Apply (one Pebble
+// batch each) is kept whole or not at all.
+//
+// # Restore without mixing
+//
+// User data lives under a generation number recorded in the applied meta.
+// Restore writes the incoming image under the next generation, and only
+// then, in one synced batch, points the meta at it and deletes the old
+// generation. A crash mid-restore leaves the old state whole (plus
+// unreferenced rows of the new generation, deleted at the next Open); a
+// stream that fails its checks is rejected the same way.
+//
+// # Failures
+//
+// A failed write or sync is fatal: Pebble's commit pipeline cannot recover
+// from it, and an fsync that failed once must never be retried and trusted
+// (the kernel may have dropped the dirty pages and will report the next
+// fsync as a success). The DB therefore poisons itself: the failing call and
+// every later one return the error, wrapped, and the driver must stop the
+// node. A full disk (ENOSPC) is reported as domain.ErrDiskFull. Pebble
+// reports such failures through its logger's Fatalf; this package turns that
+// call into a panic that the calling method recovers and returns as an
+// error. A Fatalf on one of Pebble's background goroutines (a failed
+// MANIFEST sync, say) is not caught and ends the process, exactly as
+// Pebble's default logger would.
+package pebble

@@ -1,0 +1,336 @@
+package pebble
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/seshat-kv/seshat/domain"
+)
+
+// Snapshot stream format:
+//
+//	magic   "SESHSNP1"
+//	chunk*  length (4 bytes LE, of type+payload) | CRC-32C (4 bytes LE)
+//	        | type (1 byte) | payload
+//
+// The CRC covers the chunk's sequence number (0 for the first chunk), its
+// type and its payload, so a dropped, repeated or reordered chunk fails
+// like a flipped bit. The first chunk is the meta ('M': index, term,
+// membership), then data chunks ('D': pairs of uvarint-length-prefixed key
+// and value), then one end chunk ('E': the number of pairs) and nothing
+// after it. A torn stream lacks the end chunk.
+var snapMagic = []byte("SESHSNP1")
+
+const (
+	chunkMeta byte = 'M'
+	chunkData byte = 'D'
+	chunkEnd  byte = 'E'
+)
+
+// maxChunk bounds a chunk a reader accepts: the largest chunk size plus one
+// pair of the largest key and value, which always travel whole.
+const maxChunk = maxSnapshotChunkSize + domain.MaxKeySize + domain.MaxValueSize + 2*binary.MaxVarintLen64 + 1
+
+func chunkCRC(seq uint64, body []byte) uint32 {
+	var s [8]byte
+	binary.LittleEndian.PutUint64(s[:], seq)
+	return crc32.Update(crc32.Checksum(s[:], castagnoli), castagnoli, body)
+}
+
+type chunkWriter struct {
+	w   io.Writer
+	seq uint64
+	buf []byte // header room, type, payload
+}
+
+func (cw *chunkWriter) start(typ byte) { cw.buf = append(cw.buf[:0], 0, 0, 0, 0, 0, 0, 0, 0, typ) }
+
+func (cw *chunkWriter) payloadLen() int { return len(cw.buf) - 9 }
+
+func (cw *chunkWriter) flush() error {
+	body := cw.buf[8:]
+	binary.LittleEndian.PutUint32(cw.buf, uint32(len(body)))
+	binary.LittleEndian.PutUint32(cw.buf[4:], chunkCRC(cw.seq, body))
+	cw.seq++
+	_, err := cw.w.Write(cw.buf)
+	return err
+}
+
+func encodeSnapMeta(m domain.SnapshotMeta) []byte {
+	p := make([]byte, 16)
+	binary.BigEndian.PutUint64(p, uint64(m.Index))
+	binary.BigEndian.PutUint64(p[8:], uint64(m.Term))
+	return append(p, domain.EncodeMembership(m.Membership)...)
+}
+
+// Snapshot implements ports.StateMachine. It streams a Pebble snapshot, so
+// Apply may go on meanwhile, and holds one chunk in memory at a time
+// (Options.SnapshotChunkSize, or one pair if that is larger). A stored
+// value that fails its checksum aborts the snapshot with domain.ErrCorrupt
+// rather than shipping it.
+func (kv *KV) Snapshot(w io.Writer) (meta domain.SnapshotMeta, err error) {
+	var snap *pebble.Snapshot
+	var gen uint64
+	err = kv.d.do(&kv.closed, "snapshot", func() error {
+		// The applied point and the Pebble snapshot are taken together
+		// under the lock Apply and Restore hold, so they match.
+		kv.mu.RLock()
+		snap = kv.d.db.NewSnapshot()
+		meta, gen = kv.mu.meta, kv.mu.gen
+		meta.Membership = meta.Membership.Clone()
+		kv.mu.RUnlock()
+		defer snap.Close()
+		return kv.writeSnapshot(w, snap, meta, gen)
+	})
+	if err != nil {
+		return domain.SnapshotMeta{}, err
+	}
+	return meta, nil
+}
+
+func (kv *KV) writeSnapshot(w io.Writer, snap *pebble.Snapshot, meta domain.SnapshotMeta, gen uint64) error {
+	if _, err := w.Write(snapMagic); err != nil {
+		return fmt.Errorf("pebble snapshot: write: %w", err)
+	}
+	cw := &chunkWriter{w: w, buf: make([]byte, 0, kv.d.opts.SnapshotChunkSize+64)}
+	cw.start(chunkMeta)
+	cw.buf = append(cw.buf, encodeSnapMeta(meta)...)
+	if err := cw.flush(); err != nil {
+		return fmt.Errorf("pebble snapshot: write: %w", err)
+	}
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: dataPrefix(gen), UpperBound: dataPrefix(gen + 1)})
+	if err != nil {
+		return fmt.Errorf("pebble snapshot: %w", classify(err))
+	}
+	defer it.Close()
+	var pairs uint64
+	cw.start(chunkData)
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		rec, err := it.ValueAndErr()
+		if err != nil {
+			return fmt.Errorf("pebble snapshot: key %q: %w", k[9:], classify(err))
+		}
+		val, good := unseal(k, rec)
+		if !good {
+			return fmt.Errorf("pebble snapshot: key %q: %w: checksum mismatch", k[9:], domain.ErrCorrupt)
+		}
+		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(k)-9))
+		cw.buf = append(cw.buf, k[9:]...)
+		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(val)))
+		cw.buf = append(cw.buf, val...)
+		pairs++
+		if cw.payloadLen() >= kv.d.opts.SnapshotChunkSize {
+			if err := cw.flush(); err != nil {
+				return fmt.Errorf("pebble snapshot: write: %w", err)
+			}
+			cw.start(chunkData)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return fmt.Errorf("pebble snapshot: %w", classify(err))
+	}
+	if cw.payloadLen() > 0 {
+		if err := cw.flush(); err != nil {
+			return fmt.Errorf("pebble snapshot: write: %w", err)
+		}
+	}
+	cw.start(chunkEnd)
+	cw.buf = binary.BigEndian.AppendUint64(cw.buf, pairs)
+	if err := cw.flush(); err != nil {
+		return fmt.Errorf("pebble snapshot: write: %w", err)
+	}
+	return nil
+}
+
+// errTorn marks a stream that ended early; it is reported as corrupt.
+var errTorn = errors.New("stream ends early")
+
+type chunkReader struct {
+	r   io.Reader
+	seq uint64
+	buf []byte
+}
+
+// next reads one chunk and returns its type and payload (valid until the
+// next call). It grows its buffer only as bytes actually arrive, so a
+// corrupt length cannot make it allocate much more than the stream holds.
+func (cr *chunkReader) next() (byte, []byte, error) {
+	var h [8]byte
+	if _, err := io.ReadFull(cr.r, h[:]); err != nil {
+		return 0, nil, readErr(err)
+	}
+	n := int(binary.LittleEndian.Uint32(h[:]))
+	if n < 1 || n > maxChunk {
+		return 0, nil, fmt.Errorf("chunk %d: length %d out of range: %w", cr.seq, n, domain.ErrCorrupt)
+	}
+	cr.buf = cr.buf[:0]
+	const step = 1 << 20
+	for len(cr.buf) < n {
+		m := min(n-len(cr.buf), step)
+		cr.buf = slices.Grow(cr.buf, m)
+		if _, err := io.ReadFull(cr.r, cr.buf[len(cr.buf):len(cr.buf)+m]); err != nil {
+			return 0, nil, readErr(err)
+		}
+		cr.buf = cr.buf[:len(cr.buf)+m]
+	}
+	if chunkCRC(cr.seq, cr.buf) != binary.LittleEndian.Uint32(h[4:]) {
+		return 0, nil, fmt.Errorf("chunk %d: %w: checksum mismatch", cr.seq, domain.ErrCorrupt)
+	}
+	cr.seq++
+	return cr.buf[0], cr.buf[1:], nil
+}
+
+func readErr(err error) error {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %w", domain.ErrCorrupt, errTorn)
+	}
+	return err
+}
+
+func sameMeta(a, b domain.SnapshotMeta) bool {
+	return a.Index == b.Index && a.Term == b.Term &&
+		slices.Equal(a.Membership.Voters, b.Membership.Voters) &&
+		slices.Equal(a.Membership.Learners, b.Membership.Learners)
+}
+
+// Restore implements ports.StateMachine. It verifies the stream as it
+// writes it, in batches of Options.RestoreBatchSize, under the next data
+// generation; only when the whole stream checked out does one synced batch
+// switch the applied meta to the new generation and delete the old one. A
+// bad stream (domain.ErrCorrupt, including a meta that differs from meta
+// and bytes after the image: r must end where the image ends) or a failing
+// reader leaves the previous state in place. Apply waits while Restore
+// runs.
+func (kv *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
+	return kv.d.do(&kv.closed, "restore", func() error {
+		kv.mu.Lock()
+		defer kv.mu.Unlock()
+		newGen := kv.mu.gen + 1
+		if err := kv.restore(meta, r, newGen); err != nil {
+			// Drop what was staged; the old generation was never touched.
+			// If this cleanup is lost to a crash, the next Open redoes it.
+			b := kv.d.db.NewBatch()
+			defer b.Close()
+			_ = b.DeleteRange(dataPrefix(newGen), dataPrefix(newGen+1), nil)
+			_ = b.Delete(keyRestore, nil)
+			if cerr := kv.d.commit(b, false); cerr != nil {
+				return fmt.Errorf("pebble restore: %w (and cleanup failed: %w)", err, cerr)
+			}
+			return fmt.Errorf("pebble restore at %d: %w", meta.Index, err)
+		}
+		b := kv.d.db.NewBatch()
+		defer b.Close()
+		_ = b.DeleteRange(dataPrefix(kv.mu.gen), dataPrefix(kv.mu.gen+1), nil)
+		_ = b.Set(keyApplied, encodeMeta(meta, newGen), nil)
+		_ = b.Delete(keyRestore, nil)
+		if err := kv.d.commit(b, true); err != nil {
+			return fmt.Errorf("pebble restore at %d: commit: %w", meta.Index, err)
+		}
+		kv.mu.meta = meta
+		kv.mu.meta.Membership = meta.Membership.Clone()
+		kv.mu.gen = newGen
+		return nil
+	})
+}
+
+// restore writes the stream's pairs under generation gen, checking
+// everything, and reports the first failure.
+func (kv *KV) restore(meta domain.SnapshotMeta, r io.Reader, gen uint64) error {
+	magic := make([]byte, len(snapMagic))
+	if _, err := io.ReadFull(r, magic); err != nil {
+		return readErr(err)
+	}
+	if !bytes.Equal(magic, snapMagic) {
+		return fmt.Errorf("bad magic %q: %w", magic, domain.ErrCorrupt)
+	}
+	cr := &chunkReader{r: r}
+	typ, p, err := cr.next()
+	if err != nil {
+		return err
+	}
+	if typ != chunkMeta || len(p) < 16 {
+		return fmt.Errorf("first chunk is not a meta chunk: %w", domain.ErrCorrupt)
+	}
+	mem, err := domain.DecodeMembership(p[16:])
+	if err != nil {
+		return fmt.Errorf("snapshot meta: %w", err)
+	}
+	got := domain.SnapshotMeta{
+		Index:      domain.Index(binary.BigEndian.Uint64(p)),
+		Term:       domain.Term(binary.BigEndian.Uint64(p[8:])),
+		Membership: mem,
+	}
+	if !sameMeta(got, meta) {
+		return fmt.Errorf("stream holds %+v, want %+v: %w", got, meta, domain.ErrCorrupt)
+	}
+
+	b := kv.d.db.NewBatch()
+	defer func() { b.Close() }()
+	// The marker says a restore is under way, for the log line at the next
+	// Open if a crash interrupts it; the generation scheme alone already
+	// keeps the old state whole.
+	_ = b.Set(keyRestore, seal(keyRestore, encodeMeta(meta, gen)), nil)
+	var pairs uint64
+	for {
+		typ, p, err := cr.next()
+		if err != nil {
+			return err
+		}
+		switch typ {
+		case chunkData:
+			for len(p) > 0 {
+				key, rest, ok := cutBytes(p, domain.MaxKeySize)
+				if !ok {
+					return fmt.Errorf("chunk %d: bad key: %w", cr.seq-1, domain.ErrCorrupt)
+				}
+				val, rest, ok := cutBytes(rest, domain.MaxValueSize)
+				if !ok {
+					return fmt.Errorf("chunk %d: bad value for key %q: %w", cr.seq-1, key, domain.ErrCorrupt)
+				}
+				p = rest
+				dk := dataKey(gen, key)
+				if err := b.Set(dk, seal(dk, val), nil); err != nil {
+					return classify(err)
+				}
+				pairs++
+				if b.Len() >= kv.d.opts.RestoreBatchSize {
+					if err := kv.d.commit(b, false); err != nil {
+						return err
+					}
+					b.Close()
+					b = kv.d.db.NewBatch()
+				}
+			}
+		case chunkEnd:
+			if len(p) != 8 || binary.BigEndian.Uint64(p) != pairs {
+				return fmt.Errorf("end chunk does not match the %d pairs read: %w", pairs, domain.ErrCorrupt)
+			}
+			// r holds exactly one image: anything after the end chunk means
+			// the stream is not what Snapshot wrote.
+			var one [1]byte
+			if n, _ := io.ReadFull(r, one[:]); n != 0 {
+				return fmt.Errorf("bytes after the end chunk: %w", domain.ErrCorrupt)
+			}
+			return kv.d.commit(b, false)
+		default:
+			return fmt.Errorf("chunk %d: unknown type %q: %w", cr.seq-1, typ, domain.ErrCorrupt)
+		}
+	}
+}
+
+// cutBytes splits a uvarint-length-prefixed byte string off the front of p.
+func cutBytes(p []byte, limit uint64) (field, rest []byte, ok bool) {
+	l, n := binary.Uvarint(p)
+	if n <= 0 || l > limit || l > uint64(len(p)-n) {
+		return nil, nil, false
+	}
+	return p[n : n+int(l)], p[n+int(l):], true
+}
