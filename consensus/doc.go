@@ -14,4 +14,12 @@
 // The core keeps the uncompacted suffix of the log in memory; Compact drops
 // a prefix once the state machine holds it durably, so memory is bounded by
 // the compaction policy rather than by the life of the cluster.
+//
+// What the core expects of its driver besides handling Ready in order:
+// report the fate of every MsgSnap it sent with ReportSnapshot (a
+// follower in snapshot state gets no appends until then), report failed
+// sends with ReportUnreachable, and time out ReadIndex requests itself (a
+// read lost with the leadership is never answered). A candidate counts
+// its own vote only once the Ready carrying it is advanced, and a leader
+// counts its own log only for entries of advanced Readies.
 package consensus
