@@ -21,6 +21,10 @@ var (
 	// ErrTransferInProgress: a leader transfer is under way.
 	ErrTransferInProgress = errors.New("seshat: leader transfer in progress")
 
+	// ErrTransferFailed: a leader transfer ended without the target
+	// becoming leader (another node won, or it timed out).
+	ErrTransferFailed = errors.New("seshat: leader transfer failed")
+
 	// ErrCompacted: the requested log index was purged by compaction.
 	ErrCompacted = errors.New("seshat: log index compacted")
 	// ErrUnavailable: the requested log index is past the last entry.

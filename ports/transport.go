@@ -8,7 +8,9 @@ import "github.com/seshat-kv/seshat/domain"
 // reordered, and Raft recovers from all of it by retrying. Send therefore
 // never waits on the network: it queues the message or drops it (a full
 // queue, an unknown peer) and returns. A MsgSnap travels whole, with its
-// Snapshot.Data.
+// Snapshot.Data. Send is safe for concurrent use (the driver sends
+// snapshots from their own goroutines), and the caller must not modify a
+// message's slices after sending it.
 //
 // Errors: Send returns domain.ErrClosed after Close; it returns nil when it
 // drops a message for any other reason (the drop is logged or counted, not

@@ -1,0 +1,109 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/seshat-kv/seshat/consensus"
+	"github.com/seshat-kv/seshat/ports"
+)
+
+// Config configures a Node. Every field but the ports has a usable zero
+// value: EnsureDefaults fills in the documented defaults and Start runs it,
+// then Validate.
+type Config struct {
+	// Raft configures the core. Raft.ID is required. Raft.Rand defaults to
+	// a source seeded from the wall clock and the node id (tests and the
+	// simulator pass a seeded one); Raft.Logger defaults to Logger.
+	Raft consensus.Config
+
+	// Log, Vote and StateMachine hold the node's durable state. Required.
+	// The node never closes them: their owner does, after Stop.
+	Log          ports.LogStore
+	Vote         ports.VoteStore
+	StateMachine ports.StateMachine
+	// Transport carries messages to and from the peers. Required. The node
+	// never closes it.
+	Transport ports.Transport
+
+	// TickInterval is the wall-clock length of one core tick. Default 50ms:
+	// with the core's default ElectionTicks (10) and HeartbeatTicks (1) a
+	// leader sends heartbeats every 50ms and a follower starts an election
+	// after 0.5-1s without hearing from one. Ticks only pace failure
+	// detection: proposals, reads and transfers never wait for one. 10ms
+	// ticks (elections after 100-200ms) were measured to cause spurious
+	// elections on a saturated 2-core machine, where GC work with a few
+	// hundred MB of heap stalled a loop for up to 200ms.
+	TickInterval time.Duration
+	// SnapshotEntries is the compaction period: once the applied index has
+	// moved this many entries past the last compaction, the node syncs the
+	// state machine and purges the log. Default 10000.
+	SnapshotEntries uint64
+	// TrailingEntries is how many applied entries compaction keeps behind
+	// the applied index, so that a follower lagging by less than that
+	// catches up from the log instead of a snapshot. Default 1000.
+	TrailingEntries uint64
+	// MaxBatch bounds the commands the loop takes into one batch (one
+	// append, one sync) from the proposals waiting; a single Propose call
+	// is never split, so a batch may exceed it by one call. Default 4096.
+	MaxBatch int
+	// Logger receives the node's events: leader changes at Info, storage
+	// failures at Error, the rest at Debug. Default: discard.
+	Logger *zerolog.Logger
+}
+
+// Defaults of Config's fields.
+const (
+	DefaultTickInterval    = 50 * time.Millisecond
+	DefaultSnapshotEntries = 10000
+	DefaultTrailingEntries = 1000
+	DefaultMaxBatch        = 4096
+)
+
+// EnsureDefaults fills zero fields with their defaults (the core's too).
+func (c *Config) EnsureDefaults() {
+	if c.TickInterval == 0 {
+		c.TickInterval = DefaultTickInterval
+	}
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = DefaultSnapshotEntries
+	}
+	if c.TrailingEntries == 0 {
+		c.TrailingEntries = DefaultTrailingEntries
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = DefaultMaxBatch
+	}
+	if c.Logger == nil {
+		nop := zerolog.Nop()
+		c.Logger = &nop
+	}
+	if c.Raft.Logger == nil {
+		c.Raft.Logger = c.Logger
+	}
+	if c.Raft.Rand == nil {
+		c.Raft.Rand = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(c.Raft.ID)))
+	}
+	c.Raft.EnsureDefaults()
+}
+
+// Validate reports a configuration the node cannot run with.
+func (c *Config) Validate() error {
+	switch {
+	case c.Log == nil || c.Vote == nil || c.StateMachine == nil:
+		return errors.New("node: config: Log, Vote and StateMachine are required")
+	case c.Transport == nil:
+		return errors.New("node: config: Transport is required")
+	case c.TickInterval < 0:
+		return fmt.Errorf("node: config: TickInterval %v < 0", c.TickInterval)
+	case c.MaxBatch < 1:
+		return fmt.Errorf("node: config: MaxBatch %d < 1", c.MaxBatch)
+	}
+	if err := c.Raft.Validate(); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	return nil
+}
