@@ -5,10 +5,15 @@ NODES   ?= 3
 STEPS   ?= 3000
 BENCHTIME ?= 2s
 
-.PHONY: build test test-unit test-race test-sim test-plant sim bench lint fuzz
+.PHONY: build run test test-unit test-race test-sim test-plant sim bench lint fuzz
 
 build:
-	CGO_ENABLED=0 $(GO) build -o bin/ ./...
+	CGO_ENABLED=0 $(GO) build -o bin/seshatd ./cmd/seshatd
+
+# A local 3-node cluster in the foreground: client ports 7379-7381, peer
+# ports 7479-7481, data in ./data/N (kept between runs). Ctrl-C stops it.
+run: build
+	./cmd/seshatd/run-local.sh bin/seshatd
 
 # Everything a change must pass: vet, the dependency rule, unit and contract
 # tests, the in-process cluster tests, the simulator on a few hundred seeds
@@ -20,7 +25,7 @@ test-unit:
 
 # The race detector over the packages that run goroutines.
 test-race:
-	$(GO) test -count=1 -race -timeout 10m ./consensus/... ./adapters/memory/...
+	$(GO) test -count=1 -race -timeout 10m ./consensus/... ./adapters/memory/... ./adapters/tcp/... ./app/... ./adapters/resp/...
 
 test-sim:
 	$(GO) run ./test/sim -seeds 300 -nodes 3

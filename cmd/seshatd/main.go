@@ -1,0 +1,407 @@
+// Command seshatd runs one Seshat node: a Raft member over TCP that serves
+// the Redis protocol.
+//
+//	seshatd --id 1 --data-dir data/1 --listen 127.0.0.1:7379 \
+//	  --peer-listen 127.0.0.1:7479 \
+//	  --cluster 1=127.0.0.1:7479,2=127.0.0.1:7480,3=127.0.0.1:7481 \
+//	  --clients 1=127.0.0.1:7379,2=127.0.0.1:7380,3=127.0.0.1:7381
+//
+// Every flag falls back to an environment variable: --data-dir to
+// SESHAT_DATA_DIR, and so on. Bad configuration exits with status 2 and
+// one line on stderr; a failure at run time exits with status 1.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/rs/zerolog"
+
+	"github.com/seshat-kv/seshat/adapters/pebble"
+	"github.com/seshat-kv/seshat/adapters/resp"
+	"github.com/seshat-kv/seshat/adapters/tcp"
+	"github.com/seshat-kv/seshat/app"
+	"github.com/seshat-kv/seshat/consensus"
+	"github.com/seshat-kv/seshat/consensus/node"
+	"github.com/seshat-kv/seshat/domain"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// config is the parsed command line.
+type config struct {
+	id             domain.NodeID
+	dataDir        string
+	listen         string
+	peerListen     string
+	cluster        map[domain.NodeID]string
+	clients        map[domain.NodeID]string
+	clusterID      string
+	redirect       bool
+	logLevel       zerolog.Level
+	logFormat      string
+	tick           time.Duration
+	electionTicks  int
+	heartbeatTicks int
+	maxValueBytes  int
+	noSync         bool
+	shutdownWait   time.Duration
+}
+
+// usageError is a configuration error: exit status 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+
+func badConfig(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+func main() {
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
+	cfg, err := parseFlags(os.Args[1:], os.Getenv)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		fmt.Fprintf(os.Stderr, "seshatd: %v\n", err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "seshatd: node %d: %v\n", cfg.id, err)
+		var ue usageError
+		if errors.As(err, &ue) {
+			os.Exit(2)
+		}
+		os.Exit(1)
+	}
+}
+
+// parseFlags reads args, each flag falling back to SESHAT_<NAME> from env.
+func parseFlags(args []string, env func(string) string) (config, error) {
+	fs := flag.NewFlagSet("seshatd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var (
+		id        = fs.Uint64("id", 0, "this node's id (non-zero, one of --cluster's)")
+		dataDir   = fs.String("data-dir", "", "directory of this node's data (created if needed)")
+		listen    = fs.String("listen", "127.0.0.1:6379", "client (Redis protocol) address to listen on")
+		peer      = fs.String("peer-listen", "", "peer address to listen on (default: this node's --cluster address)")
+		cluster   = fs.String("cluster", "", "peer addresses of every node: 1=host:port,2=host:port,...")
+		clients   = fs.String("clients", "", "client addresses of every node, for forwarding and MOVED: 1=host:port,...")
+		clusterID = fs.String("cluster-id", "seshat", "cluster name; peers with another are refused")
+		redirect  = fs.Bool("redirect", false, "answer writes on a follower with -MOVED 0 leader:port instead of forwarding them")
+		level     = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		format    = fs.String("log-format", "console", "log format: console or json")
+		tick      = fs.Duration("tick", 10*time.Millisecond, "Raft tick interval")
+		election  = fs.Int("election-ticks", 50, "election timeout in ticks (randomized in [n, 2n))")
+		heartbeat = fs.Int("heartbeat-ticks", 5, "leader heartbeat interval in ticks")
+		maxValue  = fs.Int("max-value-bytes", 16<<20, "largest value a client may SET")
+		noSync    = fs.Bool("no-sync", false, "never fsync (tests only: a crash loses acknowledged writes)")
+		shutdown  = fs.Duration("shutdown-timeout", 5*time.Second, "bound on a graceful shutdown")
+	)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fs.SetOutput(os.Stdout)
+			fmt.Fprintln(os.Stdout, "Usage: seshatd --id N --data-dir DIR --cluster 1=host:port,... --clients 1=host:port,... [flags]")
+			fmt.Fprintln(os.Stdout, "Every flag may instead be set by SESHAT_<FLAG> (e.g. SESHAT_DATA_DIR).")
+			fs.PrintDefaults()
+		}
+		return config{}, err
+	}
+	if fs.NArg() > 0 {
+		return config{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	var envErr error
+	fs.VisitAll(func(f *flag.Flag) {
+		name := "SESHAT_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if v := env(name); v != "" && !set[f.Name] && envErr == nil {
+			if err := f.Value.Set(v); err != nil {
+				envErr = fmt.Errorf("%s=%q: %v", name, v, err)
+			}
+		}
+	})
+	if envErr != nil {
+		return config{}, envErr
+	}
+	c := config{
+		id: domain.NodeID(*id), dataDir: *dataDir, listen: *listen, peerListen: *peer,
+		clusterID: *clusterID, redirect: *redirect, logFormat: *format, tick: *tick,
+		electionTicks: *election, heartbeatTicks: *heartbeat, maxValueBytes: *maxValue,
+		noSync: *noSync, shutdownWait: *shutdown,
+	}
+	var err error
+	if c.logLevel, err = zerolog.ParseLevel(*level); err != nil || *level == "" {
+		return c, fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
+	}
+	switch {
+	case c.id == domain.None:
+		return c, errors.New("--id is required and must be non-zero")
+	case c.dataDir == "":
+		return c, errors.New("--data-dir is required")
+	case c.logFormat != "console" && c.logFormat != "json":
+		return c, fmt.Errorf("--log-format %q: want console or json", c.logFormat)
+	case c.tick <= 0:
+		return c, fmt.Errorf("--tick %v must be positive", c.tick)
+	case c.heartbeatTicks < 1 || c.electionTicks <= c.heartbeatTicks:
+		return c, fmt.Errorf("need 0 < --heartbeat-ticks (%d) < --election-ticks (%d)", c.heartbeatTicks, c.electionTicks)
+	case c.maxValueBytes < 1 || c.maxValueBytes > domain.MaxValueSize:
+		return c, fmt.Errorf("--max-value-bytes %d not in [1, %d]", c.maxValueBytes, domain.MaxValueSize)
+	}
+	if *cluster == "" {
+		return c, errors.New("--cluster is required (1=host:port,... of every node, this one included)")
+	}
+	if c.cluster, err = parseAddrs("--cluster", *cluster); err != nil {
+		return c, err
+	}
+	if _, ok := c.cluster[c.id]; !ok {
+		return c, fmt.Errorf("--cluster does not name this node's id %d", c.id)
+	}
+	if *clients != "" {
+		if c.clients, err = parseAddrs("--clients", *clients); err != nil {
+			return c, err
+		}
+		for nid := range c.cluster {
+			if _, ok := c.clients[nid]; !ok {
+				return c, fmt.Errorf("--clients has no address for node %d of --cluster", nid)
+			}
+		}
+		for nid := range c.clients {
+			if _, ok := c.cluster[nid]; !ok {
+				return c, fmt.Errorf("--clients names node %d, which --cluster does not", nid)
+			}
+		}
+	} else if len(c.cluster) > 1 {
+		return c, errors.New("--clients is required with more than one node (followers forward to the leader's client address)")
+	}
+	if c.peerListen == "" {
+		c.peerListen = c.cluster[c.id]
+	}
+	return c, nil
+}
+
+// parseAddrs parses "1=host:port,2=host:port".
+func parseAddrs(flagName, s string) (map[domain.NodeID]string, error) {
+	out := map[domain.NodeID]string{}
+	seenAddr := map[string]domain.NodeID{}
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		idStr, addr, ok := strings.Cut(part, "=")
+		if !ok {
+			return nil, fmt.Errorf("%s: %q is not id=host:port", flagName, part)
+		}
+		n, err := strconv.ParseUint(idStr, 10, 64)
+		if err != nil || n == 0 {
+			return nil, fmt.Errorf("%s: %q: the id must be a non-zero integer", flagName, part)
+		}
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			return nil, fmt.Errorf("%s: %q: %v", flagName, part, err)
+		}
+		nid := domain.NodeID(n)
+		if _, dup := out[nid]; dup {
+			return nil, fmt.Errorf("%s: node id %d appears twice", flagName, nid)
+		}
+		if other, dup := seenAddr[addr]; dup {
+			return nil, fmt.Errorf("%s: nodes %d and %d share the address %s", flagName, other, nid, addr)
+		}
+		out[nid], seenAddr[addr] = addr, nid
+	}
+	return out, nil
+}
+
+// prefixWriter prefixes every write (one log line each) with prefix.
+type prefixWriter struct {
+	mu     sync.Mutex
+	prefix []byte
+	w      io.Writer
+}
+
+func (p *prefixWriter) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, err := p.w.Write(append(p.prefix[:len(p.prefix):len(p.prefix)], b...)); err != nil {
+		return 0, err
+	}
+	return len(b), nil
+}
+
+func newLogger(cfg config) zerolog.Logger {
+	var w io.Writer = os.Stderr
+	if cfg.logFormat == "console" {
+		// ConsoleWriter writes each formatted event with one Write.
+		fi, err := os.Stderr.Stat()
+		tty := err == nil && fi.Mode()&os.ModeCharDevice != 0
+		w = zerolog.ConsoleWriter{Out: &prefixWriter{prefix: []byte(fmt.Sprintf("n%d ", cfg.id)), w: os.Stderr}, TimeFormat: "15:04:05.000", NoColor: !tty}
+	}
+	return zerolog.New(w).Level(cfg.logLevel).With().Timestamp().Logger()
+}
+
+// run starts the node and serves until SIGTERM or SIGINT, or until the node
+// fails.
+func run(cfg config) (err error) {
+	log := newLogger(cfg)
+	if cfg.noSync {
+		log.Warn().Msg("--no-sync: nothing is fsynced, a crash loses acknowledged writes; for tests only")
+	}
+	if err := os.MkdirAll(cfg.dataDir, 0o755); err != nil {
+		return badConfig("data dir: %v", err)
+	}
+	// Listen first: an address in use is a configuration error, found
+	// before anything is opened.
+	clientLn, err := net.Listen("tcp", cfg.listen)
+	if err != nil {
+		return badConfig("--listen %s: %v", cfg.listen, err)
+	}
+	defer clientLn.Close()
+
+	// The peer address too, before anything logs: then a bad configuration
+	// gives one line on stderr. (tcp.New listens again just after.)
+	if ln, err := net.Listen("tcp", cfg.peerListen); err != nil {
+		return badConfig("--peer-listen %s: %v", cfg.peerListen, err)
+	} else {
+		_ = ln.Close()
+	}
+	// Pebble is chatty at info (WAL recovery, flushes): keep it to
+	// warnings unless debugging.
+	plog := log.With().Str("component", "pebble").Logger()
+	if cfg.logLevel > zerolog.DebugLevel {
+		plog = plog.Level(max(cfg.logLevel, zerolog.WarnLevel))
+	}
+	db, err := pebble.Open(pebble.Options{Dir: cfg.dataDir, NoSync: cfg.noSync, Logger: &plog})
+	if err != nil {
+		return badConfig("data dir %s: %v", cfg.dataDir, err)
+	}
+	defer func() {
+		_ = db.LogStore().Sync()
+		_ = db.StateMachine().Sync()
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = cerr
+		}
+	}()
+
+	peers := map[domain.NodeID]string{}
+	for nid, a := range cfg.cluster {
+		if nid != cfg.id {
+			peers[nid] = a
+		}
+	}
+	tlog := log.With().Str("component", "tcp").Logger()
+	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers, Logger: &tlog})
+	if err != nil {
+		return badConfig("--peer-listen %s: %v", cfg.peerListen, err)
+	}
+	defer tr.Close()
+
+	ids := make([]domain.NodeID, 0, len(cfg.cluster))
+	for nid := range cfg.cluster {
+		ids = append(ids, nid)
+	}
+	slices.Sort(ids)
+	nlog := log.With().Str("component", "raft").Logger()
+	n, err := node.Start(node.Config{
+		Raft: consensus.Config{
+			ID:             cfg.id,
+			Peers:          ids,
+			ElectionTicks:  cfg.electionTicks,
+			HeartbeatTicks: cfg.heartbeatTicks,
+		},
+		Log:          db.LogStore(),
+		Vote:         db.VoteStore(),
+		StateMachine: db.StateMachine(),
+		Transport:    tr,
+		TickInterval: cfg.tick,
+		Logger:       &nlog,
+	})
+	if err != nil {
+		return fmt.Errorf("start raft: %w", err)
+	}
+	defer func() {
+		if serr := n.Stop(); serr != nil && err == nil {
+			err = serr
+		}
+	}()
+
+	electionTimeout := 2 * time.Duration(cfg.electionTicks) * cfg.tick
+	alog := log.With().Str("component", "app").Logger()
+	svc, err := app.New(n, db.StateMachine(), app.Config{
+		ClientAddrs: cfg.clients,
+		Redirect:    cfg.redirect,
+		LeaderWait:  electionTimeout,
+		Logger:      &alog,
+	})
+	if err != nil {
+		return badConfig("%v", err)
+	}
+	defer svc.Close()
+	rlog := log.With().Str("component", "resp").Logger()
+	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Version: version, Logger: &rlog})
+	if err != nil {
+		return badConfig("%v", err)
+	}
+	srv.Serve(clientLn)
+	log.Info().Str("listen", clientLn.Addr().String()).Str("peer_listen", tr.Addr().String()).
+		Str("data_dir", cfg.dataDir).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")
+
+	sigc := make(chan os.Signal, 2)
+	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigc)
+	select {
+	case sig := <-sigc:
+		log.Info().Str("signal", sig.String()).Msg("shutting down")
+	case <-n.Done():
+		_ = srv.Shutdown(context.Background())
+		return fmt.Errorf("raft node stopped: %w", n.Err())
+	}
+	// A second signal makes the shutdown quick (no hand-over).
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.shutdownWait)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigc:
+			log.Warn().Msg("second signal: stopping now")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	hctx, hcancel := context.WithTimeout(ctx, 2*electionTimeout)
+	if err := svc.HandOver(hctx); err != nil {
+		log.Warn().Err(err).Msg("leadership hand-over failed; the cluster will elect a new leader")
+	}
+	hcancel()
+	// Keep serving briefly so that clients and relaying peers learn of the
+	// new leader, then stop accepting and finish the batches in flight.
+	if err := sleepCtx(ctx, 4*time.Duration(cfg.heartbeatTicks)*cfg.tick); err == nil {
+		if err := srv.Shutdown(ctx); err != nil {
+			log.Warn().Err(err).Msg("client connections closed with work in flight")
+		}
+	} else {
+		_ = srv.Shutdown(ctx)
+	}
+	log.Info().Msg("stopped")
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
