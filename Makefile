@@ -5,7 +5,7 @@ NODES   ?= 3
 STEPS   ?= 3000
 BENCHTIME ?= 2s
 
-.PHONY: build run test test-unit test-race test-sim test-plant sim bench lint fuzz
+.PHONY: build run test test-unit test-race test-sim test-plant test-pebble sim bench bench-go bench-cluster lint fuzz
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/seshatd ./cmd/seshatd
@@ -18,7 +18,7 @@ run: build
 # Everything a change must pass: vet, the dependency rule, unit and contract
 # tests, the in-process cluster tests, the simulator on a few hundred seeds
 # and the planted-bug test.
-test: lint test-unit test-race test-sim test-plant
+test: lint test-unit test-race test-sim test-plant test-pebble
 
 test-unit:
 	$(GO) test -count=1 -timeout 10m ./...
@@ -31,6 +31,12 @@ test-sim:
 	$(GO) run ./test/sim -seeds 300 -nodes 3
 	$(GO) run ./test/sim -seeds 100 -nodes 5
 
+# The cluster tests and the simulator again, on Pebble storage (a crashable
+# in-memory filesystem, so a crash keeps only what was synced).
+test-pebble:
+	SESHAT_TEST_STORAGE=pebble $(GO) test -count=1 -timeout 10m ./test/cluster
+	$(GO) run ./test/sim -seeds 40 -nodes 3 -storage pebble
+
 test-plant:
 	$(GO) test -count=1 -tags seshatplant -run TestPlantedBugsFound -timeout 10m ./test/sim
 
@@ -38,8 +44,18 @@ test-plant:
 sim:
 	$(GO) run ./test/sim -seeds $(SEEDS) -nodes $(NODES) -steps $(STEPS)
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./consensus/...
+# Go benchmarks of the hot paths, then the cluster against redis-server.
+bench: bench-go bench-cluster
+
+bench-go:
+	$(GO) test -run '^$$' -bench . -benchtime $(BENCHTIME) ./consensus/... ./adapters/tcp/...
+
+# redis-benchmark against a 3-node cluster and a redis-server with
+# appendfsync always, interleaved, medians of REPEATS runs (needs the
+# Debian packages redis-server and redis-tools).
+REPEATS ?= 3
+bench-cluster:
+	$(GO) run ./test/bench -repeats $(REPEATS)
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1; }

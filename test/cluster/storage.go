@@ -2,17 +2,19 @@ package cluster
 
 import (
 	"fmt"
+	"hash/fnv"
 	"os"
 	"testing"
 
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/seshat-kv/seshat/adapters/memory"
+	"github.com/seshat-kv/seshat/adapters/pebble"
 	"github.com/seshat-kv/seshat/domain"
 	"github.com/seshat-kv/seshat/ports"
 )
 
 // StorageEnv names the environment variable that picks the storage the
-// cluster tests run on: "memory" (the default) or, once adapters/pebble
-// exists, "pebble".
+// cluster tests run on: "memory" (the default) or "pebble".
 const StorageEnv = "SESHAT_TEST_STORAGE"
 
 // Storage makes the durable stores of the nodes of a test cluster. One is
@@ -54,11 +56,10 @@ func storageFromEnv(t testing.TB) Storage {
 	switch name := os.Getenv(StorageEnv); name {
 	case "", "memory":
 		return memoryStorage{}
-	// case "pebble": add the Pebble-backed Storage here (a NodeStorage
-	// over one Pebble DB per node on a crashable in-memory vfs, whose
-	// Crash keeps only what was synced and reopens the DB).
+	case "pebble":
+		return pebbleStorage{}
 	default:
-		t.Fatalf("%s=%q: unknown storage (want memory)", StorageEnv, name)
+		t.Fatalf("%s=%q: unknown storage (want memory or pebble)", StorageEnv, name)
 		return nil
 	}
 }
@@ -99,3 +100,54 @@ func (m *memoryNode) Close() error {
 type memoryKV struct{ *memory.KV }
 
 func (k memoryKV) Digest() string { return fmt.Sprintf("%016x", k.KV.Digest()) }
+
+// pebbleStorage is adapters/pebble, one DB per node on Pebble's crashable
+// in-memory filesystem with sync on: Crash keeps exactly what was synced.
+type pebbleStorage struct{}
+
+func (pebbleStorage) Name() string { return "pebble" }
+
+func (pebbleStorage) Open(t testing.TB, id domain.NodeID) NodeStorage {
+	n := &pebbleNode{fs: vfs.NewCrashableMem()}
+	n.open(t)
+	return n
+}
+
+type pebbleNode struct {
+	fs *vfs.MemFS
+	db *pebble.DB
+}
+
+func (p *pebbleNode) open(t testing.TB) {
+	t.Helper()
+	db, err := pebble.Open(pebble.Options{Dir: "node", FS: p.fs, CacheSize: 1 << 20, MemTableSize: 4 << 20})
+	if err != nil {
+		t.Fatalf("open pebble: %v", err)
+	}
+	p.db = db
+}
+
+func (p *pebbleNode) Log() ports.LogStore   { return p.db.LogStore() }
+func (p *pebbleNode) Vote() ports.VoteStore { return p.db.VoteStore() }
+func (p *pebbleNode) KV() KV                { return pebbleKV{p.db.StateMachine()} }
+
+func (p *pebbleNode) Crash(t testing.TB) {
+	clone := p.fs.CrashClone(vfs.CrashCloneCfg{})
+	_ = p.db.Close() // the crashed process's handle; only the clone counts
+	p.fs = clone
+	p.open(t)
+}
+
+func (p *pebbleNode) Close() error { return p.db.Close() }
+
+// pebbleKV digests the state as the hash of its snapshot image, which
+// lists the keys in order and so is equal on replicas in equal states.
+type pebbleKV struct{ *pebble.KV }
+
+func (k pebbleKV) Digest() string {
+	h := fnv.New64a()
+	if _, err := k.Snapshot(h); err != nil {
+		return "error: " + err.Error()
+	}
+	return fmt.Sprintf("%016x", h.Sum64())
+}

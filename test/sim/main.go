@@ -71,7 +71,7 @@ func main() {
 	seed := flag.Uint64("seed", 0, "run this one seed (overrides -seeds)")
 	flag.IntVar(&opts.nodes, "nodes", opts.nodes, "cluster size: 3 or 5")
 	flag.IntVar(&opts.steps, "steps", opts.steps, "events per seed")
-	flag.StringVar(&opts.storage, "storage", opts.storage, "storage backend: memory")
+	flag.StringVar(&opts.storage, "storage", opts.storage, "storage backend: memory or pebble (Pebble on a crashable in-memory filesystem)")
 	flag.IntVar(&opts.compact, "compact", opts.compact, "mean applied entries between log compactions (each seed draws its own in [N/8, 2N])")
 	trace := flag.Bool("trace", false, "print the last -trace-events events of every seed with a violation (of every seed, with -seed)")
 	traceEvents := flag.Int("trace-events", 200, "how many events -trace prints")

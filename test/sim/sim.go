@@ -236,6 +236,7 @@ func (s *sim) schedule(e *event) {
 // breaks, then checks the clients' history.
 func (s *sim) run() result {
 	s.loop()
+	defer s.closeDisks()
 	res := result{seed: s.seed, steps: s.step}
 	if s.viol == nil {
 		res.lin = s.checkHistory()
@@ -246,6 +247,18 @@ func (s *sim) run() result {
 	res.trace = s.tr.lines()
 	res.stats = s.stats
 	return res
+}
+
+// closeDisks releases the nodes' disks that hold resources beyond memory
+// (Pebble's background goroutines).
+func (s *sim) closeDisks() {
+	for _, n := range s.nodes {
+		if n != nil {
+			if c, ok := n.disk.(interface{ Close() error }); ok {
+				_ = c.Close()
+			}
+		}
+	}
 }
 
 // loop processes events until the step budget is spent or an invariant
