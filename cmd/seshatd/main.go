@@ -56,6 +56,8 @@ type config struct {
 	tick           time.Duration
 	electionTicks  int
 	heartbeatTicks int
+	snapEntries    uint64
+	trailEntries   uint64
 	maxValueBytes  int
 	noSync         bool
 	shutdownWait   time.Duration
@@ -108,6 +110,8 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		tick      = fs.Duration("tick", 10*time.Millisecond, "Raft tick interval")
 		election  = fs.Int("election-ticks", 50, "election timeout in ticks (randomized in [n, 2n))")
 		heartbeat = fs.Int("heartbeat-ticks", 5, "leader heartbeat interval in ticks")
+		snapEnts  = fs.Uint64("snapshot-entries", node.DefaultSnapshotEntries, "compact the log after this many applied entries")
+		trailEnts = fs.Uint64("trailing-entries", node.DefaultTrailingEntries, "entries kept behind the compaction point for slow followers")
 		maxValue  = fs.Int("max-value-bytes", 16<<20, "largest value a client may SET")
 		noSync    = fs.Bool("no-sync", false, "never fsync (tests only: a crash loses acknowledged writes)")
 		shutdown  = fs.Duration("shutdown-timeout", 5*time.Second, "bound on a graceful shutdown")
@@ -142,6 +146,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		id: domain.NodeID(*id), dataDir: *dataDir, listen: *listen, peerListen: *peer,
 		clusterID: *clusterID, redirect: *redirect, logFormat: *format, tick: *tick,
 		electionTicks: *election, heartbeatTicks: *heartbeat, maxValueBytes: *maxValue,
+		snapEntries: *snapEnts, trailEntries: *trailEnts,
 		noSync: *noSync, shutdownWait: *shutdown,
 	}
 	var err error
@@ -319,12 +324,14 @@ func run(cfg config) (err error) {
 			ElectionTicks:  cfg.electionTicks,
 			HeartbeatTicks: cfg.heartbeatTicks,
 		},
-		Log:          db.LogStore(),
-		Vote:         db.VoteStore(),
-		StateMachine: db.StateMachine(),
-		Transport:    tr,
-		TickInterval: cfg.tick,
-		Logger:       &nlog,
+		Log:             db.LogStore(),
+		Vote:            db.VoteStore(),
+		StateMachine:    db.StateMachine(),
+		Transport:       tr,
+		TickInterval:    cfg.tick,
+		SnapshotEntries: cfg.snapEntries,
+		TrailingEntries: cfg.trailEntries,
+		Logger:          &nlog,
 	})
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)
