@@ -635,6 +635,9 @@ func (n *Node) sendSnapshot(m domain.Message) {
 // recoverable.
 func (n *Node) installSnapshot(s *domain.Snapshot) error {
 	meta := s.Meta
+	start := time.Now()
+	n.log.Info().Uint64("index", uint64(meta.Index)).Uint64("term", uint64(meta.Term)).
+		Int("bytes", len(s.Data)).Msg("installing snapshot from the leader")
 	if err := n.cfg.StateMachine.Restore(meta, bytes.NewReader(s.Data)); err != nil {
 		return fmt.Errorf("restore snapshot at %d (term %d): %w", meta.Index, meta.Term, err)
 	}
@@ -660,7 +663,8 @@ func (n *Node) installSnapshot(s *domain.Snapshot) error {
 			n.resolve(p, fmt.Errorf("node %d: entry %d replaced by a snapshot: %w", n.id, i, domain.ErrLeadershipLost))
 		}
 	}
-	n.log.Debug().Uint64("index", uint64(meta.Index)).Uint64("term", uint64(meta.Term)).Msg("snapshot installed")
+	n.log.Info().Uint64("index", uint64(meta.Index)).Uint64("term", uint64(meta.Term)).
+		Dur("took", time.Since(start)).Msg("snapshot installed")
 	return nil
 }
 
