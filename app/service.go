@@ -252,7 +252,7 @@ func (s *Service) Do(ctx context.Context, reqs []ports.Request, opts ports.DoOpt
 			return replies
 		}
 		if !time.Now().Before(deadline) {
-			if errors.Is(cause, domain.ErrProposalDropped) {
+			if errors.Is(cause, domain.ErrProposalDropped) || errors.Is(cause, domain.ErrDiskFull) {
 				fill(replies, 0, fmt.Errorf("app: not run: %w", cause))
 			} else {
 				fill(replies, 0, fmt.Errorf("app: no leader accepted the batch within %v: %w (last: %v)", s.cfg.LeaderWait, domain.ErrNoLeader, cause))
@@ -336,7 +336,7 @@ func (s *Service) execute(ctx context.Context, reqs []ports.Request, replies []p
 		}
 		results, err := s.node.Propose(ctx, cmds...)
 		if err != nil {
-			if !appended && (errors.Is(err, domain.ErrNotLeader) || errors.Is(err, domain.ErrProposalDropped)) {
+			if !appended && (errors.Is(err, domain.ErrNotLeader) || errors.Is(err, domain.ErrProposalDropped) || errors.Is(err, domain.ErrDiskFull)) {
 				retry, cause = true, err
 				return false
 			}
@@ -427,7 +427,7 @@ func proposeError(err error) error {
 		return err
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%w: %w", domain.ErrLeadershipLost, err)
-	case errors.Is(err, domain.ErrNotLeader), errors.Is(err, domain.ErrProposalDropped):
+	case errors.Is(err, domain.ErrNotLeader), errors.Is(err, domain.ErrProposalDropped), errors.Is(err, domain.ErrDiskFull):
 		// Not appended, but an earlier group of the batch was.
 		return fmt.Errorf("app: %w: %w", errNotRun, err)
 	}

@@ -163,6 +163,18 @@ func Open(opts Options) (d *DB, err error) {
 	return d, nil
 }
 
+// DiskFull reports whether the free space on the DB's filesystem is below
+// Options.MinFreeBytes, so that the node stops taking writes before Pebble
+// meets ENOSPC (which it cannot survive: see the package doc). A
+// filesystem that cannot report its usage is never full.
+func (d *DB) DiskFull() bool {
+	u, err := d.opts.FS.GetDiskUsage(d.opts.Dir)
+	if err != nil {
+		return false
+	}
+	return u.AvailBytes < d.opts.MinFreeBytes
+}
+
 // LogStore returns the node's Raft log.
 func (d *DB) LogStore() *LogStore { return d.logStore }
 

@@ -48,7 +48,11 @@
 // (the kernel may have dropped the dirty pages and will report the next
 // fsync as a success). The DB therefore poisons itself: the failing call and
 // every later one return the error, wrapped, and the driver must stop the
-// node. A full disk (ENOSPC) is reported as domain.ErrDiskFull. Pebble
+// node. A full disk (ENOSPC) is reported as domain.ErrDiskFull, but the
+// node is meant never to get there: DB.DiskFull reports true once free
+// space falls below Options.MinFreeBytes, and the driver then refuses new
+// writes and hands leadership over (node.Config.DiskFull), so only what
+// the leader replicates is still written, from that reserve. Pebble
 // reports such failures through its logger's Fatalf; this package turns that
 // call into a panic that the calling method recovers and returns as an
 // error. A Fatalf on one of Pebble's background goroutines (a failed

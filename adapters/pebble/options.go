@@ -23,6 +23,10 @@ const (
 	// DefaultRestoreBatchSize is how many bytes Restore writes per Pebble
 	// batch; bigger batches are faster to commit but hold more memory.
 	DefaultRestoreBatchSize = 4 << 20
+	// DefaultMinFreeBytes is the free space below which DB.DiskFull
+	// reports true: a reserve for what a node must still persist (the
+	// leader's appends, votes) after it stops taking new writes.
+	DefaultMinFreeBytes = 64 << 20
 )
 
 // maxSnapshotChunkSize keeps a configured chunk size sane; a single pair
@@ -55,6 +59,9 @@ type Options struct {
 	// RestoreBatchSize is the number of bytes Restore writes per Pebble
 	// batch. Default DefaultRestoreBatchSize (4 MiB).
 	RestoreBatchSize int
+	// MinFreeBytes is the free space on Dir's filesystem below which
+	// DB.DiskFull reports true. Default DefaultMinFreeBytes (64 MiB).
+	MinFreeBytes uint64
 }
 
 // Clone returns a copy of o.
@@ -80,6 +87,9 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.RestoreBatchSize == 0 {
 		o.RestoreBatchSize = DefaultRestoreBatchSize
+	}
+	if o.MinFreeBytes == 0 {
+		o.MinFreeBytes = DefaultMinFreeBytes
 	}
 	return o
 }

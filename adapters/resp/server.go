@@ -276,6 +276,8 @@ func ErrorText(err error) string {
 		return "CLUSTERDOWN No raft leader"
 	case errors.Is(err, domain.ErrLeadershipLost), errors.Is(err, context.DeadlineExceeded):
 		return "TIMEOUT write outcome unknown: " + oneLine(err.Error())
+	case errors.Is(err, domain.ErrDiskFull):
+		return "MISCONF disk full on the leader, writes refused until space returns: " + oneLine(err.Error())
 	case errors.Is(err, domain.ErrProposalDropped):
 		return "TRYAGAIN proposal dropped, command not run: " + oneLine(err.Error())
 	case errors.Is(err, domain.ErrNotLeader):

@@ -208,6 +208,7 @@ func TestErrorText(t *testing.T) {
 	}{
 		{&ports.RedirectError{Leader: 3, Addr: "10.0.0.3:7379"}, "MOVED 0 10.0.0.3:7379"},
 		{fmt.Errorf("x: %w", domain.ErrNoLeader), "CLUSTERDOWN No raft leader"},
+		{fmt.Errorf("x: %w", domain.ErrDiskFull), "MISCONF disk full on the leader, writes refused until space returns: x: seshat: disk full"},
 		{&ports.RemoteError{Text: "TIMEOUT far away"}, "TIMEOUT far away"},
 		{fmt.Errorf("x\r\ny: %w", domain.ErrLeadershipLost), "TIMEOUT write outcome unknown: x  y: seshat: leadership lost, outcome unknown"},
 		{fmt.Errorf("boom"), "ERR boom"},

@@ -330,6 +330,7 @@ func run(cfg config) (err error) {
 		Transport:       tr,
 		TickInterval:    cfg.tick,
 		SnapshotEntries: cfg.snapEntries,
+		DiskFull:        db.DiskFull,
 		TrailingEntries: cfg.trailEntries,
 		Logger:          &nlog,
 	})

@@ -50,6 +50,15 @@ type Config struct {
 	// append, one sync) from the proposals waiting; a single Propose call
 	// is never split, so a batch may exceed it by one call. Default 4096.
 	MaxBatch int
+	// DiskFull, if set, reports whether the node's disk is too full to take
+	// more writes (the Pebble adapter's DB.DiskFull checks free space
+	// against a reserve). It is called once per tick and must be cheap.
+	// While it reports true the node refuses new proposals with an error
+	// wrapping domain.ErrDiskFull and, if it leads, hands leadership to
+	// its most up-to-date follower; it still persists what the leader
+	// replicates (from the reserve), serves reads, and takes writes again
+	// by itself once DiskFull reports false. Default: never full.
+	DiskFull func() bool
 	// Logger receives the node's events: leader changes at Info, storage
 	// failures at Error, the rest at Debug. Default: discard.
 	Logger *zerolog.Logger

@@ -57,6 +57,7 @@ type Node struct {
 	transfers   []*transferReq
 	snapSending map[domain.NodeID]bool
 	dirty       bool         // status changed since it was last published
+	diskFull    bool         // Config.DiskFull said so at the last tick
 	answered    []*proposal  // succeeded, to answer after publishing
 	served      []*readGroup // likewise
 	batch       []*proposal
@@ -325,6 +326,7 @@ func (n *Node) run() {
 			n.core.Tick()
 			n.ticks++
 			n.expire()
+			n.checkDisk()
 			if n.dirty {
 				n.publish()
 			}
@@ -381,6 +383,46 @@ func (n *Node) run() {
 	close(n.done)
 }
 
+// checkDisk runs every tick: a node whose disk is (nearly) full stops
+// taking proposals and, if it leads, hands leadership to the follower
+// that has most of its log, so that the cluster keeps taking writes. It
+// goes on persisting what a leader sends it: the reserve DiskFull keeps is
+// for that, and refusing would only stall the Ready it belongs to.
+func (n *Node) checkDisk() {
+	if n.cfg.DiskFull == nil {
+		return
+	}
+	full := n.cfg.DiskFull()
+	if full != n.diskFull {
+		n.diskFull = full
+		if full {
+			n.log.Warn().Msg("disk nearly full: refusing new writes and handing leadership over")
+		} else {
+			n.log.Info().Msg("disk space is back: taking writes again")
+		}
+	}
+	if !full || n.soft.Role != consensus.Leader {
+		return
+	}
+	st := n.core.Status()
+	best, bestMatch := domain.None, domain.Index(0)
+	for _, id := range st.Membership.Voters {
+		pr, ok := st.Progress[id]
+		if id == n.id || !ok || !pr.RecentActive {
+			continue
+		}
+		if best == domain.None || pr.Match > bestMatch || pr.Match == bestMatch && id < best {
+			best, bestMatch = id, pr.Match
+		}
+	}
+	if best == domain.None {
+		return // nobody to hand over to: keep leading, refusing writes
+	}
+	if err := n.core.TransferLeadership(best); err != nil {
+		n.log.Debug().Err(err).Uint64("to", uint64(best)).Msg("disk full: hand-over not started")
+	}
+}
+
 func (n *Node) step(m domain.Message) {
 	if err := n.core.Step(m); err != nil {
 		n.log.Debug().Err(err).Stringer("msg", m).Msg("message refused")
@@ -411,6 +453,13 @@ collect:
 		}
 		live = append(live, q)
 		data = append(data, q.cmds...)
+	}
+	if len(live) > 0 && n.diskFull {
+		err := fmt.Errorf("node %d: disk nearly full, writes refused until space returns: %w", n.id, domain.ErrDiskFull)
+		for _, q := range live {
+			q.resp <- proposalResult{err: err}
+		}
+		live = live[:0]
 	}
 	if len(live) > 0 {
 		first, term, err := n.core.Propose(data...)

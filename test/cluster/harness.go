@@ -59,6 +59,8 @@ type Options struct {
 	// Transport, if set, wraps node i's transport (to inject faults the
 	// network has no switch for).
 	Transport func(i int, t ports.Transport) ports.Transport
+	// DiskFull, if set, is node i's node.Config.DiskFull.
+	DiskFull func(i int) bool
 }
 
 // Cluster is an in-process cluster. Its methods are called from the test
@@ -199,6 +201,7 @@ func (c *Cluster) start(i int) {
 		TickInterval:    tickInterval,
 		SnapshotEntries: c.snapshotEntries(),
 		TrailingEntries: c.opts.TrailingEntries,
+		DiskFull:        c.diskFull(i),
 		Logger:          &logger,
 	})
 	if err != nil {
@@ -215,6 +218,13 @@ func (c *Cluster) snapshotEntries() uint64 {
 		return 1 << 40
 	}
 	return c.opts.SnapshotEntries
+}
+
+func (c *Cluster) diskFull(i int) func() bool {
+	if c.opts.DiskFull == nil {
+		return nil
+	}
+	return func() bool { return c.opts.DiskFull(i) }
 }
 
 func (c *Cluster) shutdown() {
