@@ -42,6 +42,11 @@ type Config struct {
 	// moved this many entries past the last compaction, the node syncs the
 	// state machine and purges the log. Default 10000.
 	SnapshotEntries uint64
+	// SnapshotBytes compacts too once this many bytes of entries
+	// (Entry.Size) were applied since the last compaction, whichever of
+	// the two comes first, so that large values do not let the log grow
+	// to SnapshotEntries times their size. Default 64 MiB.
+	SnapshotBytes uint64
 	// TrailingEntries is how many applied entries compaction keeps behind
 	// the applied index, so that a follower lagging by less than that
 	// catches up from the log instead of a snapshot. Default 1000.
@@ -68,6 +73,7 @@ type Config struct {
 const (
 	DefaultTickInterval    = 50 * time.Millisecond
 	DefaultSnapshotEntries = 10000
+	DefaultSnapshotBytes   = 64 << 20
 	DefaultTrailingEntries = 1000
 	DefaultMaxBatch        = 4096
 )
@@ -79,6 +85,9 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.SnapshotEntries == 0 {
 		c.SnapshotEntries = DefaultSnapshotEntries
+	}
+	if c.SnapshotBytes == 0 {
+		c.SnapshotBytes = DefaultSnapshotBytes
 	}
 	if c.TrailingEntries == 0 {
 		c.TrailingEntries = DefaultTrailingEntries

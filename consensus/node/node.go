@@ -43,25 +43,26 @@ type Node struct {
 	status atomic.Pointer[consensus.Status]
 
 	// Loop-owned.
-	core        *consensus.Raft
-	soft        consensus.SoftState
-	ticks       uint64
-	applied     domain.Index
-	lastIndex   domain.Index // last index in the LogStore
-	compactedAt domain.Index // applied index at the last compaction
-	purged      domain.Index // the log is purged through here
-	waiting     map[domain.Index]*proposal
-	reads       map[uint64]*readGroup // sent to the core, not yet confirmed
-	confirmed   []*readGroup          // confirmed, waiting for applied >= index
-	nextRead    uint64
-	transfers   []*transferReq
-	snapSending map[domain.NodeID]bool
-	dirty       bool         // status changed since it was last published
-	diskFull    bool         // Config.DiskFull said so at the last tick
-	answered    []*proposal  // succeeded, to answer after publishing
-	served      []*readGroup // likewise
-	batch       []*proposal
-	data        [][]byte
+	core         *consensus.Raft
+	soft         consensus.SoftState
+	ticks        uint64
+	applied      domain.Index
+	lastIndex    domain.Index // last index in the LogStore
+	compactedAt  domain.Index // applied index at the last compaction
+	appliedBytes uint64       // entry bytes applied since the last compaction
+	purged       domain.Index // the log is purged through here
+	waiting      map[domain.Index]*proposal
+	reads        map[uint64]*readGroup // sent to the core, not yet confirmed
+	confirmed    []*readGroup          // confirmed, waiting for applied >= index
+	nextRead     uint64
+	transfers    []*transferReq
+	snapSending  map[domain.NodeID]bool
+	dirty        bool         // status changed since it was last published
+	diskFull     bool         // Config.DiskFull said so at the last tick
+	answered     []*proposal  // succeeded, to answer after publishing
+	served       []*readGroup // likewise
+	batch        []*proposal
+	data         [][]byte
 }
 
 type proposal struct {
@@ -731,6 +732,9 @@ func (n *Node) apply(ents []domain.Entry) error {
 	if last := ents[len(ents)-1].Index; last > n.applied {
 		n.applied = last
 	}
+	for _, e := range ents {
+		n.appliedBytes += e.Size()
+	}
 	if len(n.waiting) == 0 {
 		return nil
 	}
@@ -862,14 +866,14 @@ func (n *Node) softState(s consensus.SoftState) {
 	}
 }
 
-// maybeCompact compacts once SnapshotEntries entries were applied since the
-// last compaction: the state machine is synced first, so that a restart
+// maybeCompact compacts once SnapshotEntries entries (or SnapshotBytes
+// bytes of entries) were applied since the last compaction: the state machine is synced first, so that a restart
 // finds every entry after its durable applied point.
 func (n *Node) maybeCompact() error {
-	if n.applied-n.compactedAt < domain.Index(n.cfg.SnapshotEntries) {
+	if n.applied-n.compactedAt < domain.Index(n.cfg.SnapshotEntries) && n.appliedBytes < n.cfg.SnapshotBytes {
 		return nil
 	}
-	n.compactedAt = n.applied
+	n.compactedAt, n.appliedBytes = n.applied, 0
 	if n.applied <= domain.Index(n.cfg.TrailingEntries) {
 		return nil
 	}

@@ -1,0 +1,76 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/seshat-kv/seshat/adapters/memory"
+	"github.com/seshat-kv/seshat/consensus"
+	"github.com/seshat-kv/seshat/consensus/node"
+	"github.com/seshat-kv/seshat/domain"
+)
+
+// TestCompactionByBytes: with large values the log is compacted after
+// SnapshotBytes of entries, long before SnapshotEntries, and not before.
+func TestCompactionByBytes(t *testing.T) {
+	for _, tc := range []struct {
+		name          string
+		snapshotBytes uint64
+		wantCompacted bool
+	}{
+		{"bytes-trigger", 16 << 10, true},
+		{"bytes-too-high", 1 << 30, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			net := memory.NewNetwork(memory.NetworkOptions{Seed: 1})
+			defer net.Close()
+			log := memory.NewLogStore()
+			n, err := node.Start(node.Config{
+				Raft:            consensus.Config{ID: 1, Peers: []domain.NodeID{1}, Rand: rand.New(rand.NewPCG(1, 1))},
+				Log:             log,
+				Vote:            memory.NewVoteStore(),
+				StateMachine:    memory.NewKV(),
+				Transport:       net.Endpoint(1),
+				TickInterval:    time.Millisecond,
+				SnapshotEntries: 1 << 30,
+				SnapshotBytes:   tc.snapshotBytes,
+				TrailingEntries: 2,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Stop()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for n.Status().Role != consensus.Leader {
+				if ctx.Err() != nil {
+					t.Fatal("no leader")
+				}
+				time.Sleep(time.Millisecond)
+			}
+			value := strings.Repeat("v", 1000)
+			maxSpan := domain.Index(0)
+			for i := range 200 {
+				if _, err := n.Propose(ctx, set(fmt.Sprint("k", i), value)); err != nil {
+					t.Fatal(err)
+				}
+				first, _ := log.FirstIndex()
+				last, _ := log.LastIndex()
+				maxSpan = max(maxSpan, last-first+1)
+			}
+			first, _ := log.FirstIndex()
+			if compacted := first > 1; compacted != tc.wantCompacted {
+				t.Fatalf("first index %d after 200 entries of 1 KB: compacted=%v, want %v", first, compacted, tc.wantCompacted)
+			}
+			// 16 KiB of ~1 KB entries is ~16 entries, plus the trailing 2.
+			if tc.wantCompacted && maxSpan > 30 {
+				t.Fatalf("stored log grew to %d entries, want <= 30", maxSpan)
+			}
+			t.Logf("largest stored log: %d entries", maxSpan)
+		})
+	}
+}
