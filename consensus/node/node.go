@@ -261,26 +261,7 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 		return err
 	}
 	r := &readReq{ctx: ctx, resp: make(chan error, 1)}
-	select {
-	case n.readc <- r:
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		return n.stopErr
-	}
-	select {
-	case err := <-r.resp:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-n.done:
-		select {
-		case err := <-r.resp:
-			return err
-		default:
-			return n.stopErr
-		}
-	}
+	return call(ctx, n, n.readc, r, r.resp)
 }
 
 // TransferLeadership asks this node, the leader, to hand leadership to the
@@ -293,21 +274,27 @@ func (n *Node) TransferLeadership(ctx context.Context, to domain.NodeID) error {
 		return err
 	}
 	r := &transferReq{to: to, resp: make(chan error, 1)}
+	return call(ctx, n, n.transferc, r, r.resp)
+}
+
+// call hands req to the loop on c and waits for its answer on resp. An
+// answer the loop gave before it stopped still counts.
+func call[R any](ctx context.Context, n *Node, c chan<- R, req R, resp <-chan error) error {
 	select {
-	case n.transferc <- r:
+	case c <- req:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.done:
 		return n.stopErr
 	}
 	select {
-	case err := <-r.resp:
+	case err := <-resp:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-n.done:
 		select {
-		case err := <-r.resp:
+		case err := <-resp:
 			return err
 		default:
 			return n.stopErr
