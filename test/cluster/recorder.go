@@ -41,17 +41,23 @@ func (r *recorder) Apply(ents []domain.Entry) ([]domain.Result, error) {
 	}
 	r.mu.Lock()
 	var fresh []domain.Entry
+	var gaps [][2]domain.Index
 	for _, e := range ents {
 		if e.Index <= r.mu.applied {
 			continue
 		}
 		if e.Index != r.mu.applied+1 {
-			r.c.violation("node %d applied index %d after %d", r.c.id(r.i), e.Index, r.mu.applied)
+			gaps = append(gaps, [2]domain.Index{e.Index, r.mu.applied})
 		}
 		r.mu.applied = e.Index
 		fresh = append(fresh, e)
 	}
 	r.mu.Unlock()
+	// Reported with the recorder's lock released: the cluster takes it
+	// while holding its own.
+	for _, g := range gaps {
+		r.c.violation("node %d applied index %d after %d", r.c.id(r.i), g[0], g[1])
+	}
 	r.c.recordApply(r.i, fresh)
 	return res, nil
 }
@@ -61,9 +67,12 @@ func (r *recorder) Restore(meta domain.SnapshotMeta, rd io.Reader) error {
 		return err
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.mu.applied = meta.Index
 	r.mu.restores++
+	r.mu.Unlock()
+	// The cluster's lock is taken after the recorder's is released: the
+	// cluster takes the recorder's while holding its own (NCommitted), so
+	// holding both here would deadlock.
 	r.c.mu.Lock()
 	r.c.mu.restores[r.i]++
 	r.c.mu.Unlock()
