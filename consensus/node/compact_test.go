@@ -3,13 +3,10 @@ package node_test
 import (
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/seshat-kv/seshat/adapters/memory"
-	"github.com/seshat-kv/seshat/consensus"
 	"github.com/seshat-kv/seshat/consensus/node"
 	"github.com/seshat-kv/seshat/domain"
 )
@@ -26,32 +23,11 @@ func TestCompactionByBytes(t *testing.T) {
 		{"bytes-too-high", 1 << 30, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			net := memory.NewNetwork(memory.NetworkOptions{Seed: 1})
-			defer net.Close()
-			log := memory.NewLogStore()
-			n, err := node.Start(node.Config{
-				Raft:            consensus.Config{ID: 1, Peers: []domain.NodeID{1}, Rand: rand.New(rand.NewPCG(1, 1))},
-				Log:             log,
-				Vote:            memory.NewVoteStore(),
-				StateMachine:    memory.NewKV(),
-				Transport:       net.Endpoint(1),
-				TickInterval:    time.Millisecond,
-				SnapshotEntries: 1 << 30,
-				SnapshotBytes:   tc.snapshotBytes,
-				TrailingEntries: 2,
+			n, log, _ := startSingle(t, func(c *node.Config) {
+				c.SnapshotEntries, c.SnapshotBytes, c.TrailingEntries = 1<<30, tc.snapshotBytes, 2
 			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer n.Stop()
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
-			for n.Status().Role != consensus.Leader {
-				if ctx.Err() != nil {
-					t.Fatal("no leader")
-				}
-				time.Sleep(time.Millisecond)
-			}
 			value := strings.Repeat("v", 1000)
 			maxSpan := domain.Index(0)
 			for i := range 200 {

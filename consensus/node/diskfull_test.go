@@ -3,13 +3,10 @@ package node_test
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/seshat-kv/seshat/adapters/memory"
-	"github.com/seshat-kv/seshat/consensus"
 	"github.com/seshat-kv/seshat/consensus/node"
 	"github.com/seshat-kv/seshat/domain"
 )
@@ -19,30 +16,9 @@ import (
 // nothing, still serves reads, and takes writes again once space returns.
 func TestDiskFullRefusesWrites(t *testing.T) {
 	var full atomic.Bool
-	net := memory.NewNetwork(memory.NetworkOptions{Seed: 1})
-	defer net.Close()
-	kv := memory.NewKV()
-	n, err := node.Start(node.Config{
-		Raft:         consensus.Config{ID: 1, Peers: []domain.NodeID{1}, Rand: rand.New(rand.NewPCG(1, 1))},
-		Log:          memory.NewLogStore(),
-		Vote:         memory.NewVoteStore(),
-		StateMachine: kv,
-		Transport:    net.Endpoint(1),
-		TickInterval: time.Millisecond,
-		DiskFull:     full.Load,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer n.Stop()
+	n, _, kv := startSingle(t, func(c *node.Config) { c.DiskFull = full.Load })
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	for n.Status().Role != consensus.Leader {
-		if ctx.Err() != nil {
-			t.Fatal("no leader")
-		}
-		time.Sleep(time.Millisecond)
-	}
 	if _, err := n.Propose(ctx, set("a", "1")); err != nil {
 		t.Fatal(err)
 	}
