@@ -1,0 +1,30 @@
+package keyspace
+
+// Store is the engine's view of the stored keys, one state machine's
+// batch for writes or its applied state for reads. Databases are numbered
+// 0 to domain.MaxDatabases-1; the last is the engine's own (SystemDB).
+//
+// Errors are I/O or corruption failures; the engine stops and returns
+// them. A Store keeps, per database, the count of keys and of keys with a
+// deadline, as Put and Delete change them.
+type Store interface {
+	// Get returns key's record in db, or false if it has none. The
+	// record's Value must not be modified and is valid until the next call.
+	Get(db int, key []byte) (Record, bool, error)
+	// Put stores r at key in db, replacing any record.
+	Put(db int, key []byte, r Record) error
+	// Delete removes key from db; a missing key is not an error.
+	Delete(db int, key []byte) error
+	// Scan calls fn with db's keys in ascending (Hash(key), key) order,
+	// starting at the first whose hash is at least from, until fn returns
+	// false. fn must not change the store. Key and record are valid only
+	// during the call.
+	Scan(db int, from uint64, fn func(key []byte, r Record) bool) error
+	// FlushDB removes every key of db.
+	FlushDB(db int) error
+	// SwapDB exchanges the contents of databases a and b.
+	SwapDB(a, b int) error
+	// Len returns the number of keys in db and of those with a deadline,
+	// expired ones not yet removed included (as Redis's DBSIZE).
+	Len(db int) (keys, expires int64, err error)
+}

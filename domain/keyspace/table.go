@@ -1,0 +1,170 @@
+package keyspace
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/seshat-kv/seshat/domain"
+)
+
+// Flags describe a command, as Redis's command table does.
+type Flags uint16
+
+const (
+	// Write: the command may change the keyspace; it goes through the log.
+	Write Flags = 1 << iota
+	// ReadOnly: the command only reads keys.
+	ReadOnly
+	// DenyOOM: the command may grow memory use.
+	DenyOOM
+	// Fast: the command runs in constant or logarithmic time.
+	Fast
+	// Internal: Seshat proposes the command itself (expiry); clients
+	// cannot send it.
+	Internal
+)
+
+// Names returns the flags as Redis's COMMAND INFO words them.
+func (f Flags) Names() []string {
+	var out []string
+	for _, x := range []struct {
+		f    Flags
+		name string
+	}{{Write, "write"}, {ReadOnly, "readonly"}, {DenyOOM, "denyoom"}, {Fast, "fast"}} {
+		if f&x.f != 0 {
+			out = append(out, x.name)
+		}
+	}
+	return out
+}
+
+// Spec describes one data command.
+type Spec struct {
+	// Name is the lower-case command name.
+	Name string
+	// Arity is Redis's: n > 0 exactly n arguments (the name included),
+	// n < 0 at least -n.
+	Arity int
+	Flags Flags
+	// FirstKey, LastKey and Step locate the key arguments, as in Redis's
+	// COMMAND INFO (LastKey -1: the last argument). FirstKey 0: no keys.
+	FirstKey, LastKey, Step int
+	// Group is Redis's command group ("string", "generic", ...).
+	Group string
+	run   func(c *ctx, args [][]byte) domain.Reply
+}
+
+// ArityOK reports whether n arguments (the name included) fit the arity.
+func (s *Spec) ArityOK(n int) bool {
+	if s.Arity >= 0 {
+		return n == s.Arity
+	}
+	return n >= -s.Arity
+}
+
+// Keys returns the key arguments of args.
+func (s *Spec) Keys(args [][]byte) [][]byte {
+	if s.FirstKey <= 0 || s.FirstKey >= len(args) {
+		return nil
+	}
+	last := s.LastKey
+	if last < 0 {
+		last = len(args) + last
+	}
+	last = min(last, len(args)-1)
+	step := max(s.Step, 1)
+	var keys [][]byte
+	for i := s.FirstKey; i <= last; i += step {
+		keys = append(keys, args[i])
+	}
+	return keys
+}
+
+var table = map[string]*Spec{}
+
+func register(specs ...[]*Spec) {
+	for _, group := range specs {
+		for _, s := range group {
+			if table[s.Name] != nil {
+				panic("keyspace: command registered twice: " + s.Name)
+			}
+			table[s.Name] = s
+		}
+	}
+}
+
+func init() {
+	register(stringCommands, keyCommands, expireCommands)
+}
+
+// Lookup returns the spec of the data command name (any case), or nil.
+func Lookup(name []byte) *Spec {
+	if len(name) > 32 {
+		return nil
+	}
+	var buf [32]byte
+	for i, c := range name {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		buf[i] = c
+	}
+	return table[string(buf[:len(name)])]
+}
+
+// Commands returns every data command's spec.
+func Commands() []*Spec {
+	out := make([]*Spec, 0, len(table))
+	for _, s := range table {
+		out = append(out, s)
+	}
+	return out
+}
+
+// WrongArity is Redis's arity error for the command name.
+func WrongArity(name string) domain.Reply {
+	return domain.ErrorReply(fmt.Sprintf("ERR wrong number of arguments for '%s' command", strings.ToLower(name)))
+}
+
+// UnknownCommand is Redis 7's text for an unknown command: the name and up
+// to 128 bytes of the arguments, each quoted and followed by a space.
+func UnknownCommand(args [][]byte) domain.Reply {
+	var b strings.Builder
+	for _, a := range args[1:] {
+		if b.Len() >= 128 {
+			break
+		}
+		a = a[:min(len(a), 128-b.Len())]
+		b.WriteString("'")
+		b.Write(a)
+		b.WriteString("' ")
+	}
+	name := args[0][:min(len(args[0]), 128)]
+	return domain.ErrorReply(OneLine(fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", name, b.String())))
+}
+
+// OneLine keeps an error text on one line, as RESP requires.
+func OneLine(s string) string {
+	if !strings.ContainsAny(s, "\r\n") {
+		return s
+	}
+	return strings.Map(func(r rune) rune {
+		if r == '\r' || r == '\n' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// Common error replies, worded as Redis 7 words them.
+var (
+	ErrSyntax      = domain.ErrorReply("ERR syntax error")
+	ErrNotInteger  = domain.ErrorReply("ERR value is not an integer or out of range")
+	ErrNotFloat    = domain.ErrorReply("ERR value is not a valid float")
+	ErrOverflow    = domain.ErrorReply("ERR increment or decrement would overflow")
+	ErrNaNInf      = domain.ErrorReply("ERR increment would produce NaN or Infinity")
+	ErrTooBig      = domain.ErrorReply("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
+	ErrNoSuchKey   = domain.ErrorReply("ERR no such key")
+	ErrDBRange     = domain.ErrorReply("ERR DB index is out of range")
+	ErrSameObjects = domain.ErrorReply("ERR source and destination objects are the same")
+)
