@@ -72,6 +72,12 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	}
 	old := t.mu.inbound[hs.From]
 	t.mu.inbound[hs.From] = me
+	// A peer that connects to us is up: if our writer to it is backing
+	// off (it was down), dial now rather than after up to BackoffMax.
+	select {
+	case t.mu.peers[hs.From].wake <- struct{}{}:
+	default:
+	}
 	t.mu.Unlock()
 	if old != nil {
 		old.cancel()

@@ -28,9 +28,12 @@ const (
 
 // peer is one outbound destination: its queue and its writer's lifetime.
 type peer struct {
-	id     domain.NodeID
-	addr   string
-	queue  chan domain.Message
+	id    domain.NodeID
+	addr  string
+	queue chan domain.Message
+	// wake cuts a backoff short: the peer just connected to us, so it is
+	// up and dialing it back should not wait.
+	wake   chan struct{}
 	ctx    context.Context // cancelled by RemovePeer, SetPeer (new address), Close
 	cancel context.CancelFunc
 }
@@ -39,7 +42,7 @@ type peer struct {
 // the transport is not closed.
 func (t *Transport) startPeerLocked(id domain.NodeID, addr string) {
 	ctx, cancel := context.WithCancel(t.ctx)
-	p := &peer{id: id, addr: addr, queue: make(chan domain.Message, t.opts.SendQueue), ctx: ctx, cancel: cancel}
+	p := &peer{id: id, addr: addr, queue: make(chan domain.Message, t.opts.SendQueue), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	t.mu.peers[id] = p
 	w := &writer{
 		t:   t,
@@ -119,6 +122,8 @@ func (w *writer) backoff() bool {
 	for {
 		select {
 		case <-timer.C:
+			return true
+		case <-w.p.wake:
 			return true
 		case <-w.p.ctx.Done():
 			return false
