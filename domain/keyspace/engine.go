@@ -36,6 +36,9 @@ func (e Engine) maxValue() int {
 	return e.MaxValueBytes
 }
 
+// DatabaseCount returns the number of databases, defaults applied.
+func (e Engine) DatabaseCount() int { return e.databases() }
+
 func (e Engine) databases() int {
 	if e.Databases <= 0 || e.Databases > SystemDB {
 		return DefaultDatabases

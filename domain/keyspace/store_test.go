@@ -1,8 +1,6 @@
 package keyspace
 
 import (
-	"bytes"
-	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -10,84 +8,9 @@ import (
 	"github.com/seshat-kv/seshat/domain"
 )
 
-// mapStore is a Store over maps, for the engine's tests.
-type mapStore struct {
-	dbs map[int]map[string]Record
-}
+type mapStore = MapStore
 
-func newMapStore() *mapStore { return &mapStore{dbs: map[int]map[string]Record{}} }
-
-func (m *mapStore) db(n int) map[string]Record {
-	if m.dbs[n] == nil {
-		m.dbs[n] = map[string]Record{}
-	}
-	return m.dbs[n]
-}
-
-func (m *mapStore) Get(db int, key []byte) (Record, bool, error) {
-	r, ok := m.db(db)[string(key)]
-	return r, ok, nil
-}
-
-func (m *mapStore) Put(db int, key []byte, r Record) error {
-	r.Value = bytes.Clone(r.Value)
-	m.db(db)[string(key)] = r
-	return nil
-}
-
-func (m *mapStore) Delete(db int, key []byte) error {
-	delete(m.db(db), string(key))
-	return nil
-}
-
-func (m *mapStore) Scan(db int, from uint64, fn func([]byte, Record) bool) error {
-	type hk struct {
-		h uint64
-		k string
-	}
-	var keys []hk
-	for k := range m.db(db) {
-		if h := Hash([]byte(k)); h >= from {
-			keys = append(keys, hk{h, k})
-		}
-	}
-	slices.SortFunc(keys, func(a, b hk) int {
-		if a.h != b.h {
-			if a.h < b.h {
-				return -1
-			}
-			return 1
-		}
-		return bytes.Compare([]byte(a.k), []byte(b.k))
-	})
-	for _, x := range keys {
-		if !fn([]byte(x.k), m.db(db)[x.k]) {
-			break
-		}
-	}
-	return nil
-}
-
-func (m *mapStore) FlushDB(db int) error {
-	delete(m.dbs, db)
-	return nil
-}
-
-func (m *mapStore) SwapDB(a, b int) error {
-	m.dbs[a], m.dbs[b] = m.db(b), m.db(a)
-	return nil
-}
-
-func (m *mapStore) Len(db int) (int64, int64, error) {
-	var keys, exp int64
-	for _, r := range m.db(db) {
-		keys++
-		if r.ExpireAt != 0 {
-			exp++
-		}
-	}
-	return keys, exp, nil
-}
+func newMapStore() *mapStore { return NewMapStore() }
 
 // tester runs commands against one engine and store, as a client of
 // database db would: writes through Apply at increasing indexes, reads

@@ -1,0 +1,102 @@
+package keyspace
+
+import (
+	"bytes"
+	"cmp"
+	"slices"
+)
+
+// MapStore is a Store over plain maps: the reference the state machines'
+// stores are checked against, and the engine's own test store. It does
+// nothing for durability or speed (Scan sorts on every call).
+type MapStore struct {
+	dbs map[int]map[string]Record
+}
+
+var _ Store = (*MapStore)(nil)
+
+// NewMapStore returns an empty MapStore.
+func NewMapStore() *MapStore { return &MapStore{dbs: map[int]map[string]Record{}} }
+
+func (m *MapStore) db(n int) map[string]Record {
+	if m.dbs[n] == nil {
+		m.dbs[n] = map[string]Record{}
+	}
+	return m.dbs[n]
+}
+
+// Get implements Store.
+func (m *MapStore) Get(db int, key []byte) (Record, bool, error) {
+	r, ok := m.dbs[db][string(key)]
+	return r, ok, nil
+}
+
+// Put implements Store.
+func (m *MapStore) Put(db int, key []byte, r Record) error {
+	r.Value = bytes.Clone(r.Value)
+	m.db(db)[string(key)] = r
+	return nil
+}
+
+// Delete implements Store.
+func (m *MapStore) Delete(db int, key []byte) error {
+	delete(m.dbs[db], string(key))
+	return nil
+}
+
+// Scan implements Store.
+func (m *MapStore) Scan(db int, from uint64, fn func([]byte, Record) bool) error {
+	ScanMap(m.dbs[db], from, fn)
+	return nil
+}
+
+// ScanMap calls fn with the keys of m in Store.Scan's order, from the
+// first whose hash is at least from, until fn returns false. It sorts on
+// every call: for stores over maps that need not be fast.
+func ScanMap(m map[string]Record, from uint64, fn func([]byte, Record) bool) {
+	type hashed struct {
+		h   uint64
+		key string
+	}
+	var keys []hashed
+	for k := range m {
+		if h := Hash([]byte(k)); h >= from {
+			keys = append(keys, hashed{h, k})
+		}
+	}
+	slices.SortFunc(keys, func(a, b hashed) int {
+		if c := cmp.Compare(a.h, b.h); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.key, b.key)
+	})
+	for _, x := range keys {
+		if !fn([]byte(x.key), m[x.key]) {
+			break
+		}
+	}
+}
+
+// FlushDB implements Store.
+func (m *MapStore) FlushDB(db int) error {
+	delete(m.dbs, db)
+	return nil
+}
+
+// SwapDB implements Store.
+func (m *MapStore) SwapDB(a, b int) error {
+	m.dbs[a], m.dbs[b] = m.dbs[b], m.dbs[a]
+	return nil
+}
+
+// Len implements Store.
+func (m *MapStore) Len(db int) (int64, int64, error) {
+	var keys, exp int64
+	for _, r := range m.dbs[db] {
+		keys++
+		if r.ExpireAt != 0 {
+			exp++
+		}
+	}
+	return keys, exp, nil
+}
