@@ -4,6 +4,7 @@ import (
 	"io"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
 // StateMachine applies committed entries. It is the replicated state: every
@@ -49,6 +50,12 @@ type StateMachine interface {
 // KVReader reads the applied key-value state. Reads are local: whoever
 // calls them has made them linearizable first (ReadIndex) if it needs to.
 type KVReader interface {
-	// Get returns the value at key, or domain.ErrNotFound.
+	// Get returns the value at key in database 0, or domain.ErrNotFound,
+	// whatever its deadline: the raw stored value, for tests and tools.
 	Get(key []byte) ([]byte, error)
+	// View calls fn with a read-only keyspace.Store over the applied
+	// state, which no Apply changes until fn returns, so that a command
+	// reading several keys sees one point. Put, Delete, FlushDB and SwapDB
+	// on it fail. fn's error is View's.
+	View(fn func(keyspace.Store) error) error
 }

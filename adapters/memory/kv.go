@@ -13,6 +13,7 @@ import (
 	"sync"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 	"github.com/seshat-kv/seshat/ports"
 )
 
@@ -21,37 +22,48 @@ var (
 	_ ports.KVReader     = (*KV)(nil)
 )
 
-// KV is an in-memory ports.StateMachine over a map of byte keys, and the
+// KV is an in-memory ports.StateMachine over maps of byte keys, one per
+// database, running commands with a keyspace.Engine, and the
 // ports.KVReader of its applied state.
 //
 // It models durability like a store that writes without syncing: Apply
 // changes the state at once, Sync (and Restore) make it durable, and Crash
 // rolls back to the last durable point as a whole.
 type KV struct {
-	mu struct {
+	engine keyspace.Engine
+	mu     struct {
 		sync.Mutex
 		closed bool
-		data   map[string][]byte
+		dbs    map[int]map[string]keyspace.Record
 		meta   domain.SnapshotMeta
 		// undo holds, for each key changed since the last durable point,
-		// the value it had then; durableMeta is the applied point then.
-		// Keeping an undo record rather than a second copy of the map makes
-		// Sync cost O(keys changed), not O(all keys).
-		undo        map[string]undoValue
+		// the record it had then; durableMeta is the applied point then.
+		// Keeping an undo record rather than a second copy of the maps
+		// makes Sync cost O(keys changed), not O(all keys).
+		undo        map[dbKey]undoValue
 		durableMeta domain.SnapshotMeta
 	}
 }
 
+type dbKey struct {
+	db  int
+	key string
+}
+
 type undoValue struct {
-	value   []byte
+	rec     keyspace.Record
 	present bool
 }
 
-// NewKV returns an empty state machine with the zero applied point.
-func NewKV() *KV {
-	k := &KV{}
-	k.mu.data = map[string][]byte{}
-	k.mu.undo = map[string]undoValue{}
+// NewKV returns an empty state machine with the zero applied point and
+// the default engine settings.
+func NewKV() *KV { return NewKVWith(keyspace.Engine{}) }
+
+// NewKVWith returns an empty state machine running commands with e.
+func NewKVWith(e keyspace.Engine) *KV {
+	k := &KV{engine: e}
+	k.mu.dbs = map[int]map[string]keyspace.Record{}
+	k.mu.undo = map[dbKey]undoValue{}
 	return k
 }
 
@@ -69,8 +81,6 @@ type decoded struct {
 // driver bug, and an error; so is an entry that fails to decode
 // (domain.ErrCorrupt). Either error leaves the state unchanged: the whole
 // batch is checked before any of it is applied.
-//
-// Result.N counts the keys set plus the keys that existed and were deleted.
 func (k *KV) Apply(entries []domain.Entry) ([]domain.Result, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -109,28 +119,19 @@ func (k *KV) Apply(entries []domain.Entry) ([]domain.Result, error) {
 	}
 
 	results := make([]domain.Result, len(entries))
+	st := writeStore{k}
 	for i, d := range batch {
 		if d.skip {
 			continue
 		}
-		var n int64
-		for _, op := range d.cmd.Ops {
-			key := string(op.Key)
-			switch op.Kind {
-			case domain.OpSet:
-				k.saveUndo(key)
-				// Decoded values alias the entry's Data; keep a private copy.
-				k.mu.data[key] = bytes.Clone(op.Value)
-				n++
-			case domain.OpDel:
-				if _, ok := k.mu.data[key]; ok {
-					k.saveUndo(key)
-					delete(k.mu.data, key)
-					n++
-				}
+		if d.entry.Type == domain.EntryNormal {
+			res, err := k.engine.Apply(st, uint64(d.entry.Index), d.cmd)
+			if err != nil {
+				// The maps cannot fail; an error here is an engine bug.
+				return nil, fmt.Errorf("memory kv: apply entry %d: %w", d.entry.Index, err)
 			}
+			results[i] = res
 		}
-		results[i].N = n
 		k.mu.meta.Index, k.mu.meta.Term = d.entry.Index, d.entry.Term
 		if d.membership != nil {
 			k.mu.meta.Membership = *d.membership
@@ -141,12 +142,13 @@ func (k *KV) Apply(entries []domain.Entry) ([]domain.Result, error) {
 
 // saveUndo records key's durable value the first time it changes after a
 // durable point.
-func (k *KV) saveUndo(key string) {
-	if _, ok := k.mu.undo[key]; ok {
+func (k *KV) saveUndo(db int, key string) {
+	dk := dbKey{db, key}
+	if _, ok := k.mu.undo[dk]; ok {
 		return
 	}
-	v, ok := k.mu.data[key]
-	k.mu.undo[key] = undoValue{value: v, present: ok}
+	r, ok := k.mu.dbs[db][key]
+	k.mu.undo[dk] = undoValue{rec: r, present: ok}
 }
 
 // Applied implements ports.StateMachine.
@@ -172,7 +174,7 @@ func (k *KV) Sync() error {
 
 func (k *KV) markDurable() {
 	if len(k.mu.undo) > 0 {
-		k.mu.undo = map[string]undoValue{}
+		k.mu.undo = map[dbKey]undoValue{}
 	}
 	k.mu.durableMeta = cloneMeta(k.mu.meta)
 }
@@ -183,15 +185,15 @@ func (k *KV) Crash() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.mu.closed = false
-	for key, u := range k.mu.undo {
+	for dk, u := range k.mu.undo {
 		if u.present {
-			k.mu.data[key] = u.value
+			k.db(dk.db)[dk.key] = u.rec
 		} else {
-			delete(k.mu.data, key)
+			delete(k.mu.dbs[dk.db], dk.key)
 		}
 	}
 	k.mu.meta = cloneMeta(k.mu.durableMeta)
-	k.mu.undo = map[string]undoValue{}
+	k.mu.undo = map[dbKey]undoValue{}
 }
 
 // Close implements ports.StateMachine. It does not sync.
@@ -212,37 +214,79 @@ func (k *KV) Get(key []byte) ([]byte, error) {
 	if k.mu.closed {
 		return nil, fmt.Errorf("memory kv: get %q: %w", key, domain.ErrClosed)
 	}
-	v, ok := k.mu.data[string(key)]
+	r, ok := k.mu.dbs[0][string(key)]
 	if !ok {
 		return nil, fmt.Errorf("memory kv: get %q: %w", key, domain.ErrNotFound)
 	}
-	return bytes.Clone(v), nil
+	return bytes.Clone(r.Value), nil
 }
 
-// Len returns the number of keys.
+// View implements ports.KVReader.
+func (k *KV) View(fn func(keyspace.Store) error) error {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.mu.closed {
+		return fmt.Errorf("memory kv: view: %w", domain.ErrClosed)
+	}
+	return fn(readStore{k})
+}
+
+// Len returns the number of keys in every client database.
 func (k *KV) Len() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	return len(k.mu.data)
+	n := 0
+	for db, m := range k.mu.dbs {
+		if db != keyspace.SystemDB {
+			n += len(m)
+		}
+	}
+	return n
 }
 
-// Digest returns a hash of every key and value and of the applied index,
-// for tests that compare replicas: two KVs that applied the same entries
-// have the same Digest. It does not depend on map order.
+// db returns database n's map, creating it.
+func (k *KV) db(n int) map[string]keyspace.Record {
+	m := k.mu.dbs[n]
+	if m == nil {
+		m = map[string]keyspace.Record{}
+		k.mu.dbs[n] = m
+	}
+	return m
+}
+
+// sortedDBs returns the numbers of the non-empty databases, ascending.
+func (k *KV) sortedDBs() []int {
+	var out []int
+	for db, m := range k.mu.dbs {
+		if len(m) > 0 {
+			out = append(out, db)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// Digest returns a hash of every database, key and record and of the
+// applied index, for tests that compare replicas: two KVs that applied the
+// same entries have the same Digest. It does not depend on map order.
 func (k *KV) Digest() uint64 {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	h := fnv.New64a()
 	var buf []byte
 	buf = binary.BigEndian.AppendUint64(buf, uint64(k.mu.meta.Index))
-	for _, key := range slices.Sorted(maps.Keys(k.mu.data)) {
-		v := k.mu.data[key]
-		buf = binary.AppendUvarint(buf, uint64(len(key)))
-		buf = append(buf, key...)
-		buf = binary.AppendUvarint(buf, uint64(len(v)))
-		buf = append(buf, v...)
-		h.Write(buf)
-		buf = buf[:0]
+	for _, db := range k.sortedDBs() {
+		m := k.mu.dbs[db]
+		for _, key := range slices.Sorted(maps.Keys(m)) {
+			buf = binary.AppendUvarint(buf, uint64(db))
+			buf = binary.AppendUvarint(buf, uint64(len(key)))
+			buf = append(buf, key...)
+			rec := keyspace.EncodeRecord(m[key])
+			buf = binary.AppendUvarint(buf, uint64(len(rec)))
+			buf = append(buf, rec...)
+			h.Write(buf)
+			buf = buf[:0]
+		}
 	}
 	h.Write(buf)
 	return h.Sum64()
@@ -250,21 +294,28 @@ func (k *KV) Digest() uint64 {
 
 // The snapshot image:
 //
-//	magic "SKV1"
+//	magic "SKV2"
 //	uvarint index, uvarint term, uvarint len + EncodeMembership bytes
 //	uvarint key count
-//	per key, in ascending key order: uvarint len + key, uvarint len + value
+//	per key, in ascending (database, key) order: uvarint database,
+//	  uvarint len + key, uvarint len + keyspace.EncodeRecord bytes
 //	crc32c (Castagnoli) of everything above, 4 bytes big-endian
 //
 // Sorted keys make the image a function of the state alone, so two
 // replicas at the same point write identical images.
-const snapshotMagic = "SKV1"
+const snapshotMagic = "SKV2"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
+type imageRow struct {
+	db  int
+	key string
+	rec keyspace.Record
+}
+
 // Snapshot implements ports.StateMachine. It copies the state's shape under
 // the lock and writes without it, so Apply may run meanwhile: stored
-// values are never modified in place, only replaced.
+// records are never modified in place, only replaced.
 func (k *KV) Snapshot(w io.Writer) (domain.SnapshotMeta, error) {
 	k.mu.Lock()
 	if k.mu.closed {
@@ -272,10 +323,12 @@ func (k *KV) Snapshot(w io.Writer) (domain.SnapshotMeta, error) {
 		return domain.SnapshotMeta{}, fmt.Errorf("memory kv: snapshot: %w", domain.ErrClosed)
 	}
 	meta := cloneMeta(k.mu.meta)
-	keys := slices.Sorted(maps.Keys(k.mu.data))
-	values := make([][]byte, len(keys))
-	for i, key := range keys {
-		values[i] = k.mu.data[key]
+	var rows []imageRow
+	for _, db := range k.sortedDBs() {
+		m := k.mu.dbs[db]
+		for _, key := range slices.Sorted(maps.Keys(m)) {
+			rows = append(rows, imageRow{db, key, m[key]})
+		}
 	}
 	k.mu.Unlock()
 
@@ -288,15 +341,16 @@ func (k *KV) Snapshot(w io.Writer) (domain.SnapshotMeta, error) {
 	mb := domain.EncodeMembership(meta.Membership)
 	buf = binary.AppendUvarint(buf, uint64(len(mb)))
 	buf = append(buf, mb...)
-	buf = binary.AppendUvarint(buf, uint64(len(keys)))
+	buf = binary.AppendUvarint(buf, uint64(len(rows)))
 	bw.Write(buf)
-	for i, key := range keys {
-		buf = binary.AppendUvarint(buf[:0], uint64(len(key)))
+	for _, r := range rows {
+		buf = binary.AppendUvarint(buf[:0], uint64(r.db))
+		buf = binary.AppendUvarint(buf, uint64(len(r.key)))
+		buf = append(buf, r.key...)
+		rec := keyspace.EncodeRecord(r.rec)
+		buf = binary.AppendUvarint(buf, uint64(len(rec)))
+		buf = append(buf, rec...)
 		bw.Write(buf)
-		bw.WriteString(key)
-		buf = binary.AppendUvarint(buf[:0], uint64(len(values[i])))
-		bw.Write(buf)
-		bw.Write(values[i])
 	}
 	// bufio.Writer remembers the first write error and returns it here.
 	if err := bw.Flush(); err != nil {
@@ -323,7 +377,7 @@ func (k *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("memory kv: restore at %d: read: %w", meta.Index, err)
 	}
-	data, got, err := decodeImage(image)
+	dbs, got, err := decodeImage(image)
 	if err != nil {
 		return fmt.Errorf("memory kv: restore at %d: %w", meta.Index, err)
 	}
@@ -337,7 +391,7 @@ func (k *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 	if k.mu.closed {
 		return fmt.Errorf("memory kv: restore at %d: %w", meta.Index, domain.ErrClosed)
 	}
-	k.mu.data = data
+	k.mu.dbs = dbs
 	k.mu.meta = got
 	k.markDurable()
 	return nil
@@ -345,8 +399,8 @@ func (k *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 
 // decodeImage parses and checks a snapshot image. Every failure wraps
 // domain.ErrCorrupt.
-func decodeImage(b []byte) (map[string][]byte, domain.SnapshotMeta, error) {
-	fail := func(format string, args ...any) (map[string][]byte, domain.SnapshotMeta, error) {
+func decodeImage(b []byte) (map[int]map[string]keyspace.Record, domain.SnapshotMeta, error) {
+	fail := func(format string, args ...any) (map[int]map[string]keyspace.Record, domain.SnapshotMeta, error) {
 		return nil, domain.SnapshotMeta{}, fmt.Errorf("%w: snapshot image: %s", domain.ErrCorrupt, fmt.Sprintf(format, args...))
 	}
 	if len(b) < len(snapshotMagic)+4 {
@@ -393,28 +447,37 @@ func decodeImage(b []byte) (map[string][]byte, domain.SnapshotMeta, error) {
 	}
 	meta.Membership = m
 	count := uvarint()
-	// Each key takes at least two bytes (two zero lengths).
-	if bad || count > uint64(len(body))/2 {
+	// Each key takes at least three bytes (a database and two lengths).
+	if bad || count > uint64(len(body))/3 {
 		return fail("bad key count")
 	}
-	data := make(map[string][]byte, count)
-	var prev []byte
+	dbs := map[int]map[string]keyspace.Record{}
+	prevDB, prev := -1, []byte(nil)
 	for i := uint64(0); i < count; i++ {
+		db := uvarint()
 		key := readBytes(domain.MaxKeySize)
-		value := readBytes(domain.MaxValueSize)
-		if bad {
+		raw := readBytes(domain.MaxValueSize + 64)
+		if bad || db >= domain.MaxDatabases {
 			return fail("bad key %d of %d", i, count)
 		}
-		if i > 0 && bytes.Compare(prev, key) >= 0 {
+		if int(db) < prevDB || (int(db) == prevDB && bytes.Compare(prev, key) >= 0) {
 			return fail("key %d out of order", i)
 		}
-		prev = key
-		data[string(key)] = bytes.Clone(value)
+		rec, err := keyspace.DecodeRecord(raw)
+		if err != nil {
+			return nil, domain.SnapshotMeta{}, fmt.Errorf("snapshot image: key %d: %w", i, err)
+		}
+		rec.Value = bytes.Clone(rec.Value)
+		prevDB, prev = int(db), key
+		if dbs[int(db)] == nil {
+			dbs[int(db)] = map[string]keyspace.Record{}
+		}
+		dbs[int(db)][string(key)] = rec
 	}
 	if len(body) != 0 {
 		return fail("%d trailing bytes", len(body))
 	}
-	return data, meta, nil
+	return dbs, meta, nil
 }
 
 func metaEqual(a, b domain.SnapshotMeta) bool {

@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/seshat-kv/seshat/adapters/memory"
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
 func cmdEntry(i domain.Index, ops ...domain.Op) domain.Entry {
@@ -40,11 +41,12 @@ func image(t *testing.T, kv *memory.KV) (domain.SnapshotMeta, []byte) {
 }
 
 // Two replicas reaching one state by different paths write the same image
-// and have the same Digest: the image depends on the state, not on map
-// order or history.
+// and have the same Digest: the image depends on the state (each key's
+// version, the index that last wrote it, included), not on map order or
+// history.
 func TestKVSnapshotDeterministic(t *testing.T) {
 	a, b := memory.NewKV(), memory.NewKV()
-	mustApply(t, a, cmdEntry(1, setOp("x", "1"), setOp("y", "2"), setOp("z", "3")), cmdEntry(2, delOp("y")))
+	mustApply(t, a, cmdEntry(1, setOp("x", "1"), setOp("y", "2"), setOp("z", "3")), cmdEntry(2, delOp("y"), setOp("x", "1")))
 	mustApply(t, b, cmdEntry(1, setOp("z", "3"), setOp("y", "0")), cmdEntry(2, delOp("y"), setOp("x", "1")))
 	_, ia := image(t, a)
 	_, ib := image(t, b)
@@ -192,7 +194,7 @@ func TestKVRestoreRejectsMalformedBodies(t *testing.T) {
 		return binary.BigEndian.AppendUint32(bytes.Clone(body), crc32.Checksum(body, table))
 	}
 	header := func(count uint64) []byte {
-		b := []byte("SKV1")
+		b := []byte("SKV2")
 		b = binary.AppendUvarint(b, 0) // index
 		b = binary.AppendUvarint(b, 0) // term
 		m := domain.EncodeMembership(domain.Membership{})
@@ -201,10 +203,12 @@ func TestKVRestoreRejectsMalformedBodies(t *testing.T) {
 		return binary.AppendUvarint(b, count)
 	}
 	kvBytes := func(k, v string) []byte {
-		b := binary.AppendUvarint(nil, uint64(len(k)))
+		b := binary.AppendUvarint(nil, 0) // database
+		b = binary.AppendUvarint(b, uint64(len(k)))
 		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		return append(b, v...)
+		rec := keyspace.EncodeRecord(keyspace.Record{Value: []byte(v), Version: 1})
+		b = binary.AppendUvarint(b, uint64(len(rec)))
+		return append(b, rec...)
 	}
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	good := cat(header(2), kvBytes("a", "1"), kvBytes("b", "2"))
@@ -218,10 +222,12 @@ func TestKVRestoreRejectsMalformedBodies(t *testing.T) {
 		"a key twice":         cat(header(2), kvBytes("a", "1"), kvBytes("a", "2")),
 		"count too large":     cat(header(3), kvBytes("a", "1"), kvBytes("b", "2")),
 		"count too small":     cat(header(1), kvBytes("a", "1"), kvBytes("b", "2")),
-		"bad magic":           cat([]byte("SKV2"), good[4:]),
-		"bad membership":      cat([]byte("SKV1"), []byte{0, 0, 3, 1, 1, 0}, []byte{0}),
-		"value past the end":  cat(header(1), []byte{1, 'a', 9, 'x'}),
-		"membership too long": cat([]byte("SKV1"), []byte{0, 0, 50}),
+		"bad magic":           cat([]byte("SKV1"), good[4:]),
+		"bad membership":      cat([]byte("SKV2"), []byte{0, 0, 3, 1, 1, 0}, []byte{0}),
+		"value past the end":  cat(header(1), []byte{0, 1, 'a', 9, 'x'}),
+		"membership too long": cat([]byte("SKV2"), []byte{0, 0, 50}),
+		"bad record":          cat(header(1), []byte{0, 1, 'a', 2, 9, 0}),
+		"bad database":        cat(header(1), []byte{0xff, 0x7f, 1, 'a', 3, 1, 0, 0}),
 	} {
 		kv := memory.NewKV()
 		if err := kv.Restore(domain.SnapshotMeta{}, bytes.NewReader(seal(body))); !errors.Is(err, domain.ErrCorrupt) {

@@ -3,6 +3,7 @@ package pebble
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -20,6 +21,7 @@ import (
 	"time"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
 // The kill -9 test: a child process (this test binary, re-executed with
@@ -503,11 +505,20 @@ func crashImage(at domain.Index) ([]byte, domain.SnapshotMeta) {
 	_ = cw.flush()
 	image := crashRestoreImage(at)
 	cw.start(chunkData)
-	for _, k := range slices.Sorted(maps.Keys(image)) {
+	// Rows go in the order Snapshot writes them: by keyspace hash, then key.
+	keys := slices.SortedFunc(maps.Keys(image), func(a, b string) int {
+		if c := cmp.Compare(keyspace.Hash([]byte(a)), keyspace.Hash([]byte(b))); c != 0 {
+			return c
+		}
+		return cmp.Compare(a, b)
+	})
+	for _, k := range keys {
+		rec := keyspace.EncodeRecord(keyspace.Record{Value: []byte(image[k]), Version: uint64(at)})
+		cw.buf = binary.AppendUvarint(cw.buf, 0) // database
 		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(k)))
 		cw.buf = append(cw.buf, k...)
-		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(image[k])))
-		cw.buf = append(cw.buf, image[k]...)
+		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(rec)))
+		cw.buf = append(cw.buf, rec...)
 		if cw.payloadLen() >= 4<<10 {
 			_ = cw.flush()
 			cw.start(chunkData)

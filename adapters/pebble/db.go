@@ -13,6 +13,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
 // Key prefixes standing in for column families; see the package comment.
@@ -51,9 +52,28 @@ func dataPrefix(gen uint64) []byte {
 	return k
 }
 
-func dataKey(gen uint64, key []byte) []byte {
-	return append(dataPrefix(gen), key...)
+// slotPrefix is the start of one database's keys in generation gen: each
+// database lives in a slot (see dbTable), so that FLUSHDB and SWAPDB
+// change a mapping instead of rewriting keys.
+func slotPrefix(gen uint64, slot uint32) []byte {
+	k := make([]byte, 13, 13+8+32)
+	k[0] = prefixData
+	binary.BigEndian.PutUint64(k[1:], gen)
+	binary.BigEndian.PutUint32(k[9:], slot)
+	return k
 }
+
+// dataKey is where key of the database in slot lives: after the slot
+// prefix, the key's keyspace.Hash and the key, so that a database iterates
+// in SCAN's (hash, key) order.
+func dataKey(gen uint64, slot uint32, key []byte) []byte {
+	k := slotPrefix(gen, slot)
+	k = binary.BigEndian.AppendUint64(k, keyspace.Hash(key))
+	return append(k, key...)
+}
+
+// dataKeyLen is the length of dataKey's prefix before the user key.
+const dataKeyLen = 21
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -151,7 +171,7 @@ func Open(opts Options) (d *DB, err error) {
 	d.db = db
 	d.logStore = &LogStore{d: d}
 	d.votes = &VoteStore{d: d}
-	d.kv = &KV{d: d}
+	d.kv = &KV{d: d, engine: opts.Engine}
 	if err := d.logStore.load(); err != nil {
 		_ = db.Close()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 	"github.com/seshat-kv/seshat/ports"
 )
 
@@ -17,52 +18,143 @@ var (
 	_ ports.KVReader     = (*KV)(nil)
 )
 
-// KV is the replicated key-value state machine. User data lives under the
-// data prefix and the current generation (see Restore); the applied point
-// lives under the meta prefix and changes in the same batch as the data.
-// Get it from DB.StateMachine.
+// KV is the replicated key-value state machine. It runs commands with a
+// keyspace.Engine over user data kept under the data prefix, the current
+// generation (see Restore) and each database's slot (see dbTable). The
+// applied point and the database table live under the meta prefix and
+// change in the same batch as the data. Get it from DB.StateMachine.
 type KV struct {
 	d      *DB
+	engine keyspace.Engine
 	closed atomic.Bool
 
 	// mu serializes Apply and Restore and guards the cached applied point.
-	// Get and Snapshot hold it for reading only to learn the generation.
+	// Reads (Get, View, Snapshot's start) hold it for reading, so that they
+	// see whole batches.
 	mu struct {
 		sync.RWMutex
 		meta domain.SnapshotMeta
 		gen  uint64
+		dbs  dbTable
 	}
 }
 
-const metaVersion = 1
+// dbTable maps each database to the slot its keys live in, and counts its
+// keys and deadlines. FLUSHDB moves a database to a fresh slot (the old
+// one is range-deleted), SWAPDB swaps two slots: both are constant work.
+type dbTable struct {
+	slot     [domain.MaxDatabases]uint32
+	keys     [domain.MaxDatabases]int64
+	expires  [domain.MaxDatabases]int64
+	nextSlot uint32
+}
+
+func newDBTable() dbTable {
+	var t dbTable
+	for i := range t.slot {
+		t.slot[i] = uint32(i)
+	}
+	t.nextSlot = domain.MaxDatabases
+	return t
+}
+
+// appendTo appends the table's non-default rows: the next slot, then per
+// such database its number, slot, key and deadline counts (uvarints).
+func (t *dbTable) appendTo(b []byte) []byte {
+	b = binary.AppendUvarint(b, uint64(t.nextSlot))
+	n := 0
+	for i := range t.slot {
+		if t.slot[i] != uint32(i) || t.keys[i] != 0 || t.expires[i] != 0 {
+			n++
+		}
+	}
+	b = binary.AppendUvarint(b, uint64(n))
+	for i := range t.slot {
+		if t.slot[i] != uint32(i) || t.keys[i] != 0 || t.expires[i] != 0 {
+			b = binary.AppendUvarint(b, uint64(i))
+			b = binary.AppendUvarint(b, uint64(t.slot[i]))
+			b = binary.AppendUvarint(b, uint64(t.keys[i]))
+			b = binary.AppendUvarint(b, uint64(t.expires[i]))
+		}
+	}
+	return b
+}
+
+func decodeDBTable(b []byte) (dbTable, []byte, bool) {
+	t := newDBTable()
+	var bad bool
+	uv := func() uint64 {
+		v, n := binary.Uvarint(b)
+		if n <= 0 {
+			bad = true
+			return 0
+		}
+		b = b[n:]
+		return v
+	}
+	next := uv()
+	count := uv()
+	if bad || next > 1<<32-1 || count > domain.MaxDatabases {
+		return t, nil, false
+	}
+	t.nextSlot = uint32(next)
+	for range count {
+		db, slot, keys, exp := uv(), uv(), uv(), uv()
+		if bad || db >= domain.MaxDatabases || slot > 1<<32-1 || keys > 1<<62 || exp > keys {
+			return t, nil, false
+		}
+		t.slot[db], t.keys[db], t.expires[db] = uint32(slot), int64(keys), int64(exp)
+	}
+	return t, b, true
+}
+
+// metaVersion 2 added the database table; a directory written by version
+// 1 (before databases and records existed) is refused, not misread.
+const metaVersion = 2
 
 // meta payload: version, index, term, generation (8 bytes each, big
-// endian, after the version byte), then the encoded membership.
-func encodeMeta(m domain.SnapshotMeta, gen uint64) []byte {
-	p := make([]byte, 25, 64)
+// endian, after the version byte), the uvarint-length-prefixed membership,
+// then the database table.
+func encodeMeta(m domain.SnapshotMeta, gen uint64, dbs *dbTable) []byte {
+	p := make([]byte, 25, 128)
 	p[0] = metaVersion
 	binary.BigEndian.PutUint64(p[1:], uint64(m.Index))
 	binary.BigEndian.PutUint64(p[9:], uint64(m.Term))
 	binary.BigEndian.PutUint64(p[17:], gen)
-	p = append(p, domain.EncodeMembership(m.Membership)...)
+	mb := domain.EncodeMembership(m.Membership)
+	p = binary.AppendUvarint(p, uint64(len(mb)))
+	p = append(p, mb...)
+	p = dbs.appendTo(p)
 	return seal(keyApplied, p)
 }
 
-func decodeMeta(key, rec []byte) (domain.SnapshotMeta, uint64, error) {
+func decodeMeta(key, rec []byte) (domain.SnapshotMeta, uint64, dbTable, error) {
 	p, ok := unseal(key, rec)
-	if !ok || len(p) < 25 || p[0] != metaVersion {
-		return domain.SnapshotMeta{}, 0, fmt.Errorf("pebble kv: meta record %q: %w: checksum mismatch", key, domain.ErrCorrupt)
+	if !ok || len(p) < 25 {
+		return domain.SnapshotMeta{}, 0, dbTable{}, fmt.Errorf("pebble kv: meta record %q: %w: checksum mismatch", key, domain.ErrCorrupt)
 	}
-	mem, err := domain.DecodeMembership(p[25:])
+	if p[0] != metaVersion {
+		return domain.SnapshotMeta{}, 0, dbTable{}, fmt.Errorf("pebble kv: meta record %q has format %d, this build reads %d: %w", key, p[0], metaVersion, domain.ErrCorrupt)
+	}
+	rest := p[25:]
+	l, n := binary.Uvarint(rest)
+	if n <= 0 || l > uint64(len(rest)-n) {
+		return domain.SnapshotMeta{}, 0, dbTable{}, fmt.Errorf("pebble kv: meta record %q: %w: bad membership", key, domain.ErrCorrupt)
+	}
+	mem, err := domain.DecodeMembership(rest[n : n+int(l)])
 	if err != nil {
-		return domain.SnapshotMeta{}, 0, fmt.Errorf("pebble kv: meta record %q: %w", key, err)
+		return domain.SnapshotMeta{}, 0, dbTable{}, fmt.Errorf("pebble kv: meta record %q: %w", key, err)
+	}
+	dbs, tail, ok := decodeDBTable(rest[n+int(l):])
+	if !ok || len(tail) != 0 {
+		return domain.SnapshotMeta{}, 0, dbTable{}, fmt.Errorf("pebble kv: meta record %q: %w: bad database table", key, domain.ErrCorrupt)
 	}
 	m := domain.SnapshotMeta{
 		Index:      domain.Index(binary.BigEndian.Uint64(p[1:])),
 		Term:       domain.Term(binary.BigEndian.Uint64(p[9:])),
 		Membership: mem,
 	}
-	return m, binary.BigEndian.Uint64(p[17:]), nil
+	return m, binary.BigEndian.Uint64(p[17:]), dbs, nil
 }
 
 // load reads the applied point and deletes what an interrupted Restore
@@ -74,8 +166,9 @@ func (kv *KV) load() error {
 	if err != nil {
 		return fmt.Errorf("pebble kv: read applied: %w", err)
 	}
+	kv.mu.dbs = newDBTable()
 	if ok {
-		if kv.mu.meta, kv.mu.gen, err = decodeMeta(keyApplied, rec); err != nil {
+		if kv.mu.meta, kv.mu.gen, kv.mu.dbs, err = decodeMeta(keyApplied, rec); err != nil {
 			return err
 		}
 	}
@@ -118,24 +211,20 @@ func (kv *KV) load() error {
 	return nil
 }
 
-// Apply implements ports.StateMachine. The entries' data and the new
-// applied point go into one Pebble batch, committed without a sync (the
-// log holds the entries durably and Apply is idempotent). If any entry is
-// corrupt, or the first new entry does not follow the applied index,
-// nothing is applied. Result.N counts the keys set and the existing keys
-// deleted.
+// Apply implements ports.StateMachine. The entries' changes and the new
+// applied point go into one indexed Pebble batch (commands read their own
+// batch's writes), committed without a sync (the log holds the entries
+// durably and Apply is idempotent). If any entry is corrupt, or the first
+// new entry does not follow the applied index, nothing is applied.
 func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error) {
 	err = kv.d.do(&kv.closed, "apply", func() error {
 		kv.mu.Lock()
 		defer kv.mu.Unlock()
 		results = make([]domain.Result, len(entries))
 		meta := kv.mu.meta
-		gen := kv.mu.gen
-		b := kv.d.db.NewBatch()
+		b := kv.d.db.NewIndexedBatch()
 		defer b.Close()
-		// exists tracks keys written earlier in this batch, whose state the
-		// DB does not show yet, for counting deletes.
-		exists := map[string]bool{}
+		st := &batchStore{kv: kv, r: b, w: b, gen: kv.mu.gen, dbs: kv.mu.dbs}
 		applied := false
 		for k, e := range entries {
 			if e.Index <= meta.Index {
@@ -150,35 +239,11 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 				if err != nil {
 					return fmt.Errorf("pebble kv: apply entry %d: %w", e.Index, err)
 				}
-				var n int64
-				for _, op := range cmd.Ops {
-					key := dataKey(gen, op.Key)
-					switch op.Kind {
-					case domain.OpSet:
-						if err := b.Set(key, seal(key, op.Value), nil); err != nil {
-							return fmt.Errorf("pebble kv: apply entry %d: %w", e.Index, classify(err))
-						}
-						exists[string(op.Key)] = true
-						n++
-					case domain.OpDel:
-						had, seen := exists[string(op.Key)]
-						if !seen {
-							_, ok, err := kv.d.get(kv.d.db, key)
-							if err != nil {
-								return fmt.Errorf("pebble kv: apply entry %d: %w", e.Index, err)
-							}
-							had = ok
-						}
-						if had {
-							n++
-						}
-						exists[string(op.Key)] = false
-						if err := b.Delete(key, nil); err != nil {
-							return fmt.Errorf("pebble kv: apply entry %d: %w", e.Index, classify(err))
-						}
-					}
+				res, err := kv.engine.Apply(st, uint64(e.Index), cmd)
+				if err != nil {
+					return fmt.Errorf("pebble kv: apply entry %d: %w", e.Index, err)
 				}
-				results[k].N = n
+				results[k] = res
 			case domain.EntryBlank:
 			case domain.EntryMembership:
 				m, err := domain.DecodeMembership(e.Data)
@@ -195,13 +260,14 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		if !applied {
 			return nil
 		}
-		if err := b.Set(keyApplied, encodeMeta(meta, gen), nil); err != nil {
+		if err := b.Set(keyApplied, encodeMeta(meta, kv.mu.gen, &st.dbs), nil); err != nil {
 			return fmt.Errorf("pebble kv: apply: %w", classify(err))
 		}
 		if err := kv.d.commit(b, false); err != nil {
 			return fmt.Errorf("pebble kv: apply up to %d: %w", meta.Index, err)
 		}
 		kv.mu.meta = meta
+		kv.mu.dbs = st.dbs
 		return nil
 	})
 	if err != nil {
@@ -222,31 +288,35 @@ func (kv *KV) Applied() (m domain.SnapshotMeta, err error) {
 	return m, err
 }
 
-// Get implements ports.KVReader. A stored value failing its checksum is an
-// error wrapping domain.ErrCorrupt naming the key. Get waits while a
-// Restore runs, so that it never reads a key from the image being replaced
-// just as it is deleted.
+// Get implements ports.KVReader. A stored record failing its checksum is
+// an error wrapping domain.ErrCorrupt naming the key. Get waits while an
+// Apply or a Restore runs.
 func (kv *KV) Get(key []byte) (val []byte, err error) {
 	err = kv.d.do(&kv.closed, "get", func() error {
 		kv.mu.RLock()
-		gen := kv.mu.gen
-		kv.mu.RUnlock()
-		k := dataKey(gen, key)
-		rec, ok, err := kv.d.get(kv.d.db, k)
+		defer kv.mu.RUnlock()
+		st := &batchStore{kv: kv, r: kv.d.db, gen: kv.mu.gen, dbs: kv.mu.dbs}
+		r, ok, err := st.Get(0, key)
 		if err != nil {
-			return fmt.Errorf("pebble kv: get %q: %w", key, err)
+			return err
 		}
 		if !ok {
 			return fmt.Errorf("pebble kv: get %q: %w", key, domain.ErrNotFound)
 		}
-		p, good := unseal(k, rec)
-		if !good {
-			return fmt.Errorf("pebble kv: key %q: %w: checksum mismatch", key, domain.ErrCorrupt)
-		}
-		val = p
+		val = r.Value
 		return nil
 	})
 	return val, err
+}
+
+// View implements ports.KVReader: fn reads the DB directly, holding off
+// Apply and Restore until it returns.
+func (kv *KV) View(fn func(keyspace.Store) error) error {
+	return kv.d.do(&kv.closed, "view", func() error {
+		kv.mu.RLock()
+		defer kv.mu.RUnlock()
+		return fn(&batchStore{kv: kv, r: kv.d.db, gen: kv.mu.gen, dbs: kv.mu.dbs})
+	})
 }
 
 // Sync implements ports.StateMachine with one WAL sync (shared with the

@@ -1,6 +1,8 @@
 package pebble
 
 import (
+	"github.com/seshat-kv/seshat/domain/keyspace"
+
 	"errors"
 	"fmt"
 
@@ -37,6 +39,9 @@ const maxSnapshotChunkSize = 64 << 20
 type Options struct {
 	// Dir is the directory holding the Pebble DB. Required.
 	Dir string
+	// Engine runs the state machine's commands. Every node of a cluster
+	// must use the same settings. Default: the zero keyspace.Engine.
+	Engine keyspace.Engine
 	// FS is the filesystem. Default vfs.Default (the OS). Tests and the
 	// simulator pass vfs.NewCrashableMem() and crash with CrashClone.
 	FS vfs.FS

@@ -12,6 +12,7 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
 // Snapshot stream format:
@@ -23,10 +24,11 @@ import (
 // The CRC covers the chunk's sequence number (0 for the first chunk), its
 // type and its payload, so a dropped, repeated or reordered chunk fails
 // like a flipped bit. The first chunk is the meta ('M': index, term,
-// membership), then data chunks ('D': pairs of uvarint-length-prefixed key
-// and value), then one end chunk ('E': the number of pairs) and nothing
-// after it. A torn stream lacks the end chunk.
-var snapMagic = []byte("SESHSNP1")
+// membership), then data chunks ('D': rows of a uvarint database number,
+// then uvarint-length-prefixed key and keyspace record, in ascending
+// (database, hash, key) order), then one end chunk ('E': the number of
+// rows) and nothing after it. A torn stream lacks the end chunk.
+var snapMagic = []byte("SESHSNP2")
 
 const (
 	chunkMeta byte = 'M'
@@ -78,16 +80,17 @@ func encodeSnapMeta(m domain.SnapshotMeta) []byte {
 func (kv *KV) Snapshot(w io.Writer) (meta domain.SnapshotMeta, err error) {
 	var snap *pebble.Snapshot
 	var gen uint64
+	var dbs dbTable
 	err = kv.d.do(&kv.closed, "snapshot", func() error {
 		// The applied point and the Pebble snapshot are taken together
 		// under the lock Apply and Restore hold, so they match.
 		kv.mu.RLock()
 		snap = kv.d.db.NewSnapshot()
-		meta, gen = kv.mu.meta, kv.mu.gen
+		meta, gen, dbs = kv.mu.meta, kv.mu.gen, kv.mu.dbs
 		meta.Membership = meta.Membership.Clone()
 		kv.mu.RUnlock()
 		defer snap.Close()
-		return kv.writeSnapshot(w, snap, meta, gen)
+		return kv.writeSnapshot(w, snap, meta, gen, &dbs)
 	})
 	if err != nil {
 		return domain.SnapshotMeta{}, err
@@ -95,7 +98,7 @@ func (kv *KV) Snapshot(w io.Writer) (meta domain.SnapshotMeta, err error) {
 	return meta, nil
 }
 
-func (kv *KV) writeSnapshot(w io.Writer, snap *pebble.Snapshot, meta domain.SnapshotMeta, gen uint64) error {
+func (kv *KV) writeSnapshot(w io.Writer, snap *pebble.Snapshot, meta domain.SnapshotMeta, gen uint64, dbs *dbTable) error {
 	if _, err := w.Write(snapMagic); err != nil {
 		return fmt.Errorf("pebble snapshot: write: %w", err)
 	}
@@ -105,37 +108,45 @@ func (kv *KV) writeSnapshot(w io.Writer, snap *pebble.Snapshot, meta domain.Snap
 	if err := cw.flush(); err != nil {
 		return fmt.Errorf("pebble snapshot: write: %w", err)
 	}
-	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: dataPrefix(gen), UpperBound: dataPrefix(gen + 1)})
-	if err != nil {
-		return fmt.Errorf("pebble snapshot: %w", classify(err))
-	}
-	defer it.Close()
 	var pairs uint64
 	cw.start(chunkData)
-	for ok := it.First(); ok; ok = it.Next() {
-		k := it.Key()
-		rec, err := it.ValueAndErr()
+	for db := range domain.MaxDatabases {
+		slot := dbs.slot[db]
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: slotPrefix(gen, slot), UpperBound: slotPrefix(gen, slot+1)})
 		if err != nil {
-			return fmt.Errorf("pebble snapshot: key %q: %w", k[9:], classify(err))
+			return fmt.Errorf("pebble snapshot: %w", classify(err))
 		}
-		val, good := unseal(k, rec)
-		if !good {
-			return fmt.Errorf("pebble snapshot: key %q: %w: checksum mismatch", k[9:], domain.ErrCorrupt)
-		}
-		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(k)-9))
-		cw.buf = append(cw.buf, k[9:]...)
-		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(val)))
-		cw.buf = append(cw.buf, val...)
-		pairs++
-		if cw.payloadLen() >= kv.d.opts.SnapshotChunkSize {
-			if err := cw.flush(); err != nil {
-				return fmt.Errorf("pebble snapshot: write: %w", err)
+		for ok := it.First(); ok; ok = it.Next() {
+			k := it.Key()
+			rec, err := it.ValueAndErr()
+			if err != nil {
+				it.Close()
+				return fmt.Errorf("pebble snapshot: key %q: %w", k[dataKeyLen:], classify(err))
 			}
-			cw.start(chunkData)
+			val, good := unseal(k, rec)
+			if !good {
+				it.Close()
+				return fmt.Errorf("pebble snapshot: key %q: %w: checksum mismatch", k[dataKeyLen:], domain.ErrCorrupt)
+			}
+			cw.buf = binary.AppendUvarint(cw.buf, uint64(db))
+			cw.buf = binary.AppendUvarint(cw.buf, uint64(len(k)-dataKeyLen))
+			cw.buf = append(cw.buf, k[dataKeyLen:]...)
+			cw.buf = binary.AppendUvarint(cw.buf, uint64(len(val)))
+			cw.buf = append(cw.buf, val...)
+			pairs++
+			if cw.payloadLen() >= kv.d.opts.SnapshotChunkSize {
+				if err := cw.flush(); err != nil {
+					it.Close()
+					return fmt.Errorf("pebble snapshot: write: %w", err)
+				}
+				cw.start(chunkData)
+			}
 		}
-	}
-	if err := it.Error(); err != nil {
-		return fmt.Errorf("pebble snapshot: %w", classify(err))
+		err = it.Error()
+		it.Close()
+		if err != nil {
+			return fmt.Errorf("pebble snapshot: %w", classify(err))
+		}
 	}
 	if cw.payloadLen() > 0 {
 		if err := cw.flush(); err != nil {
@@ -214,7 +225,8 @@ func (kv *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 		kv.mu.Lock()
 		defer kv.mu.Unlock()
 		newGen := kv.mu.gen + 1
-		if err := kv.restore(meta, r, newGen); err != nil {
+		dbs, err := kv.restore(meta, r, newGen)
+		if err != nil {
 			// Drop what was staged; the old generation was never touched.
 			// If this cleanup is lost to a crash, the next Open redoes it.
 			b := kv.d.db.NewBatch()
@@ -229,7 +241,7 @@ func (kv *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 		b := kv.d.db.NewBatch()
 		defer b.Close()
 		_ = b.DeleteRange(dataPrefix(kv.mu.gen), dataPrefix(kv.mu.gen+1), nil)
-		_ = b.Set(keyApplied, encodeMeta(meta, newGen), nil)
+		_ = b.Set(keyApplied, encodeMeta(meta, newGen, &dbs), nil)
 		_ = b.Delete(keyRestore, nil)
 		if err := kv.d.commit(b, true); err != nil {
 			return fmt.Errorf("pebble restore at %d: commit: %w", meta.Index, err)
@@ -237,13 +249,21 @@ func (kv *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 		kv.mu.meta = meta
 		kv.mu.meta.Membership = meta.Membership.Clone()
 		kv.mu.gen = newGen
+		kv.mu.dbs = dbs
 		return nil
 	})
 }
 
-// restore writes the stream's pairs under generation gen, checking
-// everything, and reports the first failure.
-func (kv *KV) restore(meta domain.SnapshotMeta, r io.Reader, gen uint64) error {
+// restore writes the stream's rows under generation gen (each database in
+// its own slot), checking everything, and returns the database table they
+// make or the first failure.
+func (kv *KV) restore(meta domain.SnapshotMeta, r io.Reader, gen uint64) (dbTable, error) {
+	dbs := newDBTable()
+	err := kv.restoreRows(meta, r, gen, &dbs)
+	return dbs, err
+}
+
+func (kv *KV) restoreRows(meta domain.SnapshotMeta, r io.Reader, gen uint64, dbs *dbTable) error {
 	magic := make([]byte, len(snapMagic))
 	if _, err := io.ReadFull(r, magic); err != nil {
 		return readErr(err)
@@ -277,8 +297,9 @@ func (kv *KV) restore(meta domain.SnapshotMeta, r io.Reader, gen uint64) error {
 	// The marker says a restore is under way, for the log line at the next
 	// Open if a crash interrupts it; the generation scheme alone already
 	// keeps the old state whole.
-	_ = b.Set(keyRestore, seal(keyRestore, encodeMeta(meta, gen)), nil)
+	_ = b.Set(keyRestore, seal(keyRestore, encodeMeta(meta, gen, dbs)), nil)
 	var pairs uint64
+	var prev []byte
 	for {
 		typ, p, err := cr.next()
 		if err != nil {
@@ -287,16 +308,34 @@ func (kv *KV) restore(meta domain.SnapshotMeta, r io.Reader, gen uint64) error {
 		switch typ {
 		case chunkData:
 			for len(p) > 0 {
-				key, rest, ok := cutBytes(p, domain.MaxKeySize)
+				db, n := binary.Uvarint(p)
+				if n <= 0 || db >= domain.MaxDatabases {
+					return fmt.Errorf("chunk %d: bad database: %w", cr.seq-1, domain.ErrCorrupt)
+				}
+				key, rest, ok := cutBytes(p[n:], domain.MaxKeySize)
 				if !ok {
 					return fmt.Errorf("chunk %d: bad key: %w", cr.seq-1, domain.ErrCorrupt)
 				}
-				val, rest, ok := cutBytes(rest, domain.MaxValueSize)
+				val, rest, ok := cutBytes(rest, domain.MaxValueSize+64)
 				if !ok {
 					return fmt.Errorf("chunk %d: bad value for key %q: %w", cr.seq-1, key, domain.ErrCorrupt)
 				}
 				p = rest
-				dk := dataKey(gen, key)
+				rec, err := keyspace.DecodeRecord(val)
+				if err != nil {
+					return fmt.Errorf("chunk %d: key %q: %w", cr.seq-1, key, err)
+				}
+				dk := dataKey(gen, uint32(db), key)
+				// Rows come in key order, each once: the counts below rely
+				// on it.
+				if prev != nil && bytes.Compare(prev, dk) >= 0 {
+					return fmt.Errorf("chunk %d: key %q out of order: %w", cr.seq-1, key, domain.ErrCorrupt)
+				}
+				prev = dk
+				dbs.keys[db]++
+				if rec.ExpireAt != 0 {
+					dbs.expires[db]++
+				}
 				if err := b.Set(dk, seal(dk, val), nil); err != nil {
 					return classify(err)
 				}

@@ -314,8 +314,9 @@ func kvState(t *testing.T, kv *KV) map[string]string {
 	must(t, err)
 	defer it.Close()
 	for ok := it.First(); ok; ok = it.Next() {
-		v, _ := unseal(it.Key(), it.Value())
-		out[string(it.Key()[9:])] = string(v)
+		r, err := openRecord(it.Key(), it.Value())
+		must(t, err)
+		out[string(it.Key()[dataKeyLen:])] = string(r.Value)
 	}
 	return out
 }
@@ -515,7 +516,7 @@ func TestCorruptRecords(t *testing.T) {
 		t.Fatalf("torn record: %v", err)
 	}
 
-	flip(dataKey(0, []byte("apple")))
+	flip(dataKey(0, 0, []byte("apple")))
 	if _, err := kv.Get([]byte("apple")); !errors.Is(err, domain.ErrCorrupt) || !strings.Contains(err.Error(), `"apple"`) {
 		t.Fatalf("Get on a flipped value: %v", err)
 	}

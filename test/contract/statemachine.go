@@ -51,6 +51,8 @@ func TestStateMachine(t *testing.T, open func(t *testing.T) SMHarness) {
 	t.Run("Reopen", func(t *testing.T) { smReopen(t, open(t)) })
 	t.Run("SnapshotWhileApplying", func(t *testing.T) { smSnapshotWhileApplying(t, open) })
 	t.Run("Closed", func(t *testing.T) { smClosed(t, open(t)) })
+	t.Run("KeyspaceMatchesEngine", func(t *testing.T) { smKeyspaceMatchesEngine(t, open) })
+	t.Run("KeyspaceCrash", func(t *testing.T) { smKeyspaceCrash(t, open(t)) })
 }
 
 // --- helpers -------------------------------------------------------------

@@ -1,0 +1,176 @@
+package pebble
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
+)
+
+// batchStore is a keyspace.Store over Pebble: inside Apply it reads and
+// writes an indexed batch (w set), for View it reads the DB (w nil: every
+// change fails). dbs is its own copy of the database table, which Apply
+// stores with the batch.
+type batchStore struct {
+	kv  *KV
+	r   pebble.Reader
+	w   *pebble.Batch
+	gen uint64
+	dbs dbTable
+}
+
+var _ keyspace.Store = (*batchStore)(nil)
+
+var errReadOnlyView = errors.New("pebble kv: write through a read-only view")
+
+func (s *batchStore) key(db int, key []byte) ([]byte, error) {
+	if db < 0 || db >= domain.MaxDatabases {
+		return nil, fmt.Errorf("pebble kv: database %d out of range", db)
+	}
+	return dataKey(s.gen, s.dbs.slot[db], key), nil
+}
+
+// Get implements keyspace.Store; the record is the caller's.
+func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
+	k, err := s.key(db, key)
+	if err != nil {
+		return keyspace.Record{}, false, err
+	}
+	rec, ok, err := s.kv.d.get(s.r, k)
+	if err != nil || !ok {
+		return keyspace.Record{}, false, err
+	}
+	r, err := openRecord(k, rec)
+	return r, err == nil, err
+}
+
+func openRecord(k, rec []byte) (keyspace.Record, error) {
+	p, good := unseal(k, rec)
+	if !good {
+		return keyspace.Record{}, fmt.Errorf("pebble kv: key %q: %w: checksum mismatch", k[dataKeyLen:], domain.ErrCorrupt)
+	}
+	r, err := keyspace.DecodeRecord(p)
+	if err != nil {
+		return keyspace.Record{}, fmt.Errorf("pebble kv: key %q: %w", k[dataKeyLen:], err)
+	}
+	return r, nil
+}
+
+// Put implements keyspace.Store.
+func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
+	if s.w == nil {
+		return errReadOnlyView
+	}
+	old, had, err := s.Get(db, key)
+	if err != nil {
+		return err
+	}
+	k, _ := s.key(db, key)
+	if err := s.w.Set(k, seal(k, keyspace.EncodeRecord(r)), nil); err != nil {
+		return classify(err)
+	}
+	if !had {
+		s.dbs.keys[db]++
+	} else if old.ExpireAt != 0 {
+		s.dbs.expires[db]--
+	}
+	if r.ExpireAt != 0 {
+		s.dbs.expires[db]++
+	}
+	return nil
+}
+
+// Delete implements keyspace.Store.
+func (s *batchStore) Delete(db int, key []byte) error {
+	if s.w == nil {
+		return errReadOnlyView
+	}
+	old, had, err := s.Get(db, key)
+	if err != nil || !had {
+		return err
+	}
+	k, _ := s.key(db, key)
+	if err := s.w.Delete(k, nil); err != nil {
+		return classify(err)
+	}
+	s.dbs.keys[db]--
+	if old.ExpireAt != 0 {
+		s.dbs.expires[db]--
+	}
+	return nil
+}
+
+// Scan implements keyspace.Store.
+func (s *batchStore) Scan(db int, from uint64, fn func([]byte, keyspace.Record) bool) error {
+	if db < 0 || db >= domain.MaxDatabases {
+		return fmt.Errorf("pebble kv: database %d out of range", db)
+	}
+	slot := s.dbs.slot[db]
+	lower := binary.BigEndian.AppendUint64(slotPrefix(s.gen, slot), from)
+	it, err := s.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: slotPrefix(s.gen, slot+1)})
+	if err != nil {
+		return classify(err)
+	}
+	defer it.Close()
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return classify(err)
+		}
+		r, err := openRecord(k, v)
+		if err != nil {
+			return err
+		}
+		if !fn(k[dataKeyLen:], r) {
+			break
+		}
+	}
+	return classify(it.Error())
+}
+
+// FlushDB implements keyspace.Store: db moves to a fresh, empty slot and
+// the old one is range-deleted.
+func (s *batchStore) FlushDB(db int) error {
+	if s.w == nil {
+		return errReadOnlyView
+	}
+	if db < 0 || db >= domain.MaxDatabases {
+		return fmt.Errorf("pebble kv: database %d out of range", db)
+	}
+	old := s.dbs.slot[db]
+	if err := s.w.DeleteRange(slotPrefix(s.gen, old), slotPrefix(s.gen, old+1), nil); err != nil {
+		return classify(err)
+	}
+	s.dbs.slot[db] = s.dbs.nextSlot
+	s.dbs.nextSlot++
+	s.dbs.keys[db], s.dbs.expires[db] = 0, 0
+	return nil
+}
+
+// SwapDB implements keyspace.Store.
+func (s *batchStore) SwapDB(a, b int) error {
+	if s.w == nil {
+		return errReadOnlyView
+	}
+	if a < 0 || b < 0 || a >= domain.MaxDatabases || b >= domain.MaxDatabases {
+		return fmt.Errorf("pebble kv: database %d or %d out of range", a, b)
+	}
+	t := &s.dbs
+	t.slot[a], t.slot[b] = t.slot[b], t.slot[a]
+	t.keys[a], t.keys[b] = t.keys[b], t.keys[a]
+	t.expires[a], t.expires[b] = t.expires[b], t.expires[a]
+	return nil
+}
+
+// Len implements keyspace.Store.
+func (s *batchStore) Len(db int) (int64, int64, error) {
+	if db < 0 || db >= domain.MaxDatabases {
+		return 0, 0, fmt.Errorf("pebble kv: database %d out of range", db)
+	}
+	return s.dbs.keys[db], s.dbs.expires[db], nil
+}

@@ -1,0 +1,233 @@
+package contract
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
+	"github.com/seshat-kv/seshat/ports"
+)
+
+// The keyspace part of the state machine contract: a state machine runs
+// Redis commands (domain.Command calls) over its own keyspace.Store, and
+// must answer and end exactly as the engine does over the reference
+// keyspace.MapStore: the same replies, and per database the same keys,
+// records (values, deadlines, versions) and counts, in SCAN's (hash, key)
+// order.
+
+// ksDump is a whole keyspace as a Store shows it.
+type ksDump struct {
+	DBs map[int][]ksRow
+	Len map[int][2]int64
+}
+
+type ksRow struct {
+	Key string
+	Rec keyspace.Record
+}
+
+// ksDBs are the databases the scripts use, and the engine's own.
+var ksDBs = []int{0, 1, 2, 3, keyspace.SystemDB}
+
+func dumpStore(t *testing.T, st keyspace.Store) ksDump {
+	t.Helper()
+	d := ksDump{DBs: map[int][]ksRow{}, Len: map[int][2]int64{}}
+	for _, db := range ksDBs {
+		err := st.Scan(db, 0, func(k []byte, r keyspace.Record) bool {
+			r.Value = bytes.Clone(r.Value)
+			d.DBs[db] = append(d.DBs[db], ksRow{string(k), r})
+			return true
+		})
+		if err != nil {
+			t.Fatalf("Scan(%d): %v", db, err)
+		}
+		keys, exp, err := st.Len(db)
+		if err != nil {
+			t.Fatalf("Len(%d): %v", db, err)
+		}
+		d.Len[db] = [2]int64{keys, exp}
+	}
+	return d
+}
+
+func dumpReader(t *testing.T, r ports.KVReader) ksDump {
+	t.Helper()
+	var d ksDump
+	if err := r.View(func(st keyspace.Store) error { d = dumpStore(t, st); return nil }); err != nil {
+		t.Fatalf("View: %v", err)
+	}
+	return d
+}
+
+// ksScript returns n random write entries' commands from seed: strings,
+// deadlines a few milliseconds away (so that keys expire during the run),
+// and the database-wide commands.
+func ksScript(seed uint64, n int) []domain.Command {
+	rng := rand.New(rand.NewPCG(seed, 7))
+	key := func() string { return fmt.Sprintf("k%d", rng.IntN(12)) }
+	now := int64(1_700_000_000_000)
+	var out []domain.Command
+	for range n {
+		now += int64(rng.IntN(4))
+		var args []string
+		switch rng.IntN(14) {
+		case 0, 1, 2:
+			args = []string{"SET", key(), fmt.Sprint(rng.IntN(100))}
+			if rng.IntN(3) == 0 {
+				args = append(args, "PX", fmt.Sprint(1+rng.IntN(10)))
+			}
+		case 3:
+			args = []string{"DEL", key(), key()}
+		case 4:
+			args = []string{"INCR", key()}
+		case 5:
+			args = []string{"APPEND", key(), "x"}
+		case 6:
+			args = []string{"PEXPIRE", key(), fmt.Sprint(rng.IntN(8))}
+		case 7:
+			args = []string{"MOVE", key(), fmt.Sprint(rng.IntN(4))}
+		case 8:
+			args = []string{"COPY", key(), key(), "DB", fmt.Sprint(rng.IntN(4))}
+		case 9:
+			args = []string{"SWAPDB", fmt.Sprint(rng.IntN(4)), fmt.Sprint(rng.IntN(4))}
+		case 10:
+			if rng.IntN(4) == 0 {
+				args = []string{"FLUSHDB"}
+			} else {
+				args = []string{"GETDEL", key()}
+			}
+		case 11:
+			args = []string{"RENAME", key(), key()}
+		case 12:
+			args = []string{"PERSIST", key()}
+		default:
+			args = []string{"MSET", key(), "a", key(), "b"}
+		}
+		call := domain.Call{DB: rng.IntN(4)}
+		for _, a := range args {
+			call.Args = append(call.Args, []byte(a))
+		}
+		cmd := domain.Command{Time: now, Calls: []domain.Call{call}}
+		if rng.IntN(8) == 0 {
+			// A transaction of this call and a read.
+			cmd.Tx = true
+			cmd.Calls = append(cmd.Calls, domain.Call{DB: call.DB, Args: [][]byte{[]byte("GET"), []byte(key())}})
+		}
+		out = append(out, cmd)
+	}
+	return out
+}
+
+// smKeyspaceMatchesEngine applies a random script to the state machine and
+// to the engine over a MapStore, comparing every reply, and the whole
+// keyspace every few entries and after a snapshot and restore.
+func smKeyspaceMatchesEngine(t *testing.T, open func(t *testing.T) SMHarness) {
+	for _, seed := range []uint64{1, 2, 3} {
+		h := open(t)
+		ref := keyspace.NewMapStore()
+		var e keyspace.Engine
+		script := ksScript(seed, 600)
+		for i, cmd := range script {
+			index := domain.Index(i + 1)
+			res, err := h.SM.Apply([]domain.Entry{{Index: index, Term: 1, Type: domain.EntryNormal, Data: domain.EncodeCommand(cmd)}})
+			if err != nil {
+				t.Fatalf("seed %d entry %d: Apply: %v", seed, index, err)
+			}
+			want, err := e.Apply(ref, uint64(index), cmd)
+			if err != nil {
+				t.Fatalf("seed %d entry %d: reference: %v", seed, index, err)
+			}
+			if d := cmp.Diff(want.Reply, res[0].Reply); d != "" {
+				t.Fatalf("seed %d entry %d %q: reply (-engine +state machine):\n%s", seed, index, cmd.Calls[0].Args, d)
+			}
+			if i%50 == 49 || i == len(script)-1 {
+				if d := cmp.Diff(dumpStore(t, ref), dumpReader(t, h.Reader)); d != "" {
+					t.Fatalf("seed %d after entry %d: keyspace (-engine +state machine):\n%s", seed, index, d)
+				}
+			}
+		}
+		var image bytes.Buffer
+		meta, err := h.SM.Snapshot(&image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := open(t)
+		if err := other.SM.Restore(meta, &image); err != nil {
+			t.Fatalf("seed %d: Restore: %v", seed, err)
+		}
+		if d := cmp.Diff(dumpStore(t, ref), dumpReader(t, other.Reader)); d != "" {
+			t.Fatalf("seed %d: keyspace after snapshot and restore (-engine +restored):\n%s", seed, d)
+		}
+	}
+}
+
+// smKeyspaceCrash: database-wide changes (FLUSHDB, SWAPDB) after the last
+// Sync roll back with the rest on a crash that loses unsynced state.
+func smKeyspaceCrash(t *testing.T, h SMHarness) {
+	script := ksScript(9, 200)
+	ref := keyspace.NewMapStore()
+	var e keyspace.Engine
+	apply := func(sm ports.StateMachine, i int, cmd domain.Command) {
+		t.Helper()
+		if _, err := sm.Apply([]domain.Entry{{Index: domain.Index(i + 1), Term: 1, Type: domain.EntryNormal, Data: domain.EncodeCommand(cmd)}}); err != nil {
+			t.Fatalf("Apply %d: %v", i+1, err)
+		}
+	}
+	for i, cmd := range script[:150] {
+		apply(h.SM, i, cmd)
+		if _, err := e.Apply(ref, uint64(i+1), cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.SM.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	synced := dumpStore(t, ref)
+	for i, cmd := range script[150:] {
+		apply(h.SM, 150+i, cmd)
+	}
+	flush := domain.Command{Time: 1_800_000_000_000, Calls: []domain.Call{
+		{DB: 0, Args: [][]byte{[]byte("SWAPDB"), []byte("0"), []byte("1")}},
+		{DB: 2, Args: [][]byte{[]byte("FLUSHDB")}},
+	}}
+	apply(h.SM, 200, flush)
+	sm, r := h.Crash()
+	applied, err := sm.Applied()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.CrashLosesUnsynced {
+		if applied.Index != 150 {
+			t.Fatalf("applied %d after the crash, want the synced 150", applied.Index)
+		}
+		if d := cmp.Diff(synced, dumpReader(t, r)); d != "" {
+			t.Fatalf("keyspace after the crash (-synced +got):\n%s", d)
+		}
+	}
+	// Whatever survived, replaying the rest of the log ends in the state
+	// the engine computes.
+	for i := int(applied.Index); i < 201; i++ {
+		cmd := flush
+		if i < 200 {
+			cmd = script[i]
+		}
+		apply(sm, i, cmd)
+	}
+	for i := 150; i < 201; i++ {
+		cmd := flush
+		if i < 200 {
+			cmd = script[i]
+		}
+		if _, err := e.Apply(ref, uint64(i+1), cmd); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if d := cmp.Diff(dumpStore(t, ref), dumpReader(t, r)); d != "" {
+		t.Fatalf("keyspace after replay (-engine +got):\n%s", d)
+	}
+}
