@@ -116,13 +116,15 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	err = s.run(fr)
 	var nerr net.Error
 	switch {
+	case errors.Is(err, domain.ErrCorrupt):
+		// Before the check of ctx: a violation read just as a newer
+		// connection of the same peer replaced this one is still one.
+		t.stats.bad.Add(1)
+		log.Warn().Err(err).Msg("peer disconnected: protocol violation")
 	case ctx.Err() != nil:
 		log.Debug().Msg("inbound connection closed")
 	case errors.Is(err, io.EOF):
 		log.Info().Msg("peer closed the connection")
-	case errors.Is(err, domain.ErrCorrupt):
-		t.stats.bad.Add(1)
-		log.Warn().Err(err).Msg("peer disconnected: protocol violation")
 	case errors.As(err, &nerr) && nerr.Timeout():
 		log.Warn().Err(err).Msg("peer disconnected: read timeout")
 	default:

@@ -396,7 +396,13 @@ func TestGarbageDisconnectsAndTransportKeepsWorking(t *testing.T) {
 	trs, logs := mesh(t, 2, nil)
 	b := trs[1]
 	addr := b.Addr().String()
-	hs := handshakePayload{ClusterID: "test", From: 1, To: 2}
+	// The garbage comes from a known peer, 3, that is not running: were it
+	// node 1, node 1's own reconnection could replace a raw connection
+	// before its garbage is read, and the count below would race.
+	if err := b.SetPeer(3, "127.0.0.1:1"); err != nil {
+		t.Fatal(err)
+	}
+	hs := handshakePayload{ClusterID: "test", From: 3, To: 2}
 	oversized := frameBytes(t, frame(frameKeepalive, nil))
 	oversized[5] = byte(frameMessage)
 	oversized[6], oversized[7] = 0x7f, 0xff
@@ -434,8 +440,7 @@ func TestGarbageDisconnectsAndTransportKeepsWorking(t *testing.T) {
 	if st.RejectedConns != 5 || st.BadConns != uint64(len(afterHandshake)) {
 		t.Fatalf("stats %+v", st)
 	}
-	// The raw handshakes as node 1 replaced a's own connection; a redials
-	// and its messages flow again.
+	// a's messages still flow.
 	m := domain.Message{Type: domain.MsgApp, From: 1, To: 2, Entries: []domain.Entry{{Index: 1, Term: 1, Data: []byte("still here")}}}
 	eventually(t, 5*time.Second, "a message after the garbage", func() bool {
 		_ = trs[0].Send(m)
@@ -730,5 +735,37 @@ func TestIdleConnectionsAndTimeouts(t *testing.T) {
 	}
 	if got := receive(t, trs[1], 1, 5*time.Second); !cmp.Equal(m, got[0], equateEmpty) {
 		t.Fatalf("got %v", got[0])
+	}
+}
+
+// A writer backing off from a peer that was down dials it again as soon
+// as that peer connects to us, not after the backoff: a restarted node
+// must hear from its leader within a heartbeat, not BackoffMax later.
+func TestPeerDialsBackWhenItConnects(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bAddr := ln.Addr().String()
+	ln.Close() // b is down, for now
+
+	optsA, _ := testOptions(1)
+	optsA.BackoffMin, optsA.BackoffMax = 10*time.Second, 20*time.Second
+	a := newTransport(t, optsA)
+	if err := a.SetPeer(2, bAddr); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // a's first dial fails: 10s+ of backoff
+
+	optsB, _ := testOptions(2)
+	optsB.ListenAddr = bAddr
+	b := newTransport(t, optsB)
+	if err := b.SetPeer(1, a.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	eventually(t, 5*time.Second, "a connected to b", func() bool { return a.Stats().Connects >= 1 })
+	if d := time.Since(start); d > 3*time.Second {
+		t.Fatalf("a reconnected after %v: it waited out its backoff", d)
 	}
 }
