@@ -14,6 +14,18 @@ const SystemDB = domain.MaxDatabases - 1
 // clockKey holds the greatest time stamp applied so far, in SystemDB.
 var clockKey = []byte("clock")
 
+// Client databases are 0 to MaxClientDatabases-1. Database d's deleted
+// keys leave a tombstone in database ShadowBase+d for TombstoneTTL: a
+// record whose version is the index of the deleting entry. So a key that
+// is absent has a version too (0 if it never existed or its tombstone
+// expired), and WATCH sees a key created and deleted again since, as
+// Redis does.
+const (
+	MaxClientDatabases = 128
+	ShadowBase         = MaxClientDatabases
+	TombstoneTTL       = 60_000 // ms
+)
+
 // DefaultDatabases is the number of databases when Engine.Databases is 0,
 // as Redis's "databases 16".
 const DefaultDatabases = 16
@@ -21,8 +33,8 @@ const DefaultDatabases = 16
 // Engine runs commands. Its settings must be the same on every node of a
 // cluster, since they change what commands do.
 type Engine struct {
-	// Databases is the number of numbered databases, at most SystemDB.
-	// Default 16.
+	// Databases is the number of numbered databases, at most
+	// MaxClientDatabases. Default 16.
 	Databases int
 	// MaxValueBytes bounds a value a command builds (APPEND, SETRANGE,
 	// SETBIT), as Redis's proto-max-bulk-len. Default domain.MaxValueSize.
@@ -40,7 +52,7 @@ func (e Engine) maxValue() int {
 func (e Engine) DatabaseCount() int { return e.databases() }
 
 func (e Engine) databases() int {
-	if e.Databases <= 0 || e.Databases > SystemDB {
+	if e.Databases <= 0 || e.Databases > MaxClientDatabases {
 		return DefaultDatabases
 	}
 	return e.Databases
@@ -130,7 +142,35 @@ func (c *ctx) delIn(db int, key []byte) {
 	}
 	if err := c.st.Delete(db, key); err != nil {
 		c.fail(err)
+		return
 	}
+	if db < ShadowBase && c.now > 0 {
+		c.putIn(ShadowBase+db, key, Record{ExpireAt: c.now + TombstoneTTL})
+	}
+}
+
+// version is what WATCH records for key in db: the index of the entry
+// that last wrote it if it is live, else that of its live tombstone, else
+// 0.
+//
+// It never deletes what it finds expired, unlike a command's lookup: a
+// key already expired when watched must not count as changed because the
+// EXEC's check deleted it (Redis's rule too).
+func (c *ctx) version(db int, key []byte) uint64 {
+	for _, d := range []int{db, ShadowBase + db} {
+		if c.err != nil || d >= SystemDB {
+			return 0
+		}
+		r, ok, err := c.st.Get(d, key)
+		if err != nil {
+			c.fail(err)
+			return 0
+		}
+		if ok && !r.expiredAt(c.now) {
+			return r.Version
+		}
+	}
+	return 0
 }
 
 // Apply runs a committed entry's command at index and returns its result.
@@ -146,10 +186,13 @@ func (e Engine) Apply(st Store, index uint64, cmd domain.Command) (domain.Result
 			c.put(op.Key, Record{Value: op.Value})
 			res.N++
 		case domain.OpDel:
+			// The low-level form carries no time: no tombstone.
 			if _, ok, err := st.Get(0, op.Key); err != nil {
 				return res, err
 			} else if ok {
-				c.del(op.Key)
+				if err := st.Delete(0, op.Key); err != nil {
+					return res, err
+				}
 				res.N++
 			}
 		}
@@ -167,12 +210,7 @@ func (e Engine) Apply(st Store, index uint64, cmd domain.Command) (domain.Result
 	c.now = now
 	if cmd.Tx {
 		for _, w := range cmd.Watch {
-			r, ok := c.lookupIn(w.DB, w.Key)
-			var v uint64
-			if ok {
-				v = r.Version
-			}
-			if v != w.Version {
+			if w.DB < 0 || w.DB >= c.dbs || !c.watchLive(w.DB, w.Key) || c.version(w.DB, w.Key) != w.Version {
 				res.Reply = domain.Reply{Kind: domain.ReplyNilArray}
 				return res, c.err
 			}
@@ -260,14 +298,11 @@ func (e Engine) Read(st Store, now int64, call domain.Call) (domain.Reply, error
 }
 
 // KeyVersion returns the version a WATCH of key in db records at now: the
-// index of its last write, or 0 if it is absent or expired.
+// index of the entry that last wrote or deleted it (see ShadowBase), or 0.
 func KeyVersion(st Store, now int64, db int, key []byte) (uint64, error) {
 	c := &ctx{st: st, now: now}
-	r, ok := c.lookupIn(db, key)
-	if !ok {
-		return 0, c.err
-	}
-	return r.Version, nil
+	v := c.version(db, key)
+	return v, c.err
 }
 
 // run checks a call against the command table and runs it.

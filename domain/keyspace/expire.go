@@ -123,7 +123,10 @@ func ttlGeneric(c *ctx, args [][]byte, ms, abs bool) domain.Reply {
 	}
 	t = max(t, 0)
 	if !ms {
-		t = (t + 500) / 1000
+		// Rounded to the nearest second as (t+500)/1000, computed so
+		// that a deadline near the largest int64 does not wrap (Redis's
+		// build gives the unwrapped answer too).
+		t = t/1000 + (t%1000+500)/1000
 	}
 	return domain.IntReply(t)
 }
@@ -146,7 +149,7 @@ func reap(c *ctx, args [][]byte) domain.Reply {
 	if !ok {
 		return ErrNotInteger
 	}
-	if db < 0 || db >= int64(c.dbs) {
+	if (db < 0 || db >= int64(c.dbs)) && (db < ShadowBase || db >= ShadowBase+int64(c.dbs)) && db != SystemDB {
 		return ErrDBRange
 	}
 	deadline, ok := ParseInt(args[3])

@@ -189,8 +189,21 @@ func swapdb(c *ctx, args [][]byte) domain.Reply {
 	if a == b || c.err != nil {
 		return domain.OK
 	}
+	// Tombstones stay with the database number. As Redis, a watched key
+	// of either database that exists in either is touched: it gets a new
+	// version even if a second SWAPDB brings its record back.
 	if err := c.st.SwapDB(int(a), int(b)); err != nil {
 		c.fail(err)
+		return domain.OK
+	}
+	for _, db := range []int{int(a), int(b)} {
+		for _, k := range c.watchedIn(db) {
+			_, inA := c.lookupIn(int(a), k)
+			_, inB := c.lookupIn(int(b), k)
+			if inA || inB {
+				c.touch(db, k)
+			}
+		}
 	}
 	return domain.OK
 }
@@ -425,7 +438,31 @@ func (c *ctx) flush(db int) {
 	if c.err != nil {
 		return
 	}
+	// A watched key the flush removes must change version, as Redis
+	// touches every watched key that existed: it gets a tombstone. Only
+	// watched keys do (see watch.go), so the flush stays one range
+	// delete, not a write per key.
+	var gone [][]byte
+	for _, k := range c.watchedIn(db) {
+		if _, ok := c.lookupIn(db, k); ok {
+			gone = append(gone, k)
+		}
+	}
 	if err := c.st.FlushDB(db); err != nil {
 		c.fail(err)
+		return
 	}
+	for _, k := range gone {
+		c.putIn(ShadowBase+db, k, Record{ExpireAt: c.now + TombstoneTTL})
+	}
+}
+
+// touch gives key in db a new version, as a write would: a live record is
+// stored again, an absent key gets a tombstone.
+func (c *ctx) touch(db int, key []byte) {
+	if r, ok := c.lookupIn(db, key); ok {
+		c.putIn(db, key, r)
+		return
+	}
+	c.putIn(ShadowBase+db, key, Record{ExpireAt: c.now + TombstoneTTL})
 }

@@ -162,6 +162,17 @@ func set(c *ctx, args [][]byte) domain.Reply {
 	if f.keepTTL && found {
 		r.ExpireAt = old.ExpireAt
 	}
+	if r.ExpireAt != 0 && r.ExpireAt <= c.now {
+		// A deadline already past (EXAT or PXAT): the key is gone at
+		// once. Redis stores it and drops it on its next access; deleting
+		// it here is the same to every command and keeps DBSIZE right on
+		// nodes whose reads cannot delete.
+		// Storing and deleting it leaves the tombstone a WATCH of it needs
+		// (Redis counts the SET as a change of the key).
+		c.put(key, r)
+		c.del(key)
+		return reply
+	}
 	c.put(key, r)
 	return reply
 }

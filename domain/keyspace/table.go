@@ -1,6 +1,7 @@
 package keyspace
 
 import (
+	"bytes"
 	"fmt"
 	"strings"
 
@@ -94,7 +95,7 @@ func register(specs ...[]*Spec) {
 }
 
 func init() {
-	register(stringCommands, keyCommands, expireCommands)
+	register(stringCommands, keyCommands, expireCommands, watchCommands)
 }
 
 // Lookup returns the spec of the data command name (any case), or nil.
@@ -126,34 +127,46 @@ func WrongArity(name string) domain.Reply {
 	return domain.ErrorReply(fmt.Sprintf("ERR wrong number of arguments for '%s' command", strings.ToLower(name)))
 }
 
-// UnknownCommand is Redis 7's text for an unknown command: the name and up
-// to 128 bytes of the arguments, each quoted and followed by a space.
+// UnknownCommand is Redis 7's text for an unknown command: the name and
+// up to 128 bytes of the arguments, each quoted and followed by a space.
+// As Redis prints them with C's %s, each stops at its first NUL byte;
+// other bytes pass as they are, CR and LF become spaces.
 func UnknownCommand(args [][]byte) domain.Reply {
-	var b strings.Builder
+	cstr := func(b []byte, limit int) []byte {
+		if i := bytes.IndexByte(b, 0); i >= 0 {
+			b = b[:i]
+		}
+		return b[:min(len(b), max(limit, 0))]
+	}
+	var list []byte
 	for _, a := range args[1:] {
-		if b.Len() >= 128 {
+		if len(list) >= 128 {
 			break
 		}
-		a = a[:min(len(a), 128-b.Len())]
-		b.WriteString("'")
-		b.Write(a)
-		b.WriteString("' ")
+		list = append(list, '\'')
+		list = append(list, cstr(a, 128-len(list)+1)...)
+		list = append(list, "' "...)
 	}
-	name := args[0][:min(len(args[0]), 128)]
-	return domain.ErrorReply(OneLine(fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", name, b.String())))
+	msg := []byte("ERR unknown command '")
+	msg = append(msg, cstr(args[0], 128)...)
+	msg = append(msg, "', with args beginning with: "...)
+	msg = append(msg, list...)
+	return domain.ErrorReply(OneLine(string(msg)))
 }
 
-// OneLine keeps an error text on one line, as RESP requires.
+// OneLine keeps an error text on one line, as RESP requires: CR and LF
+// become spaces, other bytes stay as they are.
 func OneLine(s string) string {
 	if !strings.ContainsAny(s, "\r\n") {
 		return s
 	}
-	return strings.Map(func(r rune) rune {
-		if r == '\r' || r == '\n' {
-			return ' '
+	b := []byte(s)
+	for i, c := range b {
+		if c == '\r' || c == '\n' {
+			b[i] = ' '
 		}
-		return r
-	}, s)
+	}
+	return string(b)
 }
 
 // Common error replies, worded as Redis 7 words them.
