@@ -5,7 +5,7 @@ NODES   ?= 3
 STEPS   ?= 3000
 BENCHTIME ?= 2s
 
-.PHONY: build run test test-unit test-race test-sim test-plant test-pebble sim bench bench-go bench-cluster lint fuzz
+.PHONY: build run test test-unit test-race test-sim test-plant test-pebble sim bench bench-go bench-cluster lint fuzz compat
 
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/seshatd ./cmd/seshatd
@@ -39,6 +39,13 @@ test-pebble:
 
 test-plant:
 	$(GO) test -count=1 -tags seshatplant -run TestPlantedBugsFound -timeout 10m ./test/sim
+
+# The differential test against a real redis-server (Debian's
+# redis-server package), longer than the one `make test` runs:
+# make compat COMPAT_OPS=100000, SESHAT_COMPAT_SEED=n to replay a seed.
+COMPAT_OPS ?= 30000
+compat:
+	SESHAT_COMPAT_OPS=$(COMPAT_OPS) $(GO) test -count=1 -timeout 30m -v -run 'TestCompat' ./test/compat
 
 # A long search of the simulator: make sim SEEDS=10000 NODES=5
 sim:

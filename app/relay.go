@@ -20,8 +20,8 @@ import (
 // (ports.DoOptions.Relayed).
 const RelayHello = "SESHAT.RELAYED"
 
-// maxRelayReply bounds one bulk reply read from the leader.
-const maxRelayReply = domain.MaxValueSize + 1024
+// maxRelayReply bounds the bulk reply of one relayed batch.
+const maxRelayReply = 4 * domain.MaxValueSize
 
 // relayPool keeps idle RESP connections to the leader. Only connections to
 // the address last asked for are kept: when the leader changes, the idle
@@ -29,6 +29,7 @@ const maxRelayReply = domain.MaxValueSize + 1024
 type relayPool struct {
 	dialTimeout time.Duration
 	maxIdle     int
+	password    string // sent with AUTH first, if set
 	mu          struct {
 		sync.Mutex
 		addr   string
@@ -48,8 +49,8 @@ type relayConn struct {
 // are closed rather than reused, since the leader may have restarted.
 const maxIdleAge = 30 * time.Second
 
-func newRelayPool(dialTimeout time.Duration, maxIdle int) *relayPool {
-	return &relayPool{dialTimeout: dialTimeout, maxIdle: maxIdle}
+func newRelayPool(dialTimeout time.Duration, maxIdle int, password string) *relayPool {
+	return &relayPool{dialTimeout: dialTimeout, maxIdle: maxIdle, password: password}
 }
 
 func (p *relayPool) close() {
@@ -102,14 +103,22 @@ func (p *relayPool) dial(ctx context.Context, addr string) (*relayConn, error) {
 	}
 	c := &relayConn{c: nc, r: bufio.NewReader(nc), w: bufio.NewWriter(nc)}
 	_ = nc.SetDeadline(time.Now().Add(p.dialTimeout))
-	writeCommand(c.w, [][]byte{[]byte(RelayHello)})
-	if err := c.w.Flush(); err != nil {
-		_ = nc.Close()
-		return nil, fmt.Errorf("app: relay: hello to %s: %w", addr, err)
+	hello := [][][]byte{{[]byte(RelayHello)}}
+	if p.password != "" {
+		hello = append([][][]byte{{[]byte("AUTH"), []byte(p.password)}}, hello...)
 	}
-	rep, err := readReply(c.r)
-	if err == nil && rep.Kind != ports.ReplyOK {
-		err = fmt.Errorf("unexpected reply %+v", rep)
+	for _, args := range hello {
+		writeCommand(c.w, args)
+	}
+	err = c.w.Flush()
+	for range hello {
+		var rep domain.Reply
+		if err == nil {
+			rep, err = readReply(c.r)
+		}
+		if err == nil && (rep.Kind != domain.ReplyStatus || rep.Str != "OK") {
+			err = fmt.Errorf("unexpected reply %v", rep)
+		}
 	}
 	if err != nil {
 		_ = nc.Close()
@@ -131,11 +140,15 @@ func (p *relayPool) put(addr string, c *relayConn) {
 	p.mu.Unlock()
 }
 
-// do sends reqs to addr as one pipeline and reads one reply per request
-// into replies. sent reports whether any byte of the batch may have
-// reached the leader; when it is true and err is not nil, the replies not
-// received hold an error wrapping domain.ErrLeadershipLost (unknown
-// outcome).
+// RelayDo is the command that carries a relayed batch: its one argument
+// is ports.EncodeRequests of the batch, its reply a bulk string of
+// ports.EncodeReplies (or an error reply refusing the whole batch).
+const RelayDo = "SESHAT.DO"
+
+// do sends reqs to addr as one relayed batch and reads the replies into
+// replies. sent reports whether any byte of the batch may have reached
+// the leader; when it is true and err is not nil, the replies hold an
+// error wrapping domain.ErrLeadershipLost (unknown outcome).
 func (p *relayPool) do(ctx context.Context, addr string, reqs []ports.Request, replies []ports.Reply) (sent bool, err error) {
 	c, err := p.get(ctx, addr)
 	if err != nil {
@@ -144,42 +157,39 @@ func (p *relayPool) do(ctx context.Context, addr string, reqs []ports.Request, r
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.c.SetDeadline(dl)
 	}
-	for _, r := range reqs {
-		writeCommand(c.w, requestArgs(r))
-	}
+	writeCommand(c.w, [][]byte{[]byte(RelayDo), ports.EncodeRequests(reqs)})
 	sent = true
-	got := 0
+	var rep domain.Reply
 	err = c.w.Flush()
-	for err == nil && got < len(reqs) {
-		var rep ports.Reply
+	if err == nil {
 		rep, err = readReply(c.r)
-		if err == nil {
-			replies[got] = rep
-			got++
+	}
+	if err == nil {
+		switch rep.Kind {
+		case domain.ReplyError:
+			// The whole batch was refused (not the leader, shutting down).
+			for i := range replies {
+				replies[i] = ports.Reply{Value: rep}
+			}
+		case domain.ReplyBulk:
+			var vals []domain.Reply
+			if vals, err = ports.DecodeReplies(rep.Bulk, len(reqs)); err == nil {
+				for i, v := range vals {
+					replies[i] = ports.Reply{Value: v}
+				}
+			}
+		default:
+			err = fmt.Errorf("%w: %v", errBadReply, rep)
 		}
 	}
 	if err != nil {
 		_ = c.c.Close()
-		fill(replies, got, fmt.Errorf("app: relay to %s broke after sending: %w: %w", addr, domain.ErrLeadershipLost, err))
+		fill(replies, 0, fmt.Errorf("app: relay to %s broke after sending: %w: %w", addr, domain.ErrLeadershipLost, err))
 		return sent, err
 	}
 	_ = c.c.SetDeadline(time.Time{})
 	p.put(addr, c)
 	return sent, nil
-}
-
-// requestArgs returns the RESP command that asks for r.
-func requestArgs(r ports.Request) [][]byte {
-	args := [][]byte{[]byte(r.Kind.String())}
-	switch r.Kind {
-	case ports.ReqSet, ports.ReqMSet:
-		for i, k := range r.Keys {
-			args = append(args, k, r.Values[i])
-		}
-	default:
-		args = append(args, r.Keys...)
-	}
-	return args
 }
 
 func writeCommand(w *bufio.Writer, args [][]byte) {
@@ -230,59 +240,28 @@ func readBulk(r *bufio.Reader, header []byte) ([]byte, bool, error) {
 	return b[:n:n], true, nil
 }
 
-// readReply reads one RESP2 reply of the shapes the KV commands produce.
-func readReply(r *bufio.Reader) (ports.Reply, error) {
+// readReply reads one reply of the shapes a relay gets: a status, an
+// error or a bulk string.
+func readReply(r *bufio.Reader) (domain.Reply, error) {
 	line, err := readLine(r)
 	if err != nil {
-		return ports.Reply{}, err
+		return domain.Reply{}, err
 	}
 	body := line[1:]
 	switch line[0] {
 	case '+':
-		return ports.Reply{Kind: ports.ReplyOK}, nil
+		return domain.Reply{Kind: domain.ReplyStatus, Str: string(body)}, nil
 	case '-':
-		return ports.ErrReply(&ports.RemoteError{Text: string(body)}), nil
-	case ':':
-		n, err := strconv.ParseInt(string(body), 10, 64)
-		if err != nil {
-			return ports.Reply{}, errBadReply
-		}
-		return ports.Reply{Kind: ports.ReplyInt, Int: n}, nil
+		return domain.ErrorReply(string(body)), nil
 	case '$':
 		b, ok, err := readBulk(r, body)
 		if err != nil {
-			return ports.Reply{}, err
+			return domain.Reply{}, err
 		}
 		if !ok {
-			return ports.Reply{Kind: ports.ReplyNil}, nil
+			return domain.NilReply, nil
 		}
-		return ports.Reply{Kind: ports.ReplyBulk, Value: b}, nil
-	case '*':
-		n, err := strconv.ParseInt(string(body), 10, 64)
-		if err != nil || n < -1 || n > domain.MaxOps {
-			return ports.Reply{}, errBadReply
-		}
-		if n == -1 {
-			return ports.Reply{Kind: ports.ReplyNil}, nil
-		}
-		vals := make([][]byte, n)
-		for i := range vals {
-			h, err := readLine(r)
-			if err != nil {
-				return ports.Reply{}, err
-			}
-			if h[0] != '$' {
-				return ports.Reply{}, errBadReply
-			}
-			b, ok, err := readBulk(r, h[1:])
-			if err != nil {
-				return ports.Reply{}, err
-			}
-			if ok {
-				vals[i] = b
-			}
-		}
-		return ports.Reply{Kind: ports.ReplyArray, Values: vals}, nil
+		return domain.BulkReply(b), nil
 	}
-	return ports.Reply{}, errBadReply
+	return domain.Reply{}, errBadReply
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strconv"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/seshat-kv/seshat/consensus"
 	"github.com/seshat-kv/seshat/consensus/node"
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 	"github.com/seshat-kv/seshat/ports"
 )
 
@@ -23,6 +25,10 @@ const (
 	DefaultRelayTimeout = 10 * time.Second
 	DefaultRelayIdle    = 16
 	DefaultDialTimeout  = time.Second
+	// DefaultExpiryInterval and DefaultExpirySample: every 100ms the
+	// leader looks at up to 200 keys of each database for expired ones.
+	DefaultExpiryInterval = 100 * time.Millisecond
+	DefaultExpirySample   = 200
 )
 
 // Config configures a Service. The zero value works for a single node.
@@ -45,6 +51,18 @@ type Config struct {
 	DialTimeout time.Duration
 	// RelayIdle is the number of idle relay connections kept. Default 16.
 	RelayIdle int
+	// Password is sent with AUTH on every relay connection: the leader's
+	// --requirepass, the same on every node. Default none.
+	Password string
+	// ExpiryInterval is how often the leader samples keys for expired ones
+	// and proposes their deletion. Default 100ms; negative disables it.
+	ExpiryInterval time.Duration
+	// ExpirySample is how many keys of each database one round looks at
+	// (the next round goes on where it stopped). Default 200.
+	ExpirySample int
+	// Engine runs reads; it must match the state machine's. Default: the
+	// zero Engine (16 databases).
+	Engine keyspace.Engine
 	// Logger receives the service's logs. Default: discard.
 	Logger *zerolog.Logger
 }
@@ -62,6 +80,12 @@ func (c *Config) EnsureDefaults() {
 	}
 	if c.RelayIdle == 0 {
 		c.RelayIdle = DefaultRelayIdle
+	}
+	if c.ExpiryInterval == 0 {
+		c.ExpiryInterval = DefaultExpiryInterval
+	}
+	if c.ExpirySample <= 0 {
+		c.ExpirySample = DefaultExpirySample
 	}
 	if c.Logger == nil {
 		nop := zerolog.Nop()
@@ -99,11 +123,18 @@ var _ Node = (*node.Node)(nil)
 
 // Service implements ports.KV. Its methods are safe for concurrent use.
 type Service struct {
-	cfg   Config
-	node  Node
-	kv    ports.KVReader
-	log   zerolog.Logger
-	relay *relayPool
+	cfg    Config
+	node   Node
+	kv     ports.KVReader
+	engine keyspace.Engine
+	log    zerolog.Logger
+	relay  *relayPool
+
+	clockMu   sync.Mutex
+	lastStamp int64
+
+	stopReaper context.CancelFunc
+	reaperDone chan struct{}
 
 	// gate is held shared by every Do and exclusively by HandOver.
 	gate   sync.RWMutex
@@ -119,12 +150,16 @@ func New(n Node, kv ports.KVReader, cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{
-		cfg:  cfg,
-		node: n,
-		kv:   kv,
-		log:  cfg.Logger.With().Str("component", "app").Logger(),
+		cfg:    cfg,
+		node:   n,
+		kv:     kv,
+		engine: cfg.Engine,
+		log:    cfg.Logger.With().Str("component", "app").Logger(),
 	}
-	s.relay = newRelayPool(cfg.DialTimeout, cfg.RelayIdle)
+	s.relay = newRelayPool(cfg.DialTimeout, cfg.RelayIdle, cfg.Password)
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopReaper, s.reaperDone = cancel, make(chan struct{})
+	go s.reaper(ctx)
 	return s, nil
 }
 
@@ -134,7 +169,91 @@ func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
+	s.stopReaper()
+	<-s.reaperDone
 	s.relay.close()
+}
+
+// maxReapCalls bounds the conditional deletes of one reaper entry.
+const maxReapCalls = 1000
+
+// reaper runs on every node but acts only on the leader: it samples each
+// database for keys past their deadline and proposes their deletion, each
+// conditional on the deadline being unchanged (seshat.reap), so a key
+// rewritten meanwhile survives. Reads already treat such keys as absent:
+// this only reclaims their space.
+func (s *Service) reaper(ctx context.Context) {
+	defer close(s.reaperDone)
+	if s.cfg.ExpiryInterval < 0 {
+		return
+	}
+	t := time.NewTicker(s.cfg.ExpiryInterval)
+	defer t.Stop()
+	// The client databases, then their tombstones' (keyspace.ShadowBase),
+	// then the engine's own (expired WATCH registrations).
+	cursors := make([]uint64, 2*s.engine.DatabaseCount()+1)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s.node.Leader() != s.node.ID() {
+			continue
+		}
+		calls, err := s.expired(cursors)
+		if err != nil {
+			s.log.Warn().Err(err).Msg("expiry: sampling keys failed")
+			continue
+		}
+		for len(calls) > 0 {
+			n := min(len(calls), maxReapCalls)
+			cmd := domain.EncodeCommand(domain.Command{Time: s.now(), Calls: calls[:n]})
+			calls = calls[n:]
+			pctx, cancel := context.WithTimeout(ctx, 2*s.cfg.LeaderWait)
+			_, err := s.node.Propose(pctx, cmd)
+			cancel()
+			if err != nil {
+				s.log.Debug().Err(err).Msg("expiry: proposing deletions failed; the next round retries")
+				break
+			}
+			s.log.Debug().Int("keys", n).Msg("expiry: deleted expired keys")
+		}
+	}
+}
+
+// expired samples every database from its cursor and returns the
+// seshat.reap calls for the expired keys found.
+func (s *Service) expired(cursors []uint64) ([]domain.Call, error) {
+	var calls []domain.Call
+	err := s.kv.View(func(st keyspace.Store) error {
+		now, err := s.readTime(st)
+		if err != nil {
+			return err
+		}
+		n := len(cursors) / 2
+		for i := range cursors {
+			db := i
+			switch {
+			case i == len(cursors)-1:
+				db = keyspace.SystemDB
+			case i >= n:
+				db = keyspace.ShadowBase + i - n
+			}
+			keys, deadlines, next, err := s.engine.Expired(st, now, db, cursors[i], s.cfg.ExpirySample)
+			if err != nil {
+				return err
+			}
+			cursors[i] = next
+			for i, k := range keys {
+				calls = append(calls, domain.Call{Args: [][]byte{
+					[]byte("seshat.reap"), []byte(strconv.Itoa(db)), k, []byte(strconv.FormatInt(deadlines[i], 10)),
+				}})
+			}
+		}
+		return nil
+	})
+	return calls, err
 }
 
 func (s *Service) isClosed() bool {
@@ -222,7 +341,7 @@ func (s *Service) Do(ctx context.Context, reqs []ports.Request, opts ports.DoOpt
 		return replies
 	}
 	if !hasWrite(reqs) {
-		s.readRun(ctx, reqs, replies, 0, len(reqs), time.Now().Add(s.cfg.LeaderWait))
+		s.readRun(ctx, reqs, replies, 0, len(reqs), time.Now().Add(s.cfg.LeaderWait), true)
 		return replies
 	}
 	deadline := time.Now().Add(s.cfg.LeaderWait)
@@ -295,7 +414,7 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 func hasWrite(reqs []ports.Request) bool {
 	for _, r := range reqs {
-		if r.Kind.IsWrite() {
+		if r.IsWrite() {
 			return true
 		}
 	}
@@ -308,115 +427,62 @@ func fill(replies []ports.Reply, from int, err error) {
 	}
 }
 
-// overlayValue is a key's value after the writes of the pending group.
-type overlayValue struct {
-	value   []byte
-	present bool
-}
-
-// execute runs reqs on this node as the leader. It returns true, with
-// nothing run, when the batch must be retried (this node turned out not to
-// be the leader, or the proposal was dropped, before any write of the batch
-// was appended).
+// execute runs reqs on this node as the leader. Reads before the batch's
+// first write are served after one ReadIndex. From the first write to the
+// last, every request, reads included, is proposed together (one entry
+// each, in groups of bounded size): a read between writes must see them,
+// and running it in the log costs no round trip of its own. Reads after
+// the last write are served from the local state once the writes have
+// applied, with no ReadIndex: they were sent before the writes were
+// answered, so reading just after their commit is a valid linearization.
+//
+// It returns true, with nothing run, when the batch must be retried (this
+// node turned out not to be the leader, or the proposal was dropped,
+// before any write of the batch was appended).
 func (s *Service) execute(ctx context.Context, reqs []ports.Request, replies []ports.Reply) (retry bool, cause error) {
 	deadline := time.Now().Add(s.cfg.LeaderWait)
-	overlay := map[string]overlayValue{}
-	var cmds [][]byte
-	var cmdReq []int      // request index of each command
-	var fromOverlay []int // reads answered from overlay, valid if the group applies
-	appended := false     // a write of this batch may have been appended
-	groupBytes := 0
-
-	// flush proposes the pending group; it returns false if the batch must
-	// stop (the failed group's requests and the rest are answered).
-	flush := func(next int) (ok bool) {
-		if len(cmds) == 0 {
-			clear(overlay)
-			return true
+	first, last := -1, -1
+	for i, r := range reqs {
+		if r.IsWrite() {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first > 0 {
+		s.readRun(ctx, reqs, replies, 0, first, deadline, true)
+	}
+	for i := first; i <= last; {
+		// A group, cut at maxGroupCmds or maxGroupBytes.
+		var cmds [][]byte
+		size := 0
+		j := i
+		for j <= last && len(cmds) < maxGroupCmds && size < maxGroupBytes {
+			cmd := s.encode(reqs[j])
+			cmds = append(cmds, cmd)
+			size += len(cmd)
+			j++
 		}
 		results, err := s.node.Propose(ctx, cmds...)
 		if err != nil {
-			if !appended && (errors.Is(err, domain.ErrNotLeader) || errors.Is(err, domain.ErrProposalDropped) || errors.Is(err, domain.ErrDiskFull)) {
-				retry, cause = true, err
-				return false
-			}
-			err = proposeError(err)
-			for _, i := range cmdReq {
-				replies[i] = ports.ErrReply(err)
-			}
-			for _, i := range fromOverlay {
-				replies[i] = ports.ErrReply(err)
-			}
-			fill(replies, next, errNotRun)
-			return false
-		}
-		appended = true
-		for k, i := range cmdReq {
-			r := results[k]
-			switch {
-			case r.Err != nil:
-				replies[i] = ports.ErrReply(r.Err)
-			case reqs[i].Kind == ports.ReqDel:
-				replies[i] = ports.Reply{Kind: ports.ReplyInt, Int: r.N}
-			default:
-				replies[i] = ports.Reply{Kind: ports.ReplyOK}
-			}
-		}
-		cmds, cmdReq, fromOverlay = cmds[:0], cmdReq[:0], fromOverlay[:0]
-		clear(overlay)
-		return true
-	}
-
-	for i := 0; i < len(reqs); {
-		r := reqs[i]
-		if r.Kind.IsWrite() {
-			if len(cmds) >= maxGroupCmds || groupBytes >= maxGroupBytes {
-				if !flush(i) {
-					if retry {
-						clear(replies)
-					}
-					return retry, cause
-				}
-				groupBytes = 0
-			}
-			cmd := encode(r)
-			groupBytes += len(cmd)
-			cmds = append(cmds, cmd)
-			cmdReq = append(cmdReq, i)
-			for k, key := range r.Keys {
-				if r.Kind == ports.ReqDel {
-					overlay[string(key)] = overlayValue{}
-				} else {
-					overlay[string(key)] = overlayValue{value: r.Values[k], present: true}
-				}
-			}
-			i++
-			continue
-		}
-		if rep, ok := readOverlay(r, overlay); ok {
-			replies[i] = rep
-			fromOverlay = append(fromOverlay, i)
-			i++
-			continue
-		}
-		if !flush(i) {
-			if retry {
+			if i == first && (errors.Is(err, domain.ErrNotLeader) || errors.Is(err, domain.ErrProposalDropped) || errors.Is(err, domain.ErrDiskFull)) {
 				clear(replies)
+				return true, err
 			}
-			return retry, cause
+			fill(replies[:j], i, proposeError(err))
+			fill(replies, j, errNotRun)
+			return false, nil
 		}
-		// A run of reads: every read up to the next write.
-		j := i
-		for j < len(reqs) && !reqs[j].Kind.IsWrite() {
-			j++
+		for k := range results {
+			replies[i+k] = ports.Reply{Value: results[k].Reply}
 		}
-		s.readRun(ctx, reqs, replies, i, j, deadline)
 		i = j
 	}
-	if !flush(len(reqs)) && retry {
-		clear(replies)
+	if last+1 < len(reqs) {
+		s.readRun(ctx, reqs, replies, last+1, len(reqs), deadline, false)
 	}
-	return retry, cause
+	return false, nil
 }
 
 // proposeError classifies a failed proposal of writes that may have been
@@ -434,86 +500,35 @@ func proposeError(err error) error {
 	return err
 }
 
-// encode turns a write request into a command's wire form.
-func encode(r ports.Request) []byte {
-	c := domain.Command{Ops: make([]domain.Op, len(r.Keys))}
-	for k, key := range r.Keys {
-		if r.Kind == ports.ReqDel {
-			c.Ops[k] = domain.Op{Kind: domain.OpDel, Key: key}
-		} else {
-			c.Ops[k] = domain.Op{Kind: domain.OpSet, Key: key, Value: r.Values[k]}
-		}
+// now returns the time stamp for an entry proposed now: the wall clock in
+// Unix milliseconds, never below a stamp this service handed out before.
+// (The state machine also never lets applied time go back, across leaders.)
+func (s *Service) now() int64 {
+	s.clockMu.Lock()
+	defer s.clockMu.Unlock()
+	t := time.Now().UnixMilli()
+	if t < s.lastStamp {
+		t = s.lastStamp
+	}
+	s.lastStamp = t
+	return t
+}
+
+// encode turns a write request into a command's wire form, stamped with
+// the leader's time.
+func (s *Service) encode(r ports.Request) []byte {
+	c := domain.Command{Time: s.now(), Tx: r.IsTx, Watch: r.Watch}
+	if r.IsTx {
+		c.Calls = r.Tx
+	} else {
+		c.Calls = []domain.Call{r.Call}
 	}
 	return domain.EncodeCommand(c)
 }
 
-// readOverlay answers a read from the pending writes if all its keys were
-// written by them.
-func readOverlay(r ports.Request, overlay map[string]overlayValue) (ports.Reply, bool) {
-	if len(overlay) == 0 {
-		return ports.Reply{}, false
-	}
-	for _, k := range r.Keys {
-		if _, ok := overlay[string(k)]; !ok {
-			return ports.Reply{}, false
-		}
-	}
-	return answer(r, func(k []byte) ([]byte, bool, error) {
-		v := overlay[string(k)]
-		return v.value, v.present, nil
-	}), true
-}
-
-// answer computes a read's reply with get.
-func answer(r ports.Request, get func([]byte) ([]byte, bool, error)) ports.Reply {
-	switch r.Kind {
-	case ports.ReqGet:
-		v, ok, err := get(r.Keys[0])
-		if err != nil {
-			return ports.ErrReply(err)
-		}
-		if !ok {
-			return ports.Reply{Kind: ports.ReplyNil}
-		}
-		return ports.Reply{Kind: ports.ReplyBulk, Value: nonNil(v)}
-	case ports.ReqExists:
-		var n int64
-		for _, k := range r.Keys {
-			_, ok, err := get(k)
-			if err != nil {
-				return ports.ErrReply(err)
-			}
-			if ok {
-				n++
-			}
-		}
-		return ports.Reply{Kind: ports.ReplyInt, Int: n}
-	case ports.ReqMGet:
-		vals := make([][]byte, len(r.Keys))
-		for i, k := range r.Keys {
-			v, ok, err := get(k)
-			if err != nil {
-				return ports.ErrReply(err)
-			}
-			if ok {
-				vals[i] = nonNil(v)
-			}
-		}
-		return ports.Reply{Kind: ports.ReplyArray, Values: vals}
-	}
-	return ports.ErrReply(fmt.Errorf("app: %v is not a read", r.Kind))
-}
-
-func nonNil(v []byte) []byte {
-	if v == nil {
-		return []byte{}
-	}
-	return v
-}
-
-// readRun answers the reads reqs[from:to] after one ReadIndex, retried on
-// errors that are safe to retry until deadline.
-func (s *Service) readRun(ctx context.Context, reqs []ports.Request, replies []ports.Reply, from, to int, deadline time.Time) {
+// readBarrier waits for a ReadIndex, retried on errors that are safe to
+// retry until deadline.
+func (s *Service) readBarrier(ctx context.Context, deadline time.Time) error {
 	for {
 		// One attempt may wait on a leader that is gone: bound it, so that
 		// the batch answers ErrNoLeader rather than hang.
@@ -521,36 +536,94 @@ func (s *Service) readRun(ctx context.Context, reqs []ports.Request, replies []p
 		err := s.node.ReadIndex(actx)
 		cancel()
 		if err == nil {
-			break
+			return nil
 		}
 		retryable := errors.Is(err, domain.ErrNoLeader) || errors.Is(err, domain.ErrLeadershipLost) ||
 			errors.Is(err, domain.ErrProposalDropped) || (ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded))
 		if !retryable {
-			fill(replies[:to], from, err)
-			return
+			return err
 		}
 		if !time.Now().Before(deadline) {
-			fill(replies[:to], from, fmt.Errorf("app: read: %w", domain.ErrNoLeader))
-			return
+			return fmt.Errorf("app: read: %w", domain.ErrNoLeader)
 		}
 		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+}
+
+// readRun answers the reads reqs[from:to] on one view of the applied
+// state, after one read barrier if barrier is set.
+func (s *Service) readRun(ctx context.Context, reqs []ports.Request, replies []ports.Reply, from, to int, deadline time.Time, barrier bool) {
+	if barrier {
+		if err := s.readBarrier(ctx, deadline); err != nil {
 			fill(replies[:to], from, err)
 			return
 		}
 	}
-	get := func(k []byte) ([]byte, bool, error) {
-		v, err := s.kv.Get(k)
-		switch {
-		case err == nil:
-			return v, true, nil
-		case errors.Is(err, domain.ErrNotFound):
-			return nil, false, nil
+	err := s.kv.View(func(st keyspace.Store) error {
+		now, err := s.readTime(st)
+		if err != nil {
+			return err
 		}
-		return nil, false, err
+		for i := from; i < to; i++ {
+			v, err := s.engine.Read(st, now, reqs[i].Call)
+			if err != nil {
+				return err
+			}
+			replies[i] = ports.Reply{Value: v}
+		}
+		return nil
+	})
+	if err != nil {
+		fill(replies[:to], from, err)
 	}
-	for i := from; i < to; i++ {
-		replies[i] = answer(reqs[i], get)
+}
+
+// readTime is the time a read runs at: this node's clock, or the applied
+// state's if that is ahead, so a key the state machine saw expire stays
+// expired here.
+func (s *Service) readTime(st keyspace.Store) (int64, error) {
+	applied, err := keyspace.Clock(st)
+	if err != nil {
+		return 0, err
 	}
+	return max(applied, time.Now().UnixMilli()), nil
+}
+
+// Versions implements ports.KV. A WATCH is a write (keyspace.WatchCommand):
+// it registers the keys, so that a FLUSHDB can tell that it removed a
+// watched key, and reads their versions at its point in the log.
+func (s *Service) Versions(ctx context.Context, db int, keys [][]byte) ([]uint64, error) {
+	args := append([][]byte{[]byte(keyspace.WatchCommand), []byte(strconv.Itoa(db))}, keys...)
+	r := s.Do(ctx, []ports.Request{{Call: domain.Call{DB: db, Args: args}}}, ports.DoOptions{})[0]
+	if r.Err != nil {
+		return nil, r.Err
+	}
+	if r.Value.Kind != domain.ReplyArray || len(r.Value.Array) != len(keys) {
+		return nil, fmt.Errorf("app: watch: unexpected reply %v", r.Value)
+	}
+	out := make([]uint64, len(keys))
+	for i, v := range r.Value.Array {
+		out[i] = uint64(v.Int)
+	}
+	return out, nil
+}
+
+// Keyspace implements ports.KV.
+func (s *Service) Keyspace(n int) ([]ports.DBSize, error) {
+	out := make([]ports.DBSize, n)
+	err := s.kv.View(func(st keyspace.Store) error {
+		for db := range out {
+			k, e, err := st.Len(db)
+			if err != nil {
+				return err
+			}
+			out[db] = ports.DBSize{Keys: k, Expires: e}
+		}
+		return nil
+	})
+	return out, err
 }
 
 // relayBatch relays reqs to the leader lead and fills replies. It returns
@@ -575,23 +648,23 @@ func (s *Service) relayBatch(ctx context.Context, lead domain.NodeID, reqs []por
 	// If the leader refused the whole batch (it no longer leads), nothing
 	// ran: try again with whoever leads now.
 	for _, r := range replies {
-		if r.Kind != ports.ReplyErr || !refusal(r.Err) {
+		if r.Err != nil || !refusal(r.Value) {
 			return false, nil
 		}
 	}
-	cause = replies[0].Err
+	cause = fmt.Errorf("app: leader %d refused the relayed batch: %s", lead, replies[0].Value.Str)
 	clear(replies)
 	return true, cause
 }
 
-// refusal reports whether a relayed error reply says the batch was not run
+// refusal reports whether a relayed reply says the batch was not run
 // because the node asked was not the leader.
-func refusal(err error) bool {
-	var re *ports.RemoteError
-	if !errors.As(err, &re) {
+func refusal(r domain.Reply) bool {
+	if r.Kind != domain.ReplyError {
 		return false
 	}
-	return hasPrefix(re.Text, "MOVED ") || hasPrefix(re.Text, "CLUSTERDOWN ") || hasPrefix(re.Text, "TRYAGAIN ")
+	t := r.Str
+	return hasPrefix(t, "MOVED ") || hasPrefix(t, "CLUSTERDOWN ") || hasPrefix(t, "TRYAGAIN ")
 }
 
 func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }

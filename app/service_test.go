@@ -73,27 +73,22 @@ func (f *fakeNode) ReadIndex(context.Context) error {
 }
 func (f *fakeNode) TransferLeadership(context.Context, domain.NodeID) error { return nil }
 
-func req(kind ports.RequestKind, kv ...string) ports.Request {
-	r := ports.Request{Kind: kind}
-	switch kind {
-	case ports.ReqSet, ports.ReqMSet:
-		for i := 0; i < len(kv); i += 2 {
-			r.Keys = append(r.Keys, []byte(kv[i]))
-			r.Values = append(r.Values, []byte(kv[i+1]))
-		}
-	default:
-		for _, k := range kv {
-			r.Keys = append(r.Keys, []byte(k))
-		}
+// req returns the request for one command, in database 0.
+func req(args ...string) ports.Request {
+	call := domain.Call{}
+	for _, a := range args {
+		call.Args = append(call.Args, []byte(a))
 	}
-	return r
+	return ports.Request{Call: call}
 }
 
+func value(r domain.Reply) ports.Reply { return ports.Reply{Value: r} }
+
 var (
-	ok     = ports.Reply{Kind: ports.ReplyOK}
-	null   = ports.Reply{Kind: ports.ReplyNil}
-	bulk   = func(s string) ports.Reply { return ports.Reply{Kind: ports.ReplyBulk, Value: []byte(s)} }
-	number = func(n int64) ports.Reply { return ports.Reply{Kind: ports.ReplyInt, Int: n} }
+	ok     = value(domain.OK)
+	null   = value(domain.NilReply)
+	bulk   = func(s string) ports.Reply { return value(domain.StringReply(s)) }
+	number = func(n int64) ports.Reply { return value(domain.IntReply(n)) }
 )
 
 func newService(t *testing.T, n Node, kv ports.KVReader, cfg Config) *Service {
@@ -109,41 +104,43 @@ func newService(t *testing.T, n Node, kv ports.KVReader, cfg Config) *Service {
 	return s
 }
 
-// A batch runs in order, each request seeing those before it, with the
-// writes between two reads of unwritten keys proposed together.
+// A batch runs in order, each request seeing those before it: reads before
+// the first write after one ReadIndex, everything from the first write to
+// the last in one proposal, and reads after the last write locally.
 func TestBatchInOrderWithFewProposals(t *testing.T) {
 	n := newFakeNode()
 	s := newService(t, n, n.kv, Config{})
 	ctx := context.Background()
 	got := s.Do(ctx, []ports.Request{
-		req(ports.ReqGet, "a"),                // read: ReadIndex
-		req(ports.ReqSet, "a", "1"),           // group 1
-		req(ports.ReqGet, "a"),                // from group 1
-		req(ports.ReqMSet, "b", "2", "c", ""), // group 1
-		req(ports.ReqMGet, "a", "b", "c"),     // from group 1
-		req(ports.ReqDel, "a", "zz", "a"),     // group 1
-		req(ports.ReqExists, "a", "b", "b"),   // from group 1
-		req(ports.ReqGet, "untouched"),        // flush group 1, ReadIndex
-		req(ports.ReqGet, "b"),                // same read run
-		req(ports.ReqSet, "d", "4"),           // group 2
+		req("GET", "a"),                // read: ReadIndex
+		req("SET", "a", "1"),           // proposed
+		req("GET", "a"),                // proposed
+		req("MSET", "b", "2", "c", ""), // proposed
+		req("MGET", "a", "b", "c"),     // proposed
+		req("DEL", "a", "zz", "a"),     // proposed
+		req("EXISTS", "a", "b", "b"),   // proposed
+		req("GET", "untouched"),        // proposed
+		req("INCR", "d"),               // proposed (the last write)
+		req("GET", "b"),                // local
+		req("get", "d"),                // local
 	}, ports.DoOptions{})
 	want := []ports.Reply{
 		null, ok, bulk("1"), ok,
-		{Kind: ports.ReplyArray, Values: [][]byte{[]byte("1"), []byte("2"), {}}},
-		number(1), number(2), null, bulk("2"), ok,
+		value(domain.ArrayReply(domain.StringReply("1"), domain.StringReply("2"), domain.StringReply(""))),
+		number(1), number(2), null, number(1), bulk("2"), bulk("1"),
 	}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("replies (-want +got):\n%s", d)
 	}
-	if d := cmp.Diff([][]int{{3}, {1}}, n.proposes); d != "" {
+	if d := cmp.Diff([][]int{{8}}, n.proposes); d != "" {
 		t.Fatalf("proposals (-want +got):\n%s", d)
 	}
-	if n.reads != 2 {
-		t.Fatalf("%d ReadIndex calls, want 2", n.reads)
+	if n.reads != 1 {
+		t.Fatalf("%d ReadIndex calls, want 1", n.reads)
 	}
 	// The state is what the batch left.
-	got = s.Do(ctx, []ports.Request{req(ports.ReqMGet, "a", "b", "c", "d")}, ports.DoOptions{})
-	want = []ports.Reply{{Kind: ports.ReplyArray, Values: [][]byte{nil, []byte("2"), {}, []byte("4")}}}
+	got = s.Do(ctx, []ports.Request{req("MGET", "a", "b", "c", "d")}, ports.DoOptions{})
+	want = []ports.Reply{value(domain.ArrayReply(domain.NilReply, domain.StringReply("2"), domain.StringReply(""), domain.StringReply("1")))}
 	if d := cmp.Diff(want, got); d != "" {
 		t.Fatalf("state (-want +got):\n%s", d)
 	}
@@ -155,7 +152,7 @@ func TestPipelinedPairsAreOneProposal(t *testing.T) {
 	s := newService(t, n, n.kv, Config{})
 	var reqs []ports.Request
 	for i := range 500 {
-		reqs = append(reqs, req(ports.ReqSet, fmt.Sprint(i), fmt.Sprint(i*i)), req(ports.ReqGet, fmt.Sprint(i)))
+		reqs = append(reqs, req("SET", fmt.Sprint(i), fmt.Sprint(i*i)), req("GET", fmt.Sprint(i)))
 	}
 	got := s.Do(context.Background(), reqs, ports.DoOptions{})
 	for i := range 500 {
@@ -168,6 +165,45 @@ func TestPipelinedPairsAreOneProposal(t *testing.T) {
 	}
 }
 
+// Entries carry the leader's time: a key set with PX expires by the
+// stamps of later entries, and reads see it gone once the clock passes.
+func TestExpiryUsesStampedTime(t *testing.T) {
+	n := newFakeNode()
+	s := newService(t, n, n.kv, Config{})
+	ctx := context.Background()
+	got := s.Do(ctx, []ports.Request{req("SET", "k", "v", "PX", "40"), req("PTTL", "k")}, ports.DoOptions{})
+	if got[1].Value.Kind != domain.ReplyInt || got[1].Value.Int <= 0 || got[1].Value.Int > 40 {
+		t.Fatalf("PTTL right after SET PX 40 = %v", got[1])
+	}
+	time.Sleep(60 * time.Millisecond)
+	got = s.Do(ctx, []ports.Request{req("GET", "k"), req("SET", "k", "w", "XX"), req("EXISTS", "k")}, ports.DoOptions{})
+	if d := cmp.Diff([]ports.Reply{null, null, number(0)}, got); d != "" {
+		t.Fatalf("after the deadline (-want +got):\n%s", d)
+	}
+}
+
+// A transaction is one entry; a watched key written since aborts it.
+func TestTransactionIsOneEntry(t *testing.T) {
+	n := newFakeNode()
+	s := newService(t, n, n.kv, Config{})
+	ctx := context.Background()
+	tx := ports.Request{IsTx: true, Tx: []domain.Call{req("SET", "a", "1").Call, req("INCRBY", "a", "5").Call}}
+	got := s.Do(ctx, []ports.Request{tx}, ports.DoOptions{})
+	if d := cmp.Diff([]ports.Reply{value(domain.ArrayReply(domain.OK, domain.IntReply(6)))}, got); d != "" {
+		t.Fatalf("EXEC (-want +got):\n%s", d)
+	}
+	v, err := s.Versions(ctx, 0, [][]byte{[]byte("a"), []byte("none")})
+	if err != nil || v[0] == 0 || v[1] != 0 {
+		t.Fatalf("Versions = %v, %v", v, err)
+	}
+	s.Do(ctx, []ports.Request{req("SET", "a", "7")}, ports.DoOptions{})
+	tx.Watch = []domain.Watch{{Key: []byte("a"), Version: v[0]}}
+	got = s.Do(ctx, []ports.Request{tx, req("GET", "a")}, ports.DoOptions{})
+	if d := cmp.Diff([]ports.Reply{value(domain.Reply{Kind: domain.ReplyNilArray}), bulk("7")}, got); d != "" {
+		t.Fatalf("EXEC after a watched key changed (-want +got):\n%s", d)
+	}
+}
+
 // A write whose outcome is unknown is reported so, and what follows it in
 // the batch is not run; nothing is retried.
 func TestLeadershipLostIsReportedNotRetried(t *testing.T) {
@@ -175,17 +211,17 @@ func TestLeadershipLostIsReportedNotRetried(t *testing.T) {
 	s := newService(t, n, n.kv, Config{})
 	n.failNext = fmt.Errorf("node 1: %w", domain.ErrLeadershipLost)
 	got := s.Do(context.Background(), []ports.Request{
-		req(ports.ReqSet, "a", "1"), req(ports.ReqGet, "a"), req(ports.ReqGet, "other"), req(ports.ReqSet, "b", "2"),
+		req("SET", "a", "1"), req("GET", "a"), req("GET", "other"), req("SET", "b", "2"), req("GET", "b"),
 	}, ports.DoOptions{})
-	for i, r := range got[:2] {
-		if r.Kind != ports.ReplyErr || !errors.Is(r.Err, domain.ErrLeadershipLost) {
+	// The four requests from the first write to the last were proposed
+	// together: all are unknown.
+	for i, r := range got[:4] {
+		if !errors.Is(r.Err, domain.ErrLeadershipLost) {
 			t.Errorf("reply %d = %+v, want ErrLeadershipLost", i, r)
 		}
 	}
-	for i, r := range got[2:] {
-		if r.Kind != ports.ReplyErr || !errors.Is(r.Err, errNotRun) {
-			t.Errorf("reply %d = %+v, want not run", i+2, r)
-		}
+	if r := got[4]; !errors.Is(r.Err, errNotRun) {
+		t.Errorf("reply 4 = %+v, want not run", r)
 	}
 	if len(n.proposes) != 0 {
 		t.Fatalf("the batch was retried: proposals %v", n.proposes)
@@ -198,7 +234,7 @@ func TestDroppedProposalIsRetried(t *testing.T) {
 	n := newFakeNode()
 	s := newService(t, n, n.kv, Config{})
 	n.failNext = fmt.Errorf("transfer: %w", domain.ErrProposalDropped)
-	got := s.Do(context.Background(), []ports.Request{req(ports.ReqSet, "a", "1")}, ports.DoOptions{})
+	got := s.Do(context.Background(), []ports.Request{req("SET", "a", "1")}, ports.DoOptions{})
 	if d := cmp.Diff([]ports.Reply{ok}, got); d != "" {
 		t.Fatalf("(-want +got):\n%s", d)
 	}
@@ -210,13 +246,13 @@ func TestNoLeader(t *testing.T) {
 	n.leader = domain.None
 	s := newService(t, n, n.kv, Config{LeaderWait: 50 * time.Millisecond})
 	start := time.Now()
-	got := s.Do(context.Background(), []ports.Request{req(ports.ReqSet, "a", "1"), req(ports.ReqGet, "a")}, ports.DoOptions{})
+	got := s.Do(context.Background(), []ports.Request{req("SET", "a", "1"), req("GET", "a")}, ports.DoOptions{})
 	for i, r := range got {
 		if !errors.Is(r.Err, domain.ErrNoLeader) {
 			t.Errorf("reply %d = %+v, want ErrNoLeader", i, r)
 		}
 	}
-	got = s.Do(context.Background(), []ports.Request{req(ports.ReqGet, "a")}, ports.DoOptions{})
+	got = s.Do(context.Background(), []ports.Request{req("GET", "a")}, ports.DoOptions{})
 	if !errors.Is(got[0].Err, domain.ErrNoLeader) {
 		t.Errorf("read = %+v, want ErrNoLeader", got[0])
 	}
@@ -236,7 +272,7 @@ func TestRedirect(t *testing.T) {
 		opts ports.DoOptions
 	}{{Config{ClientAddrs: addrs, Redirect: true}, ports.DoOptions{}}, {Config{ClientAddrs: addrs}, ports.DoOptions{Relayed: true}}} {
 		s := newService(t, n, n.kv, c.cfg)
-		got := s.Do(context.Background(), []ports.Request{req(ports.ReqSet, "a", "1")}, c.opts)
+		got := s.Do(context.Background(), []ports.Request{req("SET", "a", "1")}, c.opts)
 		var re *ports.RedirectError
 		if !errors.As(got[0].Err, &re) || re.Addr != "h2:2" || re.Leader != 2 {
 			t.Fatalf("%+v: reply %+v, want a redirect to node 2 at h2:2", c, got[0])
@@ -250,14 +286,41 @@ func TestLargeBatchIsCutIntoGroups(t *testing.T) {
 	s := newService(t, n, n.kv, Config{})
 	var reqs []ports.Request
 	for i := range 2*maxGroupCmds + 10 {
-		reqs = append(reqs, req(ports.ReqSet, fmt.Sprint(i), "v"))
+		reqs = append(reqs, req("SET", fmt.Sprint(i), "v"))
 	}
-	reqs = append(reqs, req(ports.ReqGet, "0"), req(ports.ReqGet, fmt.Sprint(2*maxGroupCmds+9)))
+	reqs = append(reqs, req("GET", "0"), req("GET", fmt.Sprint(2*maxGroupCmds+9)))
 	got := s.Do(context.Background(), reqs, ports.DoOptions{})
 	if d := cmp.Diff([]ports.Reply{bulk("v"), bulk("v")}, got[len(got)-2:]); d != "" {
 		t.Fatalf("(-want +got):\n%s", d)
 	}
 	if d := cmp.Diff([][]int{{maxGroupCmds}, {maxGroupCmds}, {10}}, n.proposes); d != "" {
 		t.Fatalf("proposals (-want +got):\n%s", d)
+	}
+}
+
+// The leader's reaper deletes expired keys from the state (reads hid them
+// already), and leaves alone a key rewritten without a deadline.
+func TestReaperDeletesExpiredKeys(t *testing.T) {
+	n := newFakeNode()
+	s := newService(t, n, n.kv, Config{ExpiryInterval: 10 * time.Millisecond, ExpirySample: 7})
+	ctx := context.Background()
+	var reqs []ports.Request
+	for i := range 50 {
+		reqs = append(reqs, req("SET", fmt.Sprint("k", i), "v", "PX", "30"))
+	}
+	reqs = append(reqs, req("SET", "keep", "v", "PX", "30"), req("SET", "forever", "v"))
+	s.Do(ctx, reqs, ports.DoOptions{})
+	s.Do(ctx, []ports.Request{req("SET", "keep", "w")}, ports.DoOptions{})
+	deadline := time.Now().Add(5 * time.Second)
+	for n.kv.Len() > 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d keys left, want 2 (keep and forever)", n.kv.Len())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	got := s.Do(ctx, []ports.Request{req("MGET", "keep", "forever", "k1")}, ports.DoOptions{})
+	want := value(domain.ArrayReply(domain.StringReply("w"), domain.StringReply("v"), domain.NilReply))
+	if d := cmp.Diff([]ports.Reply{want}, got); d != "" {
+		t.Fatalf("(-want +got):\n%s", d)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
 // KV is the inbound port: what driving adapters (the RESP server) call to
@@ -23,7 +24,6 @@ import (
 //   - *RedirectError: this node is not the leader and answers with the
 //     leader's client address instead of forwarding (redirect mode, or a
 //     batch that was relayed here already); nothing ran.
-//   - *RemoteError: an error reply relayed verbatim from the leader.
 //   - domain.ErrStopped: the service is shutting down.
 //
 // Any other error is an internal failure to be reported as such.
@@ -32,56 +32,41 @@ type KV interface {
 	Do(ctx context.Context, reqs []Request, opts DoOptions) []Reply
 	// Status describes this node for monitoring (INFO).
 	Status() KVStatus
+	// Versions returns, after a linearizable read barrier, the version of
+	// each key in db for WATCH (0: absent).
+	Versions(ctx context.Context, db int, keys [][]byte) ([]uint64, error)
+	// Keyspace returns the key and deadline counts of databases 0 to n-1
+	// as this node has applied them (INFO keyspace; not linearizable).
+	Keyspace(n int) ([]DBSize, error)
 }
 
-// RequestKind is a key-value operation a client asks for.
-type RequestKind uint8
-
-const (
-	// ReqGet reads Keys[0]: a ReplyBulk, or ReplyNil when absent.
-	ReqGet RequestKind = iota + 1
-	// ReqSet writes Values[0] at Keys[0]: ReplyOK.
-	ReqSet
-	// ReqDel deletes Keys: ReplyInt, the number of keys that existed.
-	ReqDel
-	// ReqExists counts Keys that exist (a key named twice counts twice):
-	// ReplyInt.
-	ReqExists
-	// ReqMGet reads every key of Keys: ReplyArray, a nil element for an
-	// absent key.
-	ReqMGet
-	// ReqMSet writes Values[i] at Keys[i], all at once: ReplyOK.
-	ReqMSet
-)
-
-func (k RequestKind) String() string {
-	switch k {
-	case ReqGet:
-		return "get"
-	case ReqSet:
-		return "set"
-	case ReqDel:
-		return "del"
-	case ReqExists:
-		return "exists"
-	case ReqMGet:
-		return "mget"
-	case ReqMSet:
-		return "mset"
-	}
-	return fmt.Sprintf("RequestKind(%d)", uint8(k))
+// DBSize counts one database's keys and the keys with a deadline.
+type DBSize struct {
+	Keys, Expires int64
 }
 
-// IsWrite reports whether the request changes the state.
-func (k RequestKind) IsWrite() bool { return k == ReqSet || k == ReqDel || k == ReqMSet }
-
-// Request is one client request. The adapter has checked its shape (the
-// number of keys and values for its kind); the slices are the caller's and
-// must not change until Do returns.
+// Request is one client request: a data command (Call), or a MULTI/EXEC
+// transaction (Tx, its queued calls, with the keys it watched). The
+// adapter has checked each call's name and arity against
+// keyspace.Lookup; the slices are the caller's and must not change until
+// Do returns.
 type Request struct {
-	Kind   RequestKind
-	Keys   [][]byte
-	Values [][]byte
+	Call  domain.Call
+	Tx    []domain.Call
+	Watch []domain.Watch
+	// IsTx marks a transaction (Tx may be empty: MULTI then EXEC).
+	IsTx bool
+}
+
+// IsWrite reports whether the request goes through the log: a write
+// command, or a transaction (which runs as one entry, so that it is
+// atomic on every replica).
+func (r Request) IsWrite() bool {
+	if r.IsTx {
+		return true
+	}
+	spec := keyspace.Lookup(r.Call.Args[0])
+	return spec == nil || spec.Flags&keyspace.Write != 0
 }
 
 // DoOptions qualify a batch.
@@ -92,35 +77,15 @@ type DoOptions struct {
 	Relayed bool
 }
 
-// ReplyKind says which field of a Reply holds the answer.
-type ReplyKind uint8
-
-const (
-	// ReplyErr: Err is set.
-	ReplyErr ReplyKind = iota
-	// ReplyOK: a status "OK".
-	ReplyOK
-	// ReplyInt: Int.
-	ReplyInt
-	// ReplyBulk: Value (non-nil, possibly empty).
-	ReplyBulk
-	// ReplyNil: no value.
-	ReplyNil
-	// ReplyArray: Values, where a nil element means no value.
-	ReplyArray
-)
-
-// Reply answers one Request.
+// Reply answers one Request: Value, or, when Err is set, a failure to run
+// it (see KV).
 type Reply struct {
-	Kind   ReplyKind
-	Int    int64
-	Value  []byte
-	Values [][]byte
-	Err    error
+	Value domain.Reply
+	Err   error
 }
 
 // ErrReply returns a Reply carrying err.
-func ErrReply(err error) Reply { return Reply{Kind: ReplyErr, Err: err} }
+func ErrReply(err error) Reply { return Reply{Err: err} }
 
 // RedirectError says the leader, at the client address Addr, must be asked.
 type RedirectError struct {
@@ -134,14 +99,6 @@ func (e *RedirectError) Error() string {
 
 // Unwrap makes a RedirectError match domain.ErrNotLeader.
 func (e *RedirectError) Unwrap() error { return domain.ErrNotLeader }
-
-// RemoteError is an error reply from the leader, relayed as it was sent:
-// Text is what the client must see (without the leading '-').
-type RemoteError struct {
-	Text string
-}
-
-func (e *RemoteError) Error() string { return e.Text }
 
 // KVStatus describes a node for INFO.
 type KVStatus struct {

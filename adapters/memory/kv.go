@@ -231,13 +231,14 @@ func (k *KV) View(fn func(keyspace.Store) error) error {
 	return fn(readStore{k})
 }
 
-// Len returns the number of keys in every client database.
+// Len returns the number of keys in every client database (tombstones
+// and the engine's own state not counted).
 func (k *KV) Len() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	n := 0
 	for db, m := range k.mu.dbs {
-		if db != keyspace.SystemDB {
+		if db < keyspace.ShadowBase {
 			n += len(m)
 		}
 	}

@@ -1,31 +1,40 @@
 package resp
 
 import (
+	"bytes"
+	"context"
 	"fmt"
-	"os"
-	"path"
-	"runtime"
+	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/tidwall/redcon"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 	"github.com/seshat-kv/seshat/ports"
 )
 
-// relayHello is the command a relaying node sends first on its connection
-// (app.RelayHello; this package cannot import app).
-const relayHello = "seshat.relayed"
+// relayHello and relayDo are the commands a relaying node sends
+// (app.RelayHello and app.RelayDo; this package cannot import app).
+const (
+	relayHello = "seshat.relayed"
+	relayDo    = "seshat.do"
+)
 
-// arity is Redis's: n > 0 exactly n arguments (the name included), n < 0
-// at least -n.
+// arity of the commands the adapter answers itself, Redis's way: n > 0
+// exactly n arguments (the name included), n < 0 at least -n. Data
+// commands are keyspace's.
 var arity = map[string]int{
-	"get": 2, "set": -3, "del": -2, "exists": -2, "mget": -2, "mset": -3,
 	"ping": -1, "echo": 2, "info": -1, "hello": -1, "client": -2,
-	"command": -1, "config": -2, "select": 2, "quit": -1, relayHello: 1,
+	"command": -1, "config": -2, "select": 2, "quit": -1,
+	"multi": 1, "exec": 1, "discard": 1, "watch": -2, "unwatch": 1,
+	"auth": -2, "reset": 1, "time": 1, "cluster": -2, "readonly": 1, "readwrite": 1,
+	relayHello: 1, relayDo: 2,
 }
+
+// noAuth are the commands a connection may send before AUTH.
+var noAuth = map[string]bool{"auth": true, "hello": true, "quit": true, "reset": true}
 
 func errorItem(text string) item {
 	return item{req: -1, write: func(c redcon.Conn) { c.WriteError(text) }}
@@ -41,21 +50,8 @@ func wrongArgs(name string) item {
 	return errorItem(fmt.Sprintf("ERR wrong number of arguments for '%s' command", name))
 }
 
-// unknownCommand is Redis 7's text: the name and up to 128 bytes of the
-// arguments, each quoted and followed by a space.
 func unknownCommand(args [][]byte) item {
-	var b strings.Builder
-	for _, a := range args[1:] {
-		if b.Len() >= 128 {
-			break
-		}
-		a = a[:min(len(a), 128-b.Len())]
-		b.WriteString("'")
-		b.Write(a)
-		b.WriteString("' ")
-	}
-	name := args[0][:min(len(args[0]), 128)]
-	return errorItem(oneLine(fmt.Sprintf("ERR unknown command '%s', with args beginning with: %s", name, b.String())))
+	return errorItem(keyspace.UnknownCommand(args).Str)
 }
 
 func unknownSubcommand(sub []byte, cmd string) item {
@@ -70,40 +66,98 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 		return errorItem("ERR empty command"), r, false
 	}
 	name := strings.ToLower(string(args[0]))
-	a, ok := arity[name]
-	if !ok {
-		return unknownCommand(args), r, false
+	spec := keyspace.Lookup(args[0])
+	if spec != nil && spec.Flags&keyspace.Internal != 0 {
+		spec = nil
 	}
-	if (a > 0 && len(args) != a) || (a < 0 && len(args) < -a) {
-		return wrongArgs(name), r, false
+	// refuse answers an error that, inside MULTI, also dooms the EXEC.
+	refuse := func(e item) (item, ports.Request, bool) {
+		if st.multi {
+			st.txErr = true
+		}
+		return e, r, false
+	}
+	a, local := arity[name]
+	if spec == nil && !local {
+		return refuse(unknownCommand(args))
+	}
+	if local && !((a > 0 && len(args) == a) || (a < 0 && len(args) >= -a)) ||
+		spec != nil && !local && !spec.ArityOK(len(args)) {
+		return refuse(wrongArgs(name))
 	}
 	if len(args) > s.opts.MaxArgs {
-		return errorItem(fmt.Sprintf("ERR too many arguments for '%s' command (at most %d)", name, s.opts.MaxArgs)), r, false
+		return refuse(errorItem(fmt.Sprintf("ERR too many arguments for '%s' command (at most %d)", name, s.opts.MaxArgs)))
+	}
+	if !st.authed && !noAuth[name] {
+		return refuse(errorItem("NOAUTH Authentication required."))
 	}
 	switch name {
-	case "get":
-		return s.keys(ports.ReqGet, args[1:])
-	case "del":
-		return s.keys(ports.ReqDel, args[1:])
-	case "exists":
-		return s.keys(ports.ReqExists, args[1:])
-	case "mget":
-		return s.keys(ports.ReqMGet, args[1:])
-	case "set":
-		return s.set(args)
-	case "mset":
-		if (len(args)-1)%2 != 0 {
-			return wrongArgs(name), r, false
+	case "multi":
+		if st.multi {
+			return errorItem("ERR MULTI calls can not be nested"), r, false
 		}
-		r = ports.Request{Kind: ports.ReqMSet}
-		for i := 1; i < len(args); i += 2 {
-			if e, bad := s.checkKV(args[i], args[i+1]); bad {
-				return e, r, false
-			}
-			r.Keys = append(r.Keys, args[i])
-			r.Values = append(r.Values, args[i+1])
+		st.multi, st.queued, st.txErr = true, nil, false
+		st.txDB, st.txLocal, st.txCount, st.txSelect = st.db, nil, 0, -1
+		return okItem, r, false
+	case "exec":
+		if !st.multi {
+			return errorItem("ERR EXEC without MULTI"), r, false
 		}
-		return it, r, true
+		queued, watches, aborted := st.queued, st.watches, st.txErr
+		locals, count, sel := st.txLocal, st.txCount, st.txSelect
+		st.multi, st.queued, st.txErr, st.watches, st.txLocal = false, nil, false, nil, nil
+		if aborted {
+			return errorItem("EXECABORT Transaction discarded because of previous errors."), r, false
+		}
+		req := ports.Request{IsTx: true, Tx: queued, Watch: watches}
+		post := func(v domain.Reply) domain.Reply { return spliceLocal(v, locals, count) }
+		if sel < 0 {
+			it.post = post
+			return it, req, true
+		}
+		// A queued SELECT moves the connection only if EXEC runs, which
+		// the commands pipelined after it must know: run it alone.
+		return item{req: -1, barrier: func(c redcon.Conn) { s.execSelect(c, st, req, post, sel) }}, r, false
+	case "discard":
+		if !st.multi {
+			return errorItem("ERR DISCARD without MULTI"), r, false
+		}
+		st.multi, st.queued, st.txErr, st.watches = false, nil, false, nil
+		return okItem, r, false
+	case "watch":
+		if st.multi {
+			return errorItem("ERR WATCH inside MULTI is not allowed"), r, false
+		}
+		keys := args[1:]
+		return item{req: -1, barrier: func(c redcon.Conn) { s.watch(c, st, keys) }}, r, false
+	case "unwatch":
+		if !st.multi {
+			st.watches = nil
+			return okItem, r, false
+		}
+	case "quit":
+		return item{req: -1, quit: true}, r, false
+	case "reset":
+		return s.reset(st), r, false
+	}
+	if spec != nil && (st.multi || !local) {
+		if e, bad := s.checkCall(spec, args); bad {
+			return refuse(e)
+		}
+		call := domain.Call{DB: st.db, Args: args}
+		if st.multi {
+			// The queue outlives this batch and redcon reuses its buffers.
+			call.DB, call.Args = st.txDB, cloneArgs(args)
+			st.queued = append(st.queued, call)
+			st.txCount++
+			return stringItem("QUEUED"), r, false
+		}
+		return it, ports.Request{Call: call}, true
+	}
+	if st.multi {
+		return s.queueLocal(st, name, args), r, false
+	}
+	switch name {
 	case "ping":
 		switch len(args) {
 		case 1:
@@ -116,172 +170,95 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 	case "echo":
 		msg := args[1]
 		return item{req: -1, write: func(c redcon.Conn) { c.WriteBulk(msg) }}, r, false
-	case "quit":
-		return item{req: -1, quit: true}, r, false
 	case "select":
-		n, err := strconv.ParseInt(string(args[1]), 10, 64)
-		switch {
-		case err != nil:
-			return errorItem("ERR value is not an integer or out of range"), r, false
-		case n != 0:
-			return errorItem("ERR DB index is out of range"), r, false
+		n, bad := s.dbIndex(args[1])
+		if bad.Kind == domain.ReplyError {
+			return refuse(errorItem(bad.Str))
 		}
+		st.db = n
 		return okItem, r, false
 	case relayHello:
 		st.relayed = true
 		return okItem, r, false
+	case relayDo:
+		payload := bytes.Clone(args[1])
+		return item{req: -1, barrier: func(c redcon.Conn) { s.relayed(c, payload) }}, r, false
 	case "hello":
 		return s.hello(st, args), r, false
+	case "auth":
+		return s.auth(st, args), r, false
+	case "time":
+		return timeItem(), r, false
 	case "client":
 		return s.client(st, args), r, false
 	case "command":
 		return command(args), r, false
 	case "config":
-		return config(args), r, false
+		return s.config(args), r, false
+	case "cluster":
+		return s.cluster(args), r, false
+	case "readonly", "readwrite":
+		if !s.opts.Redirect {
+			return errorItem("ERR This instance has cluster support disabled"), r, false
+		}
+		return okItem, r, false
 	case "info":
-		sections := args[1:]
-		return item{req: -1, write: func(c redcon.Conn) { c.WriteBulkString(s.info(sections)) }}, r, false
+		return valueItem(domain.Reply{Kind: domain.ReplyVerbatim, Bulk: []byte(s.info(args[1:]))}), r, false
 	}
 	return unknownCommand(args), r, false
 }
 
-func (s *Server) checkKV(key, value []byte) (item, bool) {
-	if len(key) > domain.MaxKeySize {
-		return errorItem(fmt.Sprintf("ERR key is %d bytes, more than the %d seshat allows", len(key), domain.MaxKeySize)), true
+func cloneArgs(args [][]byte) [][]byte {
+	out := make([][]byte, len(args))
+	for i, a := range args {
+		out[i] = bytes.Clone(a)
 	}
-	if value != nil && len(value) > s.opts.MaxValueBytes {
-		return errorItem("ERR string exceeds maximum allowed size (proto-max-bulk-len)"), true
+	return out
+}
+
+// checkCall applies the size limits to a data command: keys up to
+// domain.MaxKeySize, other arguments up to Options.MaxValueBytes.
+func (s *Server) checkCall(spec *keyspace.Spec, args [][]byte) (item, bool) {
+	for _, k := range spec.Keys(args) {
+		if len(k) > domain.MaxKeySize {
+			return errorItem(fmt.Sprintf("ERR key is %d bytes, more than the %d seshat allows", len(k), domain.MaxKeySize)), true
+		}
+	}
+	for _, a := range args[1:] {
+		if len(a) > s.opts.MaxValueBytes {
+			return errorItem("ERR string exceeds maximum allowed size (proto-max-bulk-len)"), true
+		}
 	}
 	return item{}, false
 }
 
-func (s *Server) keys(kind ports.RequestKind, keys [][]byte) (item, ports.Request, bool) {
-	for _, k := range keys {
-		if e, bad := s.checkKV(k, nil); bad {
-			return e, ports.Request{}, false
+// relayed serves a batch another node relayed: decoded, run as relayed,
+// and answered in one bulk string (see ports.EncodeRequests).
+func (s *Server) relayed(conn redcon.Conn, payload []byte) {
+	reqs, err := ports.DecodeRequests(payload)
+	if err != nil {
+		conn.WriteError(ErrorText(err))
+		return
+	}
+	for _, r := range reqs {
+		calls := r.Tx
+		if !r.IsTx {
+			calls = []domain.Call{r.Call}
 		}
-	}
-	return item{req: -1}, ports.Request{Kind: kind, Keys: keys}, true
-}
-
-// set parses SET key value [NX|XX] [GET] [EX s|PX ms|EXAT t|PXAT t|KEEPTTL]
-// as Redis does, and refuses the options Seshat cannot honour yet.
-func (s *Server) set(args [][]byte) (item, ports.Request, bool) {
-	var nx, xx, get, keepTTL bool
-	expiry := ""
-	for i := 3; i < len(args); i++ {
-		opt := strings.ToUpper(string(args[i]))
-		switch opt {
-		case "NX":
-			if xx {
-				return errorItem("ERR syntax error"), ports.Request{}, false
-			}
-			nx = true
-		case "XX":
-			if nx {
-				return errorItem("ERR syntax error"), ports.Request{}, false
-			}
-			xx = true
-		case "GET":
-			get = true
-		case "KEEPTTL":
-			if expiry != "" {
-				return errorItem("ERR syntax error"), ports.Request{}, false
-			}
-			keepTTL = true
-		case "EX", "PX", "EXAT", "PXAT":
-			if expiry != "" || keepTTL || i+1 >= len(args) {
-				return errorItem("ERR syntax error"), ports.Request{}, false
-			}
-			i++
-			n, err := strconv.ParseInt(string(args[i]), 10, 64)
-			if err != nil {
-				return errorItem("ERR value is not an integer or out of range"), ports.Request{}, false
-			}
-			if n <= 0 {
-				return errorItem("ERR invalid expire time in 'set' command"), ports.Request{}, false
-			}
-			expiry = opt
-		default:
-			return errorItem("ERR syntax error"), ports.Request{}, false
-		}
-	}
-	var unsupported []string
-	if nx {
-		unsupported = append(unsupported, "NX")
-	}
-	if xx {
-		unsupported = append(unsupported, "XX")
-	}
-	if get {
-		unsupported = append(unsupported, "GET")
-	}
-	if expiry != "" {
-		unsupported = append(unsupported, expiry)
-	}
-	if len(unsupported) > 0 {
-		return errorItem(fmt.Sprintf("ERR SET option %s is not yet supported by seshat", strings.Join(unsupported, " "))), ports.Request{}, false
-	}
-	if e, bad := s.checkKV(args[1], args[2]); bad {
-		return e, ports.Request{}, false
-	}
-	// KEEPTTL is a no-op: no key has a TTL.
-	return item{req: -1}, ports.Request{Kind: ports.ReqSet, Keys: args[1:2], Values: args[2:3]}, true
-}
-
-// hello answers HELLO [protover [AUTH user pass] [SETNAME name]] for RESP2.
-func (s *Server) hello(st *connState, args [][]byte) item {
-	if len(args) >= 2 {
-		v, err := strconv.ParseInt(string(args[1]), 10, 64)
-		if err != nil {
-			return errorItem("ERR Protocol version is not an integer or out of range")
-		}
-		if v != 2 {
-			return errorItem("NOPROTO unsupported protocol version")
-		}
-		for i := 2; i < len(args); i++ {
-			switch strings.ToUpper(string(args[i])) {
-			case "AUTH":
-				if i+2 >= len(args) {
-					return errorItem(fmt.Sprintf("ERR Syntax error in HELLO option '%s'", args[i]))
-				}
-				return errorItem("ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
-			case "SETNAME":
-				if i+1 >= len(args) {
-					return errorItem(fmt.Sprintf("ERR Syntax error in HELLO option '%s'", args[i]))
-				}
-				i++
-				if !validName(args[i]) {
-					return errorItem("ERR Client names cannot contain spaces, newlines or special characters.")
-				}
-				st.name = string(args[i])
-			default:
-				return errorItem(oneLine(fmt.Sprintf("ERR Syntax error in HELLO option '%s'", args[i])))
+		for _, c := range calls {
+			spec := keyspace.Lookup(c.Args[0])
+			// Internal commands travel too: a follower relays the WATCHes
+			// of its clients (keyspace.WatchCommand).
+			if spec == nil || c.DB < 0 || c.DB >= s.opts.Databases {
+				conn.WriteError("ERR relayed batch holds a bad call")
+				return
 			}
 		}
 	}
-	role := "replica"
-	if s.kv.Status().Role == "leader" {
-		role = "master"
-	}
-	id := st.id
-	return item{req: -1, write: func(c redcon.Conn) {
-		c.WriteArray(14)
-		c.WriteBulkString("server")
-		c.WriteBulkString("redis")
-		c.WriteBulkString("version")
-		c.WriteBulkString(RedisVersion)
-		c.WriteBulkString("proto")
-		c.WriteInt(2)
-		c.WriteBulkString("id")
-		c.WriteInt64(id)
-		c.WriteBulkString("mode")
-		c.WriteBulkString("standalone")
-		c.WriteBulkString("role")
-		c.WriteBulkString(role)
-		c.WriteBulkString("modules")
-		c.WriteArray(0)
-	}}
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.BatchTimeout)
+	defer cancel()
+	replies := s.kv.Do(ctx, reqs, ports.DoOptions{Relayed: true})
+	conn.WriteBulk(ports.EncodeReplies(replies, ErrorText))
 }
 
 // validName is Redis's rule for client names: printable ASCII, no spaces.
@@ -292,159 +269,6 @@ func validName(b []byte) bool {
 		}
 	}
 	return true
-}
-
-func (s *Server) client(st *connState, args [][]byte) item {
-	sub := strings.ToLower(string(args[1]))
-	want := map[string]int{"setname": 3, "getname": 2, "id": 2, "setinfo": 4}
-	n, ok := want[sub]
-	if !ok {
-		return unknownSubcommand(args[1], "CLIENT")
-	}
-	if len(args) != n {
-		return wrongArgs("client|" + sub)
-	}
-	switch sub {
-	case "setname":
-		if !validName(args[2]) {
-			return errorItem("ERR Client names cannot contain spaces, newlines or special characters.")
-		}
-		st.name = string(args[2])
-		return okItem
-	case "getname":
-		name := st.name
-		return item{req: -1, write: func(c redcon.Conn) {
-			if name == "" {
-				c.WriteNull()
-			} else {
-				c.WriteBulkString(name)
-			}
-		}}
-	case "id":
-		id := st.id
-		return item{req: -1, write: func(c redcon.Conn) { c.WriteInt64(id) }}
-	}
-	// setinfo
-	switch strings.ToLower(string(args[2])) {
-	case "lib-name", "lib-ver":
-		return okItem
-	}
-	return errorItem(oneLine(fmt.Sprintf("ERR Unrecognized option '%s'", args[2])))
-}
-
-func emptyArray(c redcon.Conn) { c.WriteArray(0) }
-
-// command answers COMMAND enough for redis-cli and client libraries: the
-// command table is not described (empty arrays).
-func command(args [][]byte) item {
-	if len(args) == 1 {
-		return item{req: -1, write: emptyArray}
-	}
-	switch strings.ToLower(string(args[1])) {
-	case "docs", "info", "list":
-		return item{req: -1, write: emptyArray}
-	case "count":
-		if len(args) != 2 {
-			return wrongArgs("command|count")
-		}
-		n := len(arity)
-		return item{req: -1, write: func(c redcon.Conn) { c.WriteInt(n) }}
-	}
-	return unknownSubcommand(args[1], "COMMAND")
-}
-
-// configValues are the parameters CONFIG GET knows (those redis-benchmark
-// asks for).
-var configValues = [][2]string{{"save", ""}, {"appendonly", "no"}}
-
-func config(args [][]byte) item {
-	switch strings.ToLower(string(args[1])) {
-	case "get":
-		if len(args) < 3 {
-			return wrongArgs("config|get")
-		}
-		var out []string
-		for _, kv := range configValues {
-			for _, p := range args[2:] {
-				if ok, _ := path.Match(strings.ToLower(string(p)), kv[0]); ok {
-					out = append(out, kv[0], kv[1])
-					break
-				}
-			}
-		}
-		return item{req: -1, write: func(c redcon.Conn) {
-			c.WriteArray(len(out))
-			for _, v := range out {
-				c.WriteBulkString(v)
-			}
-		}}
-	case "resetstat":
-		return okItem
-	}
-	return unknownSubcommand(args[1], "CONFIG")
-}
-
-// info renders INFO's sections in Redis's format.
-func (s *Server) info(sections [][]byte) string {
-	want := map[string]bool{}
-	for _, sec := range sections {
-		want[strings.ToLower(string(sec))] = true
-	}
-	all := len(want) == 0 || want["all"] || want["default"] || want["everything"]
-	var b strings.Builder
-	section := func(name string, fields [][2]string) {
-		if !all && !want[strings.ToLower(name)] {
-			return
-		}
-		if b.Len() > 0 {
-			b.WriteString("\r\n")
-		}
-		b.WriteString("# " + name + "\r\n")
-		for _, f := range fields {
-			b.WriteString(f[0] + ":" + f[1] + "\r\n")
-		}
-	}
-	port := ""
-	if s.ln != nil {
-		if _, p, err := splitPort(s.ln.Addr().String()); err == nil {
-			port = p
-		}
-	}
-	up := time.Since(s.start)
-	section("Server", [][2]string{
-		{"redis_version", RedisVersion},
-		{"seshat_version", s.opts.Version},
-		{"redis_mode", "standalone"},
-		{"os", runtime.GOOS},
-		{"arch_bits", strconv.Itoa(strconv.IntSize)},
-		{"go_version", runtime.Version()},
-		{"process_id", strconv.Itoa(os.Getpid())},
-		{"tcp_port", port},
-		{"uptime_in_seconds", strconv.FormatInt(int64(up/time.Second), 10)},
-		{"uptime_in_days", strconv.FormatInt(int64(up/(24*time.Hour)), 10)},
-	})
-	section("Clients", [][2]string{
-		{"connected_clients", strconv.FormatInt(s.clients.Load(), 10)},
-	})
-	if all || want["replication"] {
-		st := s.kv.Status()
-		section("Replication", [][2]string{
-			{"role", st.Role},
-			{"node_id", u64(uint64(st.ID))},
-			{"leader", u64(uint64(st.Leader))},
-			{"leader_addr", st.LeaderAddr},
-			{"term", u64(uint64(st.Term))},
-			{"commit_index", u64(uint64(st.Commit))},
-			{"applied_index", u64(uint64(st.Applied))},
-			{"last_index", u64(uint64(st.LastIndex))},
-			{"voters", ids(st.Membership.Voters)},
-			{"learners", ids(st.Membership.Learners)},
-		})
-	}
-	// The state machine does not count its keys yet: the section is empty
-	// (as Redis's is for an empty keyspace).
-	section("Keyspace", nil)
-	return b.String()
 }
 
 func u64(v uint64) string { return strconv.FormatUint(v, 10) }
@@ -463,4 +287,105 @@ func splitPort(addr string) (string, string, error) {
 		return "", "", fmt.Errorf("no port in %q", addr)
 	}
 	return addr[:i], addr[i+1:], nil
+}
+
+// queueLocal queues a connection command inside MULTI. PING, ECHO, TIME,
+// INFO and SELECT are answered by this node when EXEC has run, their
+// replies spliced into EXEC's among those of the data commands (which run
+// as one log entry); other connection commands are refused, dooming the
+// EXEC.
+func (s *Server) queueLocal(st *connState, name string, args [][]byte) item {
+	var reply func() domain.Reply
+	switch name {
+	case "ping":
+		if len(args) > 2 {
+			st.txErr = true
+			return wrongArgs(name)
+		}
+		msg := []byte(nil)
+		if len(args) == 2 {
+			msg = bytes.Clone(args[1])
+		}
+		reply = func() domain.Reply {
+			if msg == nil {
+				return domain.Reply{Kind: domain.ReplyStatus, Str: "PONG"}
+			}
+			return domain.BulkReply(msg)
+		}
+	case "echo":
+		msg := bytes.Clone(args[1])
+		reply = func() domain.Reply { return domain.BulkReply(msg) }
+	case "time":
+		reply = func() domain.Reply { return *timeItem().val }
+	case "info":
+		sections := cloneArgs(args[1:])
+		reply = func() domain.Reply {
+			return domain.Reply{Kind: domain.ReplyVerbatim, Bulk: []byte(s.info(sections))}
+		}
+	case "select":
+		n, bad := s.dbIndex(args[1])
+		if bad.Kind == domain.ReplyError {
+			reply = func() domain.Reply { return bad }
+		} else {
+			st.txDB, st.txSelect = n, n
+			reply = func() domain.Reply { return domain.OK }
+		}
+	default:
+		// Seshat runs a transaction as one log entry of data commands.
+		st.txErr = true
+		return errorItem(fmt.Sprintf("ERR '%s' inside MULTI is not supported by seshat", name))
+	}
+	st.txLocal = append(st.txLocal, txLocal{at: st.txCount, reply: reply})
+	st.txCount++
+	return stringItem("QUEUED")
+}
+
+// spliceLocal puts the queued connection commands' replies into EXEC's
+// reply v (the data commands' replies, in order), if EXEC ran.
+func spliceLocal(v domain.Reply, locals []txLocal, count int) domain.Reply {
+	if len(locals) == 0 || v.Kind != domain.ReplyArray || len(v.Array)+len(locals) != count {
+		return v
+	}
+	out := make([]domain.Reply, 0, count)
+	data := v.Array
+	for pos, l := 0, 0; pos < count; pos++ {
+		if l < len(locals) && locals[l].at == pos {
+			out = append(out, locals[l].reply())
+			l++
+			continue
+		}
+		out = append(out, data[0])
+		data = data[1:]
+	}
+	return domain.ArrayReply(out...)
+}
+
+// execSelect runs an EXEC that queued a SELECT on its own, and moves the
+// connection to the selected database if it ran.
+func (s *Server) execSelect(conn redcon.Conn, st *connState, req ports.Request, post func(domain.Reply) domain.Reply, db int) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.BatchTimeout)
+	defer cancel()
+	r := s.kv.Do(ctx, []ports.Request{req}, ports.DoOptions{Relayed: st.relayed})[0]
+	if r.Err == nil {
+		r.Value = post(r.Value)
+		if r.Value.Kind == domain.ReplyArray {
+			st.db = db
+		}
+	}
+	writeReply(conn, st.resp3, r)
+}
+
+// dbIndex parses SELECT's argument as Redis does: an integer, within an
+// int, naming one of the databases; else the error reply.
+func (s *Server) dbIndex(arg []byte) (int, domain.Reply) {
+	n, ok := keyspace.ParseInt(arg)
+	switch {
+	case !ok:
+		return 0, keyspace.ErrNotInteger
+	case n < math.MinInt32 || n > math.MaxInt32:
+		return 0, domain.ErrorReply("ERR value is out of range, value must between -2147483648 and 2147483647")
+	case n < 0 || n >= int64(s.opts.Databases):
+		return 0, keyspace.ErrDBRange
+	}
+	return int(n), domain.Reply{}
 }

@@ -1,6 +1,7 @@
 package resp
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,14 +14,19 @@ import (
 	"github.com/tidwall/redcon"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 	"github.com/seshat-kv/seshat/ports"
 )
 
 // Defaults of Options' fields.
 const (
-	DefaultMaxValueBytes = 512 << 20
-	DefaultMaxArgs       = 1 << 20
-	DefaultBatchTimeout  = 30 * time.Second
+	DefaultMaxValueBytes   = 512 << 20
+	DefaultMaxArgs         = 1 << 20
+	DefaultMaxCommandBytes = 1 << 30
+	// maxInline bounds an inline command line, as Redis's
+	// PROTO_INLINE_MAX_SIZE.
+	maxInline           = 64 << 10
+	DefaultBatchTimeout = 30 * time.Second
 	// RedisVersion is the Redis version INFO and HELLO report, for clients
 	// that check it.
 	RedisVersion = "7.2.0"
@@ -34,12 +40,25 @@ type Options struct {
 	MaxValueBytes int
 	// MaxArgs bounds the arguments of one command. Default 1<<20.
 	MaxArgs int
+	// MaxCommandBytes bounds the arguments of one command together, as
+	// Redis's client-query-buffer-limit. Default 1 GiB.
+	MaxCommandBytes int
+	// Databases is the number of databases SELECT accepts; it must match
+	// the state machine's keyspace.Engine. Default 16.
+	Databases int
 	// BatchTimeout bounds one batch's call to ports.KV.Do. Default 30s.
 	BatchTimeout time.Duration
 	// Version is Seshat's version, reported by INFO. Default "dev".
 	Version string
 	// Logger receives the server's logs. Default: discard.
 	Logger *zerolog.Logger
+	// RequirePass, if set, is the password of Redis's default user: a
+	// connection must AUTH (or HELLO AUTH) before any other command.
+	RequirePass string
+	// Redirect says the node answers MOVED rather than forwarding: the
+	// server then describes the cluster (CLUSTER SLOTS, ...) as one master,
+	// the leader, holding every slot, for cluster-aware clients.
+	Redirect bool
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -49,6 +68,12 @@ func (o *Options) EnsureDefaults() {
 	}
 	if o.MaxArgs == 0 {
 		o.MaxArgs = DefaultMaxArgs
+	}
+	if o.MaxCommandBytes == 0 {
+		o.MaxCommandBytes = DefaultMaxCommandBytes
+	}
+	if o.Databases == 0 {
+		o.Databases = keyspace.DefaultDatabases
 	}
 	if o.BatchTimeout == 0 {
 		o.BatchTimeout = DefaultBatchTimeout
@@ -67,6 +92,10 @@ func (o *Options) Validate() error {
 	switch {
 	case o.MaxValueBytes < 1 || o.MaxValueBytes > domain.MaxValueSize:
 		return fmt.Errorf("resp: MaxValueBytes %d not in [1, %d]", o.MaxValueBytes, domain.MaxValueSize)
+	case o.Databases < 1 || o.Databases > keyspace.MaxClientDatabases:
+		return fmt.Errorf("resp: Databases %d not in [1, %d]", o.Databases, keyspace.MaxClientDatabases)
+	case o.MaxCommandBytes < o.MaxValueBytes:
+		return fmt.Errorf("resp: MaxCommandBytes %d < MaxValueBytes %d", o.MaxCommandBytes, o.MaxValueBytes)
 	case o.MaxArgs < 3:
 		return fmt.Errorf("resp: MaxArgs %d < 3", o.MaxArgs)
 	case o.BatchTimeout < 0:
@@ -88,6 +117,14 @@ type Server struct {
 	nextID   atomic.Int64
 	inflight atomic.Int64
 	serveErr chan error
+
+	// conns are the live connections, by id (CLIENT LIST, CLIENT KILL).
+	mu    sync.Mutex
+	conns map[int64]*connState
+	// Counters for INFO stats and commandstats.
+	totalConns atomic.Int64
+	totalCmds  atomic.Int64
+	cmdStats   map[string]*cmdStat
 }
 
 // connState is a connection's state, redcon's conn context.
@@ -95,6 +132,38 @@ type connState struct {
 	id      int64
 	name    string
 	relayed bool
+	db      int
+	resp3   bool
+	// multi: between MULTI and EXEC; queued holds the calls, txErr says a
+	// queued command was refused (EXEC then aborts).
+	multi  bool
+	queued []domain.Call
+	// Inside MULTI: txDB is the database queued calls run in (SELECT
+	// changes it), txLocal the connection commands queued, at their
+	// positions among all queued commands, txSelect the database a queued
+	// SELECT leaves the connection in once EXEC runs (-1: none).
+	txDB     int
+	txLocal  []txLocal
+	txCount  int
+	txSelect int
+	txErr    bool
+	watches  []domain.Watch
+
+	// Set on accept, read only after.
+	conn    redcon.Conn
+	addr    string
+	laddr   string
+	fd      int
+	created time.Time
+	// authed: the connection passed AUTH (or no password is set).
+	authed  bool
+	lastCmd string
+	lastAt  time.Time
+	libName string
+	libVer  string
+	// view is what other connections see of this one (CLIENT LIST),
+	// published after each batch.
+	view atomic.Pointer[clientView]
 }
 
 // New returns a server calling kv.
@@ -104,13 +173,26 @@ func New(kv ports.KV, opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{kv: kv, opts: opts, log: opts.Logger.With().Str("component", "resp").Logger(), start: time.Now()}
+	s.conns = map[int64]*connState{}
+	s.cmdStats = map[string]*cmdStat{}
+	for _, name := range commandNames() {
+		s.cmdStats[name] = &cmdStat{name: name, container: containers[name]}
+	}
 	s.srv = redcon.NewServerNetwork("tcp", "", s.handle, s.accept, s.closed)
 	return s, nil
 }
 
 // Serve serves on ln in the background; Shutdown stops it.
 func (s *Server) Serve(ln net.Listener) {
-	s.ln = &drainListener{Listener: ln, release: make(chan struct{})}
+	s.ln = &drainListener{Listener: ln, release: make(chan struct{}), limits: guardLimits{
+		// A value a little over MaxValueBytes gets a command error and the
+		// connection lives on; only one past 1 MiB too (Redis's smallest
+		// proto-max-bulk-len) closes it before it is buffered.
+		maxBulk:    int64(max(s.opts.MaxValueBytes, 1<<20)),
+		maxArgs:    int64(s.opts.MaxArgs),
+		maxCommand: int64(s.opts.MaxCommandBytes),
+		maxInline:  maxInline,
+	}}
 	s.serveErr = make(chan error, 1)
 	go func() { s.serveErr <- s.srv.Serve(s.ln) }()
 }
@@ -144,6 +226,7 @@ type drainListener struct {
 	once, stopOnce sync.Once
 	draining       atomic.Bool
 	release        chan struct{}
+	limits         guardLimits // checked on every connection's stream
 }
 
 func (l *drainListener) Accept() (net.Conn, error) {
@@ -151,6 +234,9 @@ func (l *drainListener) Accept() (net.Conn, error) {
 	if err != nil && l.draining.Load() {
 		<-l.release
 		return nil, net.ErrClosed
+	}
+	if err == nil {
+		c = &guardConn{Conn: c, lim: l.limits}
 	}
 	return c, err
 }
@@ -173,49 +259,90 @@ func (l *drainListener) Close() error {
 }
 
 func (s *Server) accept(conn redcon.Conn) bool {
-	conn.SetContext(&connState{id: s.nextID.Add(1)})
+	s.register(conn)
 	s.clients.Add(1)
+	s.totalConns.Add(1)
 	return true
 }
 
 func (s *Server) closed(conn redcon.Conn, err error) {
+	if st, _ := conn.Context().(*connState); st != nil {
+		s.mu.Lock()
+		delete(s.conns, st.id)
+		s.mu.Unlock()
+	}
 	s.clients.Add(-1)
 	if err != nil {
 		s.log.Debug().Err(err).Str("addr", conn.RemoteAddr()).Msg("connection closed")
 	}
 }
 
+// txLocal is a connection command queued in MULTI: its reply, computed
+// when EXEC has run, goes at position at of EXEC's array.
+type txLocal struct {
+	at    int
+	reply func() domain.Reply
+}
+
 // item is one command of a batch: either a reply ready to write, or the
 // index of its request in the batch's ports.KV call.
 type item struct {
 	write func(redcon.Conn) // a reply computed locally
+	val   *domain.Reply     // else a reply computed locally, written in RESP3 if resp3
+	resp3 bool              // the connection's protocol when the command was read
+	tree  bool              // val holds sets (writeTree)
 	req   int               // else: index into the requests, or -1
-	quit  bool
+	// quit closes the connection after the reply (write, or +OK).
+	quit bool
+	// barrier, if set, runs once the commands before it have run and been
+	// answered, and writes its own reply (WATCH, a relayed batch).
+	barrier func(redcon.Conn)
+	// post, if set, rewrites the KV reply before it is written (EXEC
+	// splices in the replies of the connection commands it queued).
+	post func(domain.Reply) domain.Reply
 }
 
 // handle serves cmd and every command pipelined behind it as one batch.
+// The batch is cut only where a command needs the ones before it to have
+// run (WATCH reads versions, a relayed batch runs on its own).
 func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
 	st, _ := conn.Context().(*connState)
 	if st == nil {
-		st = &connState{id: s.nextID.Add(1)}
-		conn.SetContext(st)
+		st = s.register(conn)
 	}
+	defer st.publish()
 	cmds := append([]redcon.Command{cmd}, conn.ReadPipeline()...)
 	items := make([]item, 0, len(cmds))
 	var reqs []ports.Request
 	for _, c := range cmds {
+		s.count(st, c.Args)
 		it, r, isKV := s.parse(st, c.Args)
+		it.resp3 = st.resp3
 		if isKV {
 			it.req = len(reqs)
 			reqs = append(reqs, r)
+		}
+		if it.barrier != nil {
+			if !s.flush(conn, st, items, reqs) {
+				return
+			}
+			items, reqs = items[:0], nil
+			it.barrier(conn)
+			continue
 		}
 		items = append(items, it)
 		if it.quit {
 			break
 		}
 	}
+	s.flush(conn, st, items, reqs)
+}
+
+// flush runs reqs and writes the replies of items in order. It returns
+// false if the connection was closed (QUIT).
+func (s *Server) flush(conn redcon.Conn, st *connState, items []item, reqs []ports.Request) bool {
 	var replies []ports.Reply
 	if len(reqs) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.BatchTimeout)
@@ -225,51 +352,62 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	for _, it := range items {
 		switch {
 		case it.quit:
-			conn.WriteString("OK")
+			switch {
+			case it.write != nil:
+				it.write(conn)
+			case it.val != nil:
+				writeTree(conn, it.resp3, *it.val)
+			default:
+				conn.WriteString("OK")
+			}
 			_ = conn.Close()
-			return
+			return false
 		case it.write != nil:
 			it.write(conn)
+		case it.val != nil && it.tree:
+			writeTree(conn, it.resp3, *it.val)
+		case it.val != nil:
+			writeValue(conn, it.resp3, *it.val)
 		default:
-			writeReply(conn, replies[it.req])
+			r := replies[it.req]
+			if it.post != nil && r.Err == nil {
+				r.Value = it.post(r.Value)
+			}
+			writeReply(conn, it.resp3, r)
 		}
 	}
+	return true
 }
 
-func writeReply(conn redcon.Conn, r ports.Reply) {
-	switch r.Kind {
-	case ports.ReplyErr:
-		conn.WriteError(ErrorText(r.Err))
-	case ports.ReplyOK:
-		conn.WriteString("OK")
-	case ports.ReplyInt:
-		conn.WriteInt64(r.Int)
-	case ports.ReplyBulk:
-		conn.WriteBulk(r.Value)
-	case ports.ReplyNil:
-		conn.WriteNull()
-	case ports.ReplyArray:
-		conn.WriteArray(len(r.Values))
-		for _, v := range r.Values {
-			if v == nil {
-				conn.WriteNull()
-			} else {
-				conn.WriteBulk(v)
-			}
-		}
-	default:
-		conn.WriteError(fmt.Sprintf("ERR internal error: reply kind %d", r.Kind))
+// watch records the current versions of keys for the connection's next
+// EXEC.
+func (s *Server) watch(conn redcon.Conn, st *connState, keys [][]byte) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.opts.BatchTimeout)
+	defer cancel()
+	versions, err := s.kv.Versions(ctx, st.db, keys)
+	if err != nil {
+		conn.WriteError(ErrorText(err))
+		return
 	}
+	for i, k := range keys {
+		st.watches = append(st.watches, domain.Watch{DB: st.db, Key: bytes.Clone(k), Version: versions[i]})
+	}
+	conn.WriteString("OK")
+}
+
+func writeReply(conn redcon.Conn, resp3 bool, r ports.Reply) {
+	if r.Err != nil {
+		conn.WriteError(ErrorText(r.Err))
+		return
+	}
+	writeValue(conn, resp3, r.Value)
 }
 
 // ErrorText returns the RESP error text (without '-') a client sees for
 // err, as Redis words it where Redis has such an error.
 func ErrorText(err error) string {
-	var remote *ports.RemoteError
 	var redirect *ports.RedirectError
 	switch {
-	case errors.As(err, &remote):
-		return remote.Text
 	case errors.As(err, &redirect):
 		return "MOVED 0 " + redirect.Addr
 	case errors.Is(err, domain.ErrNoLeader):

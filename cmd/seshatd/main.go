@@ -36,6 +36,7 @@ import (
 	"github.com/seshat-kv/seshat/consensus"
 	"github.com/seshat-kv/seshat/consensus/node"
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -59,8 +60,15 @@ type config struct {
 	snapEntries    uint64
 	trailEntries   uint64
 	maxValueBytes  int
+	databases      int
 	noSync         bool
 	shutdownWait   time.Duration
+	requirePass    string
+}
+
+// engine is the keyspace settings every node of the cluster must share.
+func (c config) engine() keyspace.Engine {
+	return keyspace.Engine{Databases: c.databases, MaxValueBytes: c.maxValueBytes}
 }
 
 // usageError is a configuration error: exit status 2.
@@ -112,9 +120,11 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		heartbeat = fs.Int("heartbeat-ticks", 5, "leader heartbeat interval in ticks")
 		snapEnts  = fs.Uint64("snapshot-entries", node.DefaultSnapshotEntries, "compact the log after this many applied entries")
 		trailEnts = fs.Uint64("trailing-entries", node.DefaultTrailingEntries, "entries kept behind the compaction point for slow followers")
-		maxValue  = fs.Int("max-value-bytes", 16<<20, "largest value a client may SET")
+		maxValue  = fs.Int("max-value-bytes", 512<<20, "largest value a client may SET or a command may build (Redis's proto-max-bulk-len)")
+		databases = fs.Int("databases", keyspace.DefaultDatabases, "number of databases SELECT accepts (the same on every node)")
 		noSync    = fs.Bool("no-sync", false, "never fsync (tests only: a crash loses acknowledged writes)")
 		shutdown  = fs.Duration("shutdown-timeout", 5*time.Second, "bound on a graceful shutdown")
+		reqPass   = fs.String("requirepass", "", "password clients must AUTH with (Redis's requirepass; prefer SESHAT_REQUIREPASS)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -145,9 +155,9 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 	c := config{
 		id: domain.NodeID(*id), dataDir: *dataDir, listen: *listen, peerListen: *peer,
 		clusterID: *clusterID, redirect: *redirect, logFormat: *format, tick: *tick,
-		electionTicks: *election, heartbeatTicks: *heartbeat, maxValueBytes: *maxValue,
+		electionTicks: *election, heartbeatTicks: *heartbeat, maxValueBytes: *maxValue, databases: *databases,
 		snapEntries: *snapEnts, trailEntries: *trailEnts,
-		noSync: *noSync, shutdownWait: *shutdown,
+		noSync: *noSync, shutdownWait: *shutdown, requirePass: *reqPass,
 	}
 	var err error
 	if c.logLevel, err = zerolog.ParseLevel(*level); err != nil || *level == "" {
@@ -164,6 +174,8 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		return c, fmt.Errorf("--tick %v must be positive", c.tick)
 	case c.heartbeatTicks < 1 || c.electionTicks <= c.heartbeatTicks:
 		return c, fmt.Errorf("need 0 < --heartbeat-ticks (%d) < --election-ticks (%d)", c.heartbeatTicks, c.electionTicks)
+	case c.databases < 1 || c.databases > keyspace.MaxClientDatabases:
+		return c, fmt.Errorf("--databases %d not in [1, %d]", c.databases, keyspace.MaxClientDatabases)
 	case c.maxValueBytes < 1 || c.maxValueBytes > domain.MaxValueSize:
 		return c, fmt.Errorf("--max-value-bytes %d not in [1, %d]", c.maxValueBytes, domain.MaxValueSize)
 	}
@@ -286,7 +298,7 @@ func run(cfg config) (err error) {
 	if cfg.logLevel > zerolog.DebugLevel {
 		plog = plog.Level(max(cfg.logLevel, zerolog.WarnLevel))
 	}
-	db, err := pebble.Open(pebble.Options{Dir: cfg.dataDir, NoSync: cfg.noSync, Logger: &plog})
+	db, err := pebble.Open(pebble.Options{Dir: cfg.dataDir, Engine: cfg.engine(), NoSync: cfg.noSync, Logger: &plog})
 	if err != nil {
 		return badConfig("data dir %s: %v", cfg.dataDir, err)
 	}
@@ -349,6 +361,8 @@ func run(cfg config) (err error) {
 		ClientAddrs: cfg.clients,
 		Redirect:    cfg.redirect,
 		LeaderWait:  electionTimeout,
+		Engine:      cfg.engine(),
+		Password:    cfg.requirePass,
 		Logger:      &alog,
 	})
 	if err != nil {
@@ -356,7 +370,8 @@ func run(cfg config) (err error) {
 	}
 	defer svc.Close()
 	rlog := log.With().Str("component", "resp").Logger()
-	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Version: version, Logger: &rlog})
+	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Databases: cfg.databases, Version: version, Logger: &rlog,
+		RequirePass: cfg.requirePass, Redirect: cfg.redirect})
 	if err != nil {
 		return badConfig("%v", err)
 	}

@@ -486,8 +486,8 @@ func TestRedisErrorTexts(t *testing.T) {
 		{[]any{"set", "k", "v", "EX", "x"}, "ERR value is not an integer or out of range"},
 		{[]any{"set", "k", "v", "EX", "0"}, "ERR invalid expire time in 'set' command"},
 		{[]any{"set", "k", "v", "NX", "XX"}, "ERR syntax error"},
-		{[]any{"select", "1"}, "ERR DB index is out of range"},
-		{[]any{"hello", "3"}, "NOPROTO unsupported protocol version"},
+		{[]any{"select", "16"}, "ERR DB index is out of range"},
+		{[]any{"hello", "4"}, "NOPROTO unsupported protocol version"},
 		{[]any{"client", "nosuch"}, "ERR unknown subcommand 'nosuch'. Try CLIENT HELP."},
 	} {
 		err := r.Do(ctx, tc.args...).Err()

@@ -1,0 +1,156 @@
+package resp
+
+import (
+	"errors"
+	"net"
+	"strconv"
+)
+
+// guardConn checks a client's RESP stream as it is read, before redcon
+// buffers it: redcon keeps reading a command until it is whole, so a bulk
+// string announced as 10 GB, sent slowly, would grow its buffer without
+// bound. The guard tracks the stream's shape (array header, bulk headers,
+// bulk bodies, inline lines) and, at the first header past a limit or the
+// first byte that breaks the grammar, writes Redis's protocol error to the
+// client and fails the read, so redcon closes the connection having
+// buffered at most one bounded chunk. Commands read before stay valid.
+type guardConn struct {
+	net.Conn
+	lim guardLimits
+	g   guard
+}
+
+type guardLimits struct {
+	maxBulk    int64 // one bulk string, bytes
+	maxArgs    int64 // arguments of one command
+	maxCommand int64 // all bulk strings of one command, bytes
+	maxInline  int   // one inline command line, bytes
+}
+
+// errGuard is the read error after a protocol violation.
+var errGuard = errors.New("resp: protocol violation, connection closed")
+
+func (c *guardConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		if msg := c.g.feed(p[:n], c.lim); msg != "" {
+			_, _ = c.Conn.Write([]byte("-ERR Protocol error: " + msg + "\r\n"))
+			return 0, errGuard
+		}
+	}
+	return n, err
+}
+
+// guard is the scanner's state between reads.
+type guard struct {
+	state   int
+	header  []byte // digits of the header being read
+	left    int64  // bulk strings left in the command, or bytes left in a body
+	args    int64  // bulk strings left after the current one
+	command int64  // bytes of bulk strings in the command so far
+	inline  int    // bytes of the inline line so far
+	pending int    // the state after the current header's LF
+}
+
+const (
+	gStart     = iota // before a command
+	gArrayLen         // after '*', reading the count
+	gBulkStart        // expecting '$'
+	gBulkLen          // after '$', reading the length
+	gBody             // inside a bulk body (and its CRLF)
+	gInline           // inside an inline command
+	gHeaderLF         // a header's CR was read, expecting LF
+)
+
+// feed scans b and returns Redis's words for the first violation, or "".
+func (g *guard) feed(b []byte, lim guardLimits) string {
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		switch g.state {
+		case gStart:
+			switch c {
+			case '*':
+				g.state, g.header, g.command = gArrayLen, g.header[:0], 0
+			case '\r', '\n':
+				// Blank lines between commands are ignored.
+			default:
+				g.state, g.inline = gInline, 1
+			}
+		case gInline:
+			if c == '\n' {
+				g.state = gStart
+				continue
+			}
+			if g.inline++; g.inline > lim.maxInline {
+				return "too big inline request"
+			}
+		case gArrayLen, gBulkLen:
+			if c == '\r' {
+				if msg := g.endHeader(lim); msg != "" {
+					return msg
+				}
+				continue
+			}
+			if (c < '0' || c > '9') && !(c == '-' && len(g.header) == 0) || len(g.header) >= 20 {
+				if g.state == gArrayLen {
+					return "invalid multibulk length"
+				}
+				return "invalid bulk length"
+			}
+			g.header = append(g.header, c)
+		case gHeaderLF:
+			if c != '\n' {
+				return "expected '\\n' after a header"
+			}
+			g.state = g.afterLF()
+		case gBulkStart:
+			if c != '$' {
+				return "expected '$', got '" + string(rune(c)) + "'"
+			}
+			g.state, g.header = gBulkLen, g.header[:0]
+		case gBody:
+			// Skip the rest of the body at once.
+			skip := min(int64(len(b)-i), g.left)
+			g.left -= skip
+			i += int(skip) - 1
+			if g.left == 0 {
+				g.state = gBulkStart
+				if g.args == 0 {
+					g.state = gStart
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// endHeader checks a finished header (its CR just read) against the
+// limits and sets what follows its LF.
+func (g *guard) endHeader(lim guardLimits) string {
+	n, err := strconv.ParseInt(string(g.header), 10, 64)
+	if g.state == gArrayLen {
+		if err != nil || n > lim.maxArgs {
+			return "invalid multibulk length"
+		}
+		g.args = max(n, 0)
+		g.pending = gBulkStart
+		if g.args == 0 {
+			g.pending = gStart
+		}
+		g.state = gHeaderLF
+		return ""
+	}
+	if err != nil || n < 0 || n > lim.maxBulk {
+		return "invalid bulk length"
+	}
+	if g.command += n; g.command > lim.maxCommand {
+		return "command too big"
+	}
+	g.args--
+	g.left = n + 2 // the body and its CRLF
+	g.pending = gBody
+	g.state = gHeaderLF
+	return ""
+}
+
+func (g *guard) afterLF() int { return g.pending }

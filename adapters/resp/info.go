@@ -1,0 +1,321 @@
+package resp
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
+)
+
+// configParams are the parameters CONFIG GET knows, with their values.
+func (s *Server) configParams() [][2]string {
+	port := "0"
+	if s.ln != nil {
+		if _, p, err := splitPort(s.ln.Addr().String()); err == nil {
+			port = p
+		}
+	}
+	return [][2]string{
+		{"maxmemory", "0"},
+		{"databases", strconv.Itoa(s.opts.Databases)},
+		{"proto-max-bulk-len", strconv.Itoa(s.opts.MaxValueBytes)},
+		{"requirepass", s.opts.RequirePass},
+		{"save", ""},
+		{"appendonly", "no"},
+		{"appendfsync", "always"},
+		{"port", port},
+		{"cluster-enabled", map[bool]string{true: "yes", false: "no"}[s.opts.Redirect]},
+	}
+}
+
+func (s *Server) config(args [][]byte) item {
+	sub := strings.ToLower(string(args[1]))
+	switch sub {
+	case "get":
+		if len(args) < 3 {
+			return wrongArgs("config|get")
+		}
+		var out []domain.Reply
+		for _, kv := range s.configParams() {
+			for _, p := range args[2:] {
+				if keyspace.Match(p, []byte(kv[0]), true) {
+					out = append(out, domain.StringReply(kv[0]), domain.StringReply(kv[1]))
+					break
+				}
+			}
+		}
+		return valueItem(mapReply(out...))
+	case "set":
+		if len(args) < 4 || len(args)%2 != 0 {
+			return wrongArgs("config|set")
+		}
+		known := map[string]bool{}
+		for _, kv := range s.configParams() {
+			known[kv[0]] = true
+		}
+		for i := 2; i < len(args); i += 2 {
+			name := strings.ToLower(string(args[i]))
+			if !known[name] {
+				return errorItem(oneLine(fmt.Sprintf("ERR Unknown option or number of arguments for CONFIG SET - '%s'", args[i])))
+			}
+		}
+		return errorItem(oneLine(fmt.Sprintf("ERR CONFIG SET failed (possibly related to argument '%s') - can't set immutable config", strings.ToLower(string(args[2])))))
+	case "resetstat":
+		if len(args) != 2 {
+			return wrongArgs("config|resetstat")
+		}
+		s.totalCmds.Store(0)
+		s.totalConns.Store(0)
+		for _, c := range s.cmdStats {
+			c.calls.Store(0)
+		}
+		return okItem
+	case "rewrite":
+		return errorItem("ERR The server is running without a config file")
+	case "help":
+		return helpItem([]string{
+			"CONFIG <subcommand> [<arg> ...], where <subcommand> is one of:",
+			"GET <pattern> [<pattern> ...]",
+			"    The settings whose names match a pattern, with their values.",
+			"SET <name> <value>",
+			"    Refused: Seshat's settings are flags of seshatd, fixed at start.",
+			"RESETSTAT",
+			"    Zero the counters INFO reports.",
+			"HELP",
+			"    This text.",
+		})
+	}
+	return unknownSubcommand(args[1], "CONFIG")
+}
+
+// infoSections are INFO's sections in order; default ones are those INFO
+// with no argument shows.
+var infoSections = []struct {
+	name    string
+	deflt   bool
+	allOnly bool
+}{
+	{"server", true, false}, {"clients", true, false}, {"memory", true, false},
+	{"persistence", true, false}, {"stats", true, false}, {"replication", true, false},
+	{"cpu", true, false}, {"modules", true, false}, {"errorstats", true, false},
+	{"cluster", true, false}, {"keyspace", true, false}, {"commandstats", false, false},
+}
+
+// info renders INFO's sections in Redis's format.
+func (s *Server) info(args [][]byte) string {
+	want := map[string]bool{}
+	if len(args) == 0 {
+		args = [][]byte{[]byte("default")}
+	}
+	for _, a := range args {
+		switch name := strings.ToLower(string(a)); name {
+		case "all", "everything":
+			for _, sec := range infoSections {
+				want[sec.name] = true
+			}
+		case "default":
+			for _, sec := range infoSections {
+				if sec.deflt {
+					want[sec.name] = true
+				}
+			}
+		default:
+			want[name] = true
+		}
+	}
+	var b strings.Builder
+	section := func(name string, fields [][2]string) {
+		if b.Len() > 0 {
+			b.WriteString("\r\n")
+		}
+		b.WriteString("# " + name + "\r\n")
+		for _, f := range fields {
+			b.WriteString(f[0] + ":" + f[1] + "\r\n")
+		}
+	}
+	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
+	port := "0"
+	if s.ln != nil {
+		if _, p, err := splitPort(s.ln.Addr().String()); err == nil {
+			port = p
+		}
+	}
+	up := time.Since(s.start)
+	if want["server"] {
+		section("Server", [][2]string{
+			{"redis_version", RedisVersion},
+			{"seshat_version", s.opts.Version},
+			{"redis_mode", s.mode()},
+			{"os", runtime.GOOS + " " + runtime.GOARCH},
+			{"arch_bits", strconv.Itoa(strconv.IntSize)},
+			{"multiplexing_api", "epoll"},
+			{"go_version", runtime.Version()},
+			{"process_id", strconv.Itoa(os.Getpid())},
+			{"tcp_port", port},
+			{"server_time_usec", itoa(time.Now().UnixMicro())},
+			{"uptime_in_seconds", itoa(int64(up / time.Second))},
+			{"uptime_in_days", itoa(int64(up / (24 * time.Hour)))},
+			{"executable", executable()},
+			{"config_file", ""},
+		})
+	}
+	if want["clients"] {
+		section("Clients", [][2]string{
+			{"connected_clients", itoa(s.clients.Load())},
+			{"cluster_connections", "0"},
+			{"maxclients", "10000"},
+			{"client_recent_max_input_buffer", "0"},
+			{"client_recent_max_output_buffer", "0"},
+			{"blocked_clients", "0"},
+			{"tracking_clients", "0"},
+			{"clients_in_timeout_table", "0"},
+		})
+	}
+	if want["memory"] {
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		section("Memory", [][2]string{
+			{"used_memory", u64(m.HeapAlloc)},
+			{"used_memory_human", human(m.HeapAlloc)},
+			{"used_memory_rss", u64(m.Sys)},
+			{"used_memory_rss_human", human(m.Sys)},
+			{"used_memory_peak", u64(m.HeapSys)},
+			{"used_memory_peak_human", human(m.HeapSys)},
+			{"total_system_memory", "0"},
+			{"maxmemory", "0"},
+			{"maxmemory_human", "0B"},
+			{"maxmemory_policy", "noeviction"},
+			{"mem_allocator", "go"},
+		})
+	}
+	if want["persistence"] {
+		section("Persistence", [][2]string{
+			{"loading", "0"},
+			{"async_loading", "0"},
+			{"rdb_changes_since_last_save", "0"},
+			{"rdb_bgsave_in_progress", "0"},
+			{"rdb_last_bgsave_status", "ok"},
+			{"aof_enabled", "0"},
+			{"aof_rewrite_in_progress", "0"},
+			{"aof_last_write_status", "ok"},
+		})
+	}
+	if want["stats"] {
+		section("Stats", [][2]string{
+			{"total_connections_received", itoa(s.totalConns.Load())},
+			{"total_commands_processed", itoa(s.totalCmds.Load())},
+			{"instantaneous_ops_per_sec", "0"},
+			{"total_net_input_bytes", "0"},
+			{"total_net_output_bytes", "0"},
+			{"rejected_connections", "0"},
+			{"expired_keys", "0"},
+			{"evicted_keys", "0"},
+			{"keyspace_hits", "0"},
+			{"keyspace_misses", "0"},
+			{"pubsub_channels", "0"},
+			{"pubsub_patterns", "0"},
+		})
+	}
+	if want["replication"] {
+		st := s.kv.Status()
+		role := "slave"
+		if st.Role == "leader" {
+			role = "master"
+		}
+		fields := [][2]string{{"role", role}}
+		if role == "slave" {
+			host, p, _ := splitPort(st.LeaderAddr)
+			link := "up"
+			if st.LeaderAddr == "" {
+				link = "down"
+			}
+			fields = append(fields, [2]string{"master_host", host}, [2]string{"master_port", p},
+				[2]string{"master_link_status", link})
+		} else {
+			fields = append(fields, [2]string{"connected_slaves", "0"})
+		}
+		fields = append(fields,
+			[2]string{"raft_role", st.Role},
+			[2]string{"node_id", u64(uint64(st.ID))},
+			[2]string{"leader", u64(uint64(st.Leader))},
+			[2]string{"leader_addr", st.LeaderAddr},
+			[2]string{"term", u64(uint64(st.Term))},
+			[2]string{"commit_index", u64(uint64(st.Commit))},
+			[2]string{"applied_index", u64(uint64(st.Applied))},
+			[2]string{"last_index", u64(uint64(st.LastIndex))},
+			[2]string{"voters", ids(st.Membership.Voters)},
+			[2]string{"learners", ids(st.Membership.Learners)},
+		)
+		section("Replication", fields)
+	}
+	if want["cpu"] {
+		section("CPU", [][2]string{
+			{"used_cpu_sys", "0.000000"}, {"used_cpu_user", "0.000000"},
+			{"used_cpu_sys_children", "0.000000"}, {"used_cpu_user_children", "0.000000"},
+		})
+	}
+	if want["modules"] {
+		section("Modules", nil)
+	}
+	if want["errorstats"] {
+		section("Errorstats", nil)
+	}
+	if want["cluster"] {
+		enabled := "0"
+		if s.opts.Redirect {
+			enabled = "1"
+		}
+		section("Cluster", [][2]string{{"cluster_enabled", enabled}})
+	}
+	if want["keyspace"] {
+		var fields [][2]string
+		if sizes, err := s.kv.Keyspace(s.opts.Databases); err == nil {
+			for db, n := range sizes {
+				if n.Keys > 0 {
+					fields = append(fields, [2]string{"db" + strconv.Itoa(db), fmt.Sprintf("keys=%d,expires=%d,avg_ttl=0", n.Keys, n.Expires)})
+				}
+			}
+		}
+		section("Keyspace", fields)
+	}
+	if want["commandstats"] {
+		var fields [][2]string
+		for _, name := range commandNames() {
+			if n := s.cmdStats[name].calls.Load(); n > 0 {
+				fields = append(fields, [2]string{"cmdstat_" + name,
+					fmt.Sprintf("calls=%d,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=0", n)})
+			}
+		}
+		section("Commandstats", fields)
+	}
+	return b.String()
+}
+
+func executable() string {
+	p, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return p
+}
+
+// human formats a byte count as Redis's *_human fields do.
+func human(n uint64) string {
+	f := float64(n)
+	switch {
+	case n < 1024:
+		return strconv.FormatUint(n, 10) + "B"
+	case n < 1<<20:
+		return fmt.Sprintf("%.2fK", f/1024)
+	case n < 1<<30:
+		return fmt.Sprintf("%.2fM", f/(1<<20))
+	case n < 1<<40:
+		return fmt.Sprintf("%.2fG", f/(1<<30))
+	}
+	return fmt.Sprintf("%.2fT", f/(1<<40))
+}

@@ -1,0 +1,108 @@
+package ports
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/seshat-kv/seshat/domain"
+)
+
+// The relay format: how a follower hands a batch to the leader in one
+// RESP argument and gets the replies back in one bulk string, so that a
+// relayed batch keeps its watches, transactions and databases and its
+// replies keep their exact shape. Both the service (which relays) and the
+// RESP adapter (which serves relayed batches) use it.
+//
+//	requests: uvarint count, then per request a uvarint length and
+//	          domain.EncodeCommand of {Calls: [Call] or Tx, Tx, Watch}
+//	replies:  uvarint count, then per reply domain.AppendReply
+
+// EncodeRequests returns the relay form of reqs.
+func EncodeRequests(reqs []Request) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(reqs)))
+	for _, r := range reqs {
+		c := domain.Command{Tx: r.IsTx, Watch: r.Watch}
+		if r.IsTx {
+			c.Calls = r.Tx
+		} else {
+			c.Calls = []domain.Call{r.Call}
+		}
+		e := domain.EncodeCommand(c)
+		b = binary.AppendUvarint(b, uint64(len(e)))
+		b = append(b, e...)
+	}
+	return b
+}
+
+// DecodeRequests parses EncodeRequests's form. Malformed input is an
+// error wrapping domain.ErrCorrupt.
+func DecodeRequests(b []byte) ([]Request, error) {
+	fail := func(what string) ([]Request, error) {
+		return nil, fmt.Errorf("%w: relayed requests: %s", domain.ErrCorrupt, what)
+	}
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)) {
+		return fail("bad count")
+	}
+	b = b[k:]
+	reqs := make([]Request, 0, n)
+	for i := uint64(0); i < n; i++ {
+		l, k := binary.Uvarint(b)
+		if k <= 0 || l > uint64(len(b)-k) {
+			return fail("bad length")
+		}
+		c, err := domain.DecodeCommand(b[k : k+int(l)])
+		if err != nil {
+			return nil, err
+		}
+		b = b[k+int(l):]
+		r := Request{IsTx: c.Tx, Watch: c.Watch}
+		switch {
+		case c.Tx:
+			r.Tx = c.Calls
+		case len(c.Calls) == 1:
+			r.Call = c.Calls[0]
+		default:
+			return fail("a request that is not a transaction must hold one call")
+		}
+		reqs = append(reqs, r)
+	}
+	if len(b) != 0 {
+		return fail("trailing bytes")
+	}
+	return reqs, nil
+}
+
+// EncodeReplies returns the relay form of replies; a Reply's Err travels
+// as an error reply with the text errText gives it.
+func EncodeReplies(replies []Reply, errText func(error) string) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(replies)))
+	for _, r := range replies {
+		v := r.Value
+		if r.Err != nil {
+			v = domain.ErrorReply(errText(r.Err))
+		}
+		b = domain.AppendReply(b, v)
+	}
+	return b
+}
+
+// DecodeReplies parses EncodeReplies's form, expecting want replies.
+func DecodeReplies(b []byte, want int) ([]domain.Reply, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n != uint64(want) {
+		return nil, fmt.Errorf("%w: relayed replies: count %d, want %d", domain.ErrCorrupt, n, want)
+	}
+	b = b[k:]
+	out := make([]domain.Reply, want)
+	for i := range out {
+		var err error
+		if out[i], b, err = domain.DecodeReply(b); err != nil {
+			return nil, err
+		}
+	}
+	if len(b) != 0 {
+		return nil, fmt.Errorf("%w: relayed replies: trailing bytes", domain.ErrCorrupt)
+	}
+	return out, nil
+}
