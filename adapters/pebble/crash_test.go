@@ -434,7 +434,8 @@ func crashChild() {
 			var from domain.Index
 			lo := last + 1
 			if last >= first && rng.IntN(5) == 0 {
-				from = max(first, last-domain.Index(rng.IntN(5)))
+				back := min(last, domain.Index(rng.IntN(5))) // Index is unsigned
+				from = max(first, last-back)
 				lo, term = from, term+1
 			}
 			hi := lo + domain.Index(rng.IntN(16))

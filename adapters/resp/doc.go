@@ -18,4 +18,14 @@
 // SHARDS and NODES describe the Raft leader as the one master holding all
 // 16384 slots, so cluster-aware clients follow the MOVED replies of
 // followers.
+//
+// MULTI queues data commands, which EXEC sends as one transaction request
+// (one log entry); PING, ECHO, TIME, INFO and SELECT queue too and are
+// answered by the node once EXEC has run, their replies spliced into
+// EXEC's. WATCH cuts the batch: it needs the commands before it to have run.
+//
+// Every connection's byte stream passes a guard (guard.go) before redcon
+// buffers it: a bulk string or command past the limits is refused as its
+// header arrives, with Redis's protocol error, and the connection closed,
+// so a client cannot make the node buffer gigabytes.
 package resp
