@@ -23,7 +23,7 @@ var _ ports.KV = (*Service)(nil)
 const (
 	DefaultLeaderWait   = time.Second
 	DefaultRelayTimeout = 10 * time.Second
-	DefaultRelayIdle    = 16
+	DefaultRelayIdle    = 128
 	DefaultDialTimeout  = time.Second
 	// DefaultExpiryInterval and DefaultExpirySample: every 100ms the
 	// leader looks at up to 200 keys of each database for expired ones.
@@ -49,7 +49,9 @@ type Config struct {
 	RelayTimeout time.Duration
 	// DialTimeout bounds dialing the leader for a relay. Default 1s.
 	DialTimeout time.Duration
-	// RelayIdle is the number of idle relay connections kept. Default 16.
+	// RelayIdle is the number of idle relay connections kept. Default 128:
+	// about one per client connection relaying at once, so a busy
+	// follower does not re-dial the leader for every batch.
 	RelayIdle int
 	// Password is sent with AUTH on every relay connection: the leader's
 	// --requirepass, the same on every node. Default none.

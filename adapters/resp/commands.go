@@ -299,8 +299,9 @@ func (s *Server) queueLocal(st *connState, name string, args [][]byte) item {
 	switch name {
 	case "ping":
 		if len(args) > 2 {
-			st.txErr = true
-			return wrongArgs(name)
+			// PING's arity allows more; its own check runs at EXEC.
+			reply = func() domain.Reply { return keyspace.WrongArity("ping") }
+			break
 		}
 		msg := []byte(nil)
 		if len(args) == 2 {

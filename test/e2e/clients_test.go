@@ -271,3 +271,41 @@ func TestRequirePass(t *testing.T) {
 		t.Fatalf("GET = %q, %v", v, err)
 	}
 }
+
+// In --redirect mode CLUSTER SLOTS describes the leader as the one master,
+// so go-redis's cluster client sends writes to it on its own, and after a
+// leader change follows the MOVED of the old leader, now a follower.
+func TestClusterClientFollowsTheLeader(t *testing.T) {
+	c := newCluster(t, 3, "--redirect")
+	lead := c.leader(10 * time.Second)
+	ctx := ctxT(t, 40*time.Second)
+	// A dead master costs a cluster client connection errors until its
+	// periodic reload of CLUSTER SLOTS (as with Redis Cluster); a short
+	// interval keeps the test short.
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.clients, MaxRedirects: 8, ClusterStateReloadInterval: 200 * time.Millisecond})
+	defer cc.Close()
+	for i := range 50 {
+		if err := cc.Set(ctx, fmt.Sprint("cc", i), i, 0).Err(); err != nil {
+			t.Fatalf("SET %d through the cluster client: %v", i, err)
+		}
+	}
+	c.kill(lead)
+	newLead := c.leader(10*time.Second, others(3, lead)...)
+	t.Logf("leader %d killed; node %d leads", lead, newLead)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := cc.Set(ctx, "after", "v", 0).Err()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("SET after the leader change: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	for i := range 50 {
+		if v, err := cc.Get(ctx, fmt.Sprint("cc", i)).Int(); err != nil || v != i {
+			t.Fatalf("GET cc%d = %d, %v", i, v, err)
+		}
+	}
+}
