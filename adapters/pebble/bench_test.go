@@ -66,9 +66,17 @@ func BenchmarkAppendSync(b *testing.B) {
 // BenchmarkApply applies batches of 64 entries, each one SET of a 16-byte
 // key and a 100-byte value, to keys spread over a million; sync=every
 // syncs after each batch, as a node that commits one batch at a time would.
+// BenchmarkApply applies batches of 64 SETs of 100 bytes over a million
+// keys: as low-level ops (form=ops), and as Redis commands run by the
+// keyspace engine (form=calls, what a client's SET becomes: an indexed
+// batch, a read of the key and of the clock before the write).
 func BenchmarkApply(b *testing.B) {
-	for _, sync := range []bool{false, true} {
-		b.Run(fmt.Sprintf("batch=64/sync=%v", sync), func(b *testing.B) {
+	for _, c := range []struct {
+		form string
+		sync bool
+	}{{"ops", false}, {"ops", true}, {"calls", false}, {"calls", true}} {
+		form, sync := c.form, c.sync
+		b.Run(fmt.Sprintf("batch=64/form=%s/sync=%v", form, sync), func(b *testing.B) {
 			kv := benchDB(b, Options{}).StateMachine()
 			val := make([]byte, 100)
 			es := make([]domain.Entry, 64)
@@ -78,8 +86,11 @@ func BenchmarkApply(b *testing.B) {
 			for b.Loop() {
 				for k := range es {
 					key := fmt.Appendf(nil, "key%013d", (uint64(next)*2654435761)%1_000_000)
-					es[k] = domain.Entry{Index: next, Term: 1, Type: domain.EntryNormal,
-						Data: domain.EncodeCommand(domain.Command{Ops: []domain.Op{{Kind: domain.OpSet, Key: key, Value: val}}})}
+					cmd := domain.Command{Ops: []domain.Op{{Kind: domain.OpSet, Key: key, Value: val}}}
+					if form == "calls" {
+						cmd = domain.Command{Time: 1_700_000_000_000 + int64(next), Calls: []domain.Call{{Args: [][]byte{[]byte("SET"), key, val}}}}
+					}
+					es[k] = domain.Entry{Index: next, Term: 1, Type: domain.EntryNormal, Data: domain.EncodeCommand(cmd)}
 					next++
 				}
 				if _, err := kv.Apply(es); err != nil {

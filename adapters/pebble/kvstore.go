@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,6 +22,11 @@ type batchStore struct {
 	w   *pebble.Batch
 	gen uint64
 	dbs dbTable
+	// known caches, within one Apply, what Get found or Put and Delete
+	// left at a key (its record, nil if absent): the engine reads a key
+	// before it writes it, and Put and Delete need the old record for the
+	// counts, so most writes then cost no second read.
+	known map[string]*keyspace.Record
 }
 
 var _ keyspace.Store = (*batchStore)(nil)
@@ -40,12 +46,44 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 	if err != nil {
 		return keyspace.Record{}, false, err
 	}
+	if s.known != nil {
+		if r, ok := s.known[string(k)]; ok {
+			if r == nil {
+				return keyspace.Record{}, false, nil
+			}
+			return *r, true, nil
+		}
+	}
 	rec, ok, err := s.kv.d.get(s.r, k)
-	if err != nil || !ok {
+	if err != nil {
 		return keyspace.Record{}, false, err
 	}
+	if !ok {
+		s.remember(k, nil)
+		return keyspace.Record{}, false, nil
+	}
 	r, err := openRecord(k, rec)
-	return r, err == nil, err
+	if err != nil {
+		return keyspace.Record{}, false, err
+	}
+	s.remember(k, &r)
+	return r, true, nil
+}
+
+// remember caches r (nil: absent) at the stored key k, in a write batch.
+func (s *batchStore) remember(k []byte, r *keyspace.Record) {
+	if s.w == nil {
+		return
+	}
+	if s.known == nil {
+		s.known = map[string]*keyspace.Record{}
+	}
+	if r != nil {
+		c := *r
+		c.Value = bytes.Clone(r.Value)
+		r = &c
+	}
+	s.known[string(k)] = r
 }
 
 func openRecord(k, rec []byte) (keyspace.Record, error) {
@@ -73,6 +111,7 @@ func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
 	if err := s.w.Set(k, seal(k, keyspace.EncodeRecord(r)), nil); err != nil {
 		return classify(err)
 	}
+	s.remember(k, &r)
 	if !had {
 		s.dbs.keys[db]++
 	} else if old.ExpireAt != 0 {
@@ -97,6 +136,7 @@ func (s *batchStore) Delete(db int, key []byte) error {
 	if err := s.w.Delete(k, nil); err != nil {
 		return classify(err)
 	}
+	s.remember(k, nil)
 	s.dbs.keys[db]--
 	if old.ExpireAt != 0 {
 		s.dbs.expires[db]--
@@ -146,6 +186,9 @@ func (s *batchStore) FlushDB(db int) error {
 	if err := s.w.DeleteRange(slotPrefix(s.gen, old), slotPrefix(s.gen, old+1), nil); err != nil {
 		return classify(err)
 	}
+	// Cached keys are by slot, and db's next slot is new: nothing cached
+	// can be wrong, but drop it all rather than reason about it.
+	s.known = nil
 	s.dbs.slot[db] = s.dbs.nextSlot
 	s.dbs.nextSlot++
 	s.dbs.keys[db], s.dbs.expires[db] = 0, 0
@@ -162,6 +205,7 @@ func (s *batchStore) SwapDB(a, b int) error {
 	}
 	t := &s.dbs
 	t.slot[a], t.slot[b] = t.slot[b], t.slot[a]
+	s.known = nil // cached by slot: still right, but keep it simple
 	t.keys[a], t.keys[b] = t.keys[b], t.keys[a]
 	t.expires[a], t.expires[b] = t.expires[b], t.expires[a]
 	return nil
