@@ -309,3 +309,51 @@ func TestClusterClientFollowsTheLeader(t *testing.T) {
 		}
 	}
 }
+
+// A SCAN cursor means the same on every node: a scan that moves from node
+// to node at every step, and across a SIGKILL of the leader, returns every
+// key that was there for the whole scan.
+func TestScanAcrossNodesAndLeaderChange(t *testing.T) {
+	c := newCluster(t, 3)
+	lead := c.leader(10 * time.Second)
+	ctx := ctxT(t, 40*time.Second)
+	want := map[string]bool{}
+	pipe := c.client(lead).Pipeline()
+	for i := range 300 {
+		k := fmt.Sprint("scan:", i)
+		want[k] = true
+		pipe.Set(ctx, k, i, 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	var cursor uint64
+	alive := []int{1, 2, 3}
+	for step := 0; ; step++ {
+		if step == 5 {
+			c.kill(lead)
+			alive = others(3, lead)
+			c.leader(10*time.Second, alive...)
+		}
+		id := alive[step%len(alive)]
+		keys, next, err := c.client(id).Scan(ctx, cursor, "scan:*", 20).Result()
+		if err != nil {
+			t.Fatalf("SCAN %d on node %d: %v", cursor, id, err)
+		}
+		for _, k := range keys {
+			got[k] = true
+		}
+		if cursor = next; cursor == 0 {
+			break
+		}
+		if step > 1000 {
+			t.Fatal("the scan does not end")
+		}
+	}
+	for k := range want {
+		if !got[k] {
+			t.Fatalf("key %s missing from a scan across nodes (%d of %d returned)", k, len(got), len(want))
+		}
+	}
+}
