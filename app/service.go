@@ -200,28 +200,41 @@ func (s *Service) reaper(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if s.node.Leader() != s.node.ID() {
-			continue
-		}
-		calls, err := s.expired(cursors)
-		if err != nil {
-			s.log.Warn().Err(err).Msg("expiry: sampling keys failed")
-			continue
-		}
-		for len(calls) > 0 {
-			n := min(len(calls), maxReapCalls)
-			cmd := domain.EncodeCommand(domain.Command{Time: s.now(), Calls: calls[:n]})
-			calls = calls[n:]
-			pctx, cancel := context.WithTimeout(ctx, 2*s.cfg.LeaderWait)
-			_, err := s.node.Propose(pctx, cmd)
-			cancel()
-			if err != nil {
-				s.log.Debug().Err(err).Msg("expiry: proposing deletions failed; the next round retries")
+		// A round that finds many expired keys is followed at once by
+		// another (up to 10 per tick), as Redis's expiry cycle repeats
+		// while a quarter of its sample has expired: deletes (and their
+		// tombstones) can come faster than one sample per tick.
+		for round := 0; round < 10 && s.node.Leader() == s.node.ID() && ctx.Err() == nil; round++ {
+			if n := s.reapRound(ctx, cursors); n < s.cfg.ExpirySample/4 {
 				break
 			}
-			s.log.Debug().Int("keys", n).Msg("expiry: deleted expired keys")
 		}
 	}
+}
+
+// reapRound samples every database once and proposes the deletion of the
+// expired keys found; it returns how many it proposed.
+func (s *Service) reapRound(ctx context.Context, cursors []uint64) int {
+	calls, err := s.expired(cursors)
+	if err != nil {
+		s.log.Warn().Err(err).Msg("expiry: sampling keys failed")
+		return 0
+	}
+	found := len(calls)
+	for len(calls) > 0 {
+		n := min(len(calls), maxReapCalls)
+		cmd := domain.EncodeCommand(domain.Command{Time: s.now(), Calls: calls[:n]})
+		calls = calls[n:]
+		pctx, cancel := context.WithTimeout(ctx, 2*s.cfg.LeaderWait)
+		_, err := s.node.Propose(pctx, cmd)
+		cancel()
+		if err != nil {
+			s.log.Debug().Err(err).Msg("expiry: proposing deletions failed; the next round retries")
+			return 0
+		}
+		s.log.Debug().Int("keys", n).Msg("expiry: deleted expired keys")
+	}
+	return found
 }
 
 // expired samples every database from its cursor and returns the

@@ -324,3 +324,22 @@ func TestReaperDeletesExpiredKeys(t *testing.T) {
 		t.Fatalf("(-want +got):\n%s", d)
 	}
 }
+
+// Many expired keys are reaped in repeated rounds, not one sample per tick.
+func TestReaperRepeatsWhileMuchHasExpired(t *testing.T) {
+	n := newFakeNode()
+	s := newService(t, n, n.kv, Config{ExpiryInterval: 300 * time.Millisecond, ExpirySample: 20})
+	var reqs []ports.Request
+	for i := range 400 {
+		reqs = append(reqs, req("SET", fmt.Sprint("k", i), "v", "PX", "1"))
+	}
+	s.Do(context.Background(), reqs, ports.DoOptions{})
+	// One sample per tick would take 20 ticks (6 s); repeated rounds, 2.
+	deadline := time.Now().Add(3 * time.Second)
+	for n.kv.Len() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of 400 expired keys left after 3s", n.kv.Len())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
