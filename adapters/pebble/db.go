@@ -10,6 +10,7 @@ import (
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/rs/zerolog"
 
 	"github.com/seshat-kv/seshat/domain"
@@ -154,6 +155,13 @@ func Open(opts Options) (d *DB, err error) {
 				d.log.Warn().Str("path", info.Path).Dur("duration", info.Duration).Msg("pebble disk slow")
 			},
 		},
+	}
+	// Bloom filters on every level: each write reads its key first (the
+	// engine's conditions and the key counts), and most of those reads are
+	// for keys that do not exist, which without a filter search every
+	// level's index.
+	for i := range po.Levels {
+		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	defer func() {
 		if r := recover(); r != nil {
