@@ -178,6 +178,48 @@ func TestGoRedisBothProtocols(t *testing.T) {
 			check("SWAPDB", v38, "OK", err)
 			v39, err := r.Get(ctx, k("a2")).Result()
 			check("GET after SWAPDB", v39, "123\x00\x00x", err)
+
+			// The rest of the string and expiry commands, and the server
+			// commands whose RESP3 replies are maps, sets or verbatim text.
+			must(r.Do(ctx, "PSETEX", k("ps"), 100000, "v").Err())
+			v40, err := r.Decr(ctx, k("d")).Result()
+			check("DECR", v40, -1, err)
+			v41, err := r.Do(ctx, "SUBSTR", k("a2"), 0, 2).Text()
+			check("SUBSTR", v41, "123", err)
+			v42, err := r.ExpireAt(ctx, k("d"), time.Now().Add(time.Hour)).Result()
+			check("EXPIREAT", v42, true, err)
+			v43, err := r.PExpire(ctx, k("d"), time.Minute).Result()
+			check("PEXPIRE", v43, true, err)
+			pet, err := r.PExpireTime(ctx, k("d")).Result()
+			if err != nil || pet < time.Duration(time.Now().UnixMilli())*time.Millisecond {
+				t.Fatalf("PEXPIRETIME = %v, %v", pet, err)
+			}
+			all, err := r.Keys(ctx, "*").Result()
+			must(err)
+			v44, err := r.DBSize(ctx).Result()
+			check("DBSIZE against KEYS *", v44, len(all), err)
+			id, err := r.ClientID(ctx).Result()
+			if err != nil || id <= 0 {
+				t.Fatalf("CLIENT ID = %d, %v", id, err)
+			}
+			list, err := r.ClientList(ctx).Result()
+			if err != nil || !strings.Contains(list, fmt.Sprintf("id=%d ", id)) || !strings.Contains(list, fmt.Sprintf("resp=%d", proto)) {
+				t.Fatalf("CLIENT LIST = %q, %v", list, err)
+			}
+			cfg, err := r.ConfigGet(ctx, "databases").Result()
+			check("CONFIG GET databases", cfg, map[string]string{"databases": "16"}, err)
+			n, err = r.Do(ctx, "COMMAND", "COUNT").Int64()
+			if err != nil || n < 70 {
+				t.Fatalf("COMMAND COUNT = %d, %v", n, err)
+			}
+			stats, err := r.Info(ctx, "commandstats").Result()
+			if err != nil || !strings.Contains(stats, "cmdstat_set:calls=") {
+				t.Fatalf("INFO commandstats = %q, %v", stats, err)
+			}
+			now, err := r.Time(ctx).Result()
+			if err != nil || time.Since(now).Abs() > time.Minute {
+				t.Fatalf("TIME = %v, %v", now, err)
+			}
 			must(r.FlushAll(ctx).Err())
 		})
 	}
