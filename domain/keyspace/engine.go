@@ -215,20 +215,12 @@ func (e Engine) Apply(st Store, index uint64, cmd domain.Command) (domain.Result
 				return res, c.err
 			}
 		}
-		replies := make([]domain.Reply, len(cmd.Calls))
-		for i, call := range cmd.Calls {
-			replies[i] = c.run(call)
-			if c.err != nil {
-				return res, c.err
-			}
-		}
-		res.Reply = domain.ArrayReply(replies...)
-		return res, nil
-	}
-	if len(cmd.Calls) == 1 {
+	} else if len(cmd.Calls) == 1 {
 		res.Reply = c.run(cmd.Calls[0])
 		return res, c.err
 	}
+	// A transaction, or several calls in one entry (the reaper's): an
+	// array of their replies.
 	replies := make([]domain.Reply, len(cmd.Calls))
 	for i, call := range cmd.Calls {
 		replies[i] = c.run(call)
