@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"sort"
@@ -397,5 +398,53 @@ func TestScanAcrossNodesAndLeaderChange(t *testing.T) {
 		if !got[k] {
 			t.Fatalf("key %s missing from a scan across nodes (%d of %d returned)", k, len(got), len(want))
 		}
+	}
+}
+
+// redis-cli's interactive hints come from COMMAND DOCS: typed at a real
+// terminal (script(1) gives redis-cli a pty), "CLIENT SETINFO " shows the
+// arguments Seshat documents (redis-cli 7.0 has no hint of its own for
+// that subcommand, so the hint can only come from the server).
+func TestRedisCLIHints(t *testing.T) {
+	cli, err := exec.LookPath("redis-cli")
+	if err != nil {
+		t.Skip("redis-cli not installed (Debian's redis-tools)")
+	}
+	script, err := exec.LookPath("script")
+	if err != nil {
+		t.Skip("script(1) not installed (Debian's bsdutils)")
+	}
+	c := newCluster(t, 3)
+	c.leader(10 * time.Second)
+	_, port, _ := net.SplitHostPort(c.clients[0])
+	cmd := exec.Command(script, "-qfc", cli+" -p "+port, "/dev/null")
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	// linenoise asks the terminal for the cursor position twice (to learn
+	// its width): answer as a terminal would, then type.
+	time.Sleep(500 * time.Millisecond)
+	io.WriteString(in, "\x1b[1;1R")
+	time.Sleep(200 * time.Millisecond)
+	io.WriteString(in, "\x1b[1;200R")
+	time.Sleep(500 * time.Millisecond)
+	io.WriteString(in, "CLIENT SETINFO ")
+	time.Sleep(time.Second)
+	io.WriteString(in, "\x03")
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+	}
+	if !strings.Contains(out.String(), "LIB-NAME libname|LIB-VER libver") {
+		t.Fatalf("no hint from COMMAND DOCS after typing CLIENT SETINFO; the terminal showed:\n%q", out.String())
 	}
 }
