@@ -37,6 +37,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/seshat-kv/seshat/test/spawn"
 )
 
 type options struct {
@@ -146,7 +148,7 @@ func run(ctx context.Context, o options) (err error) {
 	if goTool == "" {
 		goTool = "go"
 	}
-	bin, err := buildSeshatd(goTool, dir)
+	bin, err := spawn.BuildSeshatd(goTool, dir, false)
 	if err != nil {
 		return err
 	}
@@ -159,7 +161,7 @@ func run(ctx context.Context, o options) (err error) {
 		return err
 	}
 	_, term0 := cl.leader()
-	ports, err := freePorts(1)
+	ports, err := spawn.FreePorts(1)
 	if err != nil {
 		return err
 	}

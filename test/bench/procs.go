@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +11,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/seshat-kv/seshat/test/spawn"
 )
 
 // proc is a child process (a seshatd node or redis-server) with its output
@@ -125,39 +126,6 @@ func (ps *procs) firstExited() *proc {
 	return nil
 }
 
-// freePorts returns n distinct free ports on 127.0.0.1 (held open together
-// so that they differ, then released).
-func freePorts(n int) ([]int, error) {
-	var lns []net.Listener
-	defer func() {
-		for _, ln := range lns {
-			ln.Close()
-		}
-	}()
-	out := make([]int, 0, n)
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, err
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().(*net.TCPAddr).Port)
-	}
-	return out, nil
-}
-
-// buildSeshatd builds cmd/seshatd into dir (CGO_ENABLED=0, as make build).
-func buildSeshatd(goTool, dir string) (string, error) {
-	bin := filepath.Join(dir, "seshatd")
-	cmd := exec.Command(goTool, "build", "-o", bin, "github.com/seshat-kv/seshat/cmd/seshatd")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("build seshatd: %v\n%s", err, out)
-	}
-	return bin, nil
-}
-
 // cluster is a running 3-node seshatd cluster.
 type cluster struct {
 	nodes   []*proc
@@ -167,7 +135,7 @@ type cluster struct {
 // startCluster starts size nodes on free loopback ports, fsync on, data
 // under dir.
 func startCluster(bin, dir string, size int, all *procs) (*cluster, error) {
-	ports, err := freePorts(2 * size)
+	ports, err := spawn.FreePorts(2 * size)
 	if err != nil {
 		return nil, err
 	}

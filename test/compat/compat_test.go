@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/seshat-kv/seshat/test/spawn"
 )
 
 // Timing of the Seshat test cluster, as in test/e2e: a 10ms tick and an
@@ -37,13 +39,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	seshatd = filepath.Join(dir, "seshatd")
-	build := exec.Command("go", "build", "-o", seshatd, "github.com/seshat-kv/seshat/cmd/seshatd")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := build.CombinedOutput(); err != nil {
+	if seshatd, err = spawn.BuildSeshatd("go", dir, false); err != nil {
 		// Only the tests that need seshatd fail; the harness's own tests
 		// still run.
-		buildError = fmt.Sprintf("go build ./cmd/seshatd: %v\n%s", err, out)
+		buildError = err.Error()
 	}
 	code := m.Run()
 	os.RemoveAll(dir)
@@ -224,20 +223,11 @@ func TestDifferencesFile(t *testing.T) {
 // freeAddrs returns n distinct free loopback addresses.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	var lns []net.Listener
-	var out []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
+	addrs, err := spawn.FreeAddrs(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
+	return addrs
 }
 
 // A backend starts a server (or a cluster) for one test and returns the

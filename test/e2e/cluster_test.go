@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/seshat-kv/seshat/test/spawn"
 )
 
 // Timing of the test clusters: a tick of 10ms and an election timeout of
@@ -38,17 +40,10 @@ func TestMain(m *testing.M) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
-	seshatd = filepath.Join(dir, "seshatd")
 	// SESHAT_E2E_RACE=1 builds the daemon with the race detector.
-	args := []string{"build", "-o", seshatd}
-	cgo := "CGO_ENABLED=0"
-	if os.Getenv("SESHAT_E2E_RACE") != "" {
-		args, cgo = append(args, "-race"), "CGO_ENABLED=1"
-	}
-	build := exec.Command("go", append(args, "github.com/seshat-kv/seshat/cmd/seshatd")...)
-	build.Env = append(os.Environ(), cgo)
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "build seshatd: %v\n%s", err, out)
+	seshatd, err = spawn.BuildSeshatd("go", dir, os.Getenv("SESHAT_E2E_RACE") != "")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
@@ -60,20 +55,11 @@ func TestMain(m *testing.M) {
 // freeAddrs returns n distinct free loopback addresses.
 func freeAddrs(t *testing.T, n int) []string {
 	t.Helper()
-	var lns []net.Listener
-	var out []string
-	for range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		lns = append(lns, ln)
-		out = append(out, ln.Addr().String())
+	addrs, err := spawn.FreeAddrs(n)
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, ln := range lns {
-		ln.Close()
-	}
-	return out
+	return addrs
 }
 
 type proc struct {
