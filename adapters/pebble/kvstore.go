@@ -1,7 +1,6 @@
 package pebble
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -71,6 +70,9 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 }
 
 // remember caches r (nil: absent) at the stored key k, in a write batch.
+// r.Value is kept as it is: it is a copy Get made, or what the engine put
+// (which aliases the entry being applied), both valid for the whole Apply
+// this store lives in, and never changed in place by the engine.
 func (s *batchStore) remember(k []byte, r *keyspace.Record) {
 	if s.w == nil {
 		return
@@ -80,7 +82,6 @@ func (s *batchStore) remember(k []byte, r *keyspace.Record) {
 	}
 	if r != nil {
 		c := *r
-		c.Value = bytes.Clone(r.Value)
 		r = &c
 	}
 	s.known[string(k)] = r

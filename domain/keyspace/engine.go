@@ -1,7 +1,6 @@
 package keyspace
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/seshat-kv/seshat/domain"
@@ -118,9 +117,8 @@ func (c *ctx) putIn(db int, key []byte, r Record) {
 		return
 	}
 	r.Version = c.index
-	// The store may keep r.Value: give it its own copy, since arguments
-	// alias the entry's bytes.
-	r.Value = bytes.Clone(r.Value)
+	// r.Value often aliases the entry's bytes: a store that keeps it
+	// copies it (Store.Put's contract), one that encodes it need not.
 	if r.Value == nil {
 		r.Value = []byte{}
 	}

@@ -11,7 +11,8 @@ type Store interface {
 	// Get returns key's record in db, or false if it has none. The
 	// record's Value must not be modified and is valid until the next call.
 	Get(db int, key []byte) (Record, bool, error)
-	// Put stores r at key in db, replacing any record.
+	// Put stores r at key in db, replacing any record. r.Value may alias
+	// the entry being applied: a store that keeps the slice copies it.
 	Put(db int, key []byte, r Record) error
 	// Delete removes key from db; a missing key is not an error.
 	Delete(db int, key []byte) error
