@@ -52,6 +52,14 @@ func (r *Raft) Ready() Ready {
 	if last := r.log.lastIndex(); r.log.unstable <= last {
 		rd.Entries = r.log.slice(r.log.unstable, last+1, 0)
 		r.log.unstable = last + 1
+		if pr := r.prs[r.id]; r.cfg.plant.leaderUnsynced && r.role == Leader && pr != nil && last > pr.match {
+			// Planted bug: the leader's own entries count toward the
+			// quorum once handed out, before they are durable.
+			pr.match = last
+			if r.maybeCommit() {
+				r.bcastAppend()
+			}
+		}
 	}
 	rd.MustSync = rd.Vote != nil || len(rd.Entries) > 0 || rd.Snapshot != nil
 	rd.Messages, r.msgs = r.msgs, nil
@@ -107,6 +115,31 @@ func (r *Raft) Advance(rd Ready) {
 			}
 		}
 	}
+}
+
+// TakeMessages returns the messages queued for Ready.Messages so far and
+// forgets them. It may be called at any time, also between Ready and
+// Advance: those messages may be sent at once (step 4 of the Ready
+// contract), so a driver whose storage is busy with the last Ready's
+// writes takes them out to keep replicating (the leader's appends of the
+// proposals that arrived meanwhile, a follower's answers that need no
+// sync). MessagesAfterSync stay for the next Ready.
+func (r *Raft) TakeMessages() []domain.Message {
+	m := r.msgs
+	r.msgs = nil
+	return m
+}
+
+// AppliedTo tells the core that the state machine has applied every
+// committed entry through i. It lets a driver apply on a stage of its own:
+// it calls Advance with a Ready whose CommittedEntries it has cleared once
+// the Ready's writes are durable, and AppliedTo once they are applied.
+// Compact refuses to go past the index reported here.
+func (r *Raft) AppliedTo(i domain.Index) {
+	if i > r.log.applying {
+		panic(errorf("consensus: node %d: applied %d past the entries handed out (%d)", r.id, i, r.log.applying))
+	}
+	r.log.applied = max(r.log.applied, i)
 }
 
 // Status reports the core's state.

@@ -125,3 +125,14 @@ func (c *Config) Validate() error {
 	}
 	return nil
 }
+
+// driverConfig is the driver's part of c.
+func (c *Config) driverConfig() DriverConfig {
+	return DriverConfig{
+		Raft:            c.Raft,
+		SnapshotEntries: c.SnapshotEntries,
+		SnapshotBytes:   c.SnapshotBytes,
+		TrailingEntries: c.TrailingEntries,
+		Logger:          c.Logger,
+	}
+}
