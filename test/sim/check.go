@@ -122,7 +122,7 @@ func (s *sim) checkDigest(n *node) {
 // checkRole records a leader and checks election safety; a node that just
 // became leader gets a leader completeness check at its next Ready.
 func (s *sim) checkRole(n *node) {
-	st := n.core.Status()
+	st := n.d.Status()
 	n.term = st.Term
 	was := n.role
 	n.role = st.Role
@@ -150,24 +150,42 @@ func (s *sim) checkRole(n *node) {
 			}
 			s.isolateSoon(n.id, s.now+d)
 		}
-		if !n.core.HasReady() {
-			// Every entry it holds was handed out in a Ready and written:
-			// its log is all in the store. Otherwise the next Ready's
-			// write completes it, and the check runs then.
-			s.checkLeaderCompleteness(n)
+		if msg := s.missingInMemory(n, st); msg != "" {
+			s.fail("leader-completeness", "n%d leads term %d: %s", n.id, st.Term, msg)
 		}
 	}
 }
 
-// checkLeaderCompleteness checks that a new leader's log holds every entry
-// that was known committed when it was elected. It runs once the leader's
-// log is all in its store (after its next Ready's write), and only if it
-// still leads that term, so its log has not changed since the election
-// except by appending.
+// missingInMemory checks that a new leader's log (as its core holds it)
+// has every entry known committed; entries it compacted count as present.
+func (s *sim) missingInMemory(n *node, st consensus.Status) string {
+	upTo := s.chk.committedThrough()
+	if st.LastIndex < upTo {
+		return fmt.Sprintf("its log ends at %d, before index %d, committed with term %d by n%d",
+			st.LastIndex, upTo, s.chk.applied[upTo].term, s.chk.applied[upTo].by)
+	}
+	for i := st.FirstIndex; i <= upTo; i++ {
+		t, err := n.d.Term(i)
+		if err != nil {
+			return fmt.Sprintf("term at %d: %v", i, err)
+		}
+		if a := s.chk.applied[i]; a.term != t {
+			return fmt.Sprintf("its log has term %d at index %d, but n%d applied term %d there", t, i, a.by, a.term)
+		}
+	}
+	return ""
+}
+
+// checkLeaderCompleteness checks that a new leader's stored log holds
+// every entry that was known committed when it was elected. It runs when
+// the first log job taken after the election is synced (the jobs taken
+// before it completed before the election: a candidate's own vote counts
+// only once its Ready is durable), and only if it still leads that term,
+// so its log has not changed since the election except by appending.
 func (s *sim) checkLeaderCompleteness(n *node) {
 	term, upTo := n.lcTerm, n.lcUpTo
 	n.lcTerm = 0
-	st := n.core.Status()
+	st := n.d.Status()
 	if st.Role != consensus.Leader || st.Term != term {
 		return
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 
+	raftnode "github.com/seshat-kv/seshat/consensus/node"
 	"github.com/seshat-kv/seshat/domain"
 )
 
@@ -92,21 +93,20 @@ func (s *sim) clientSend(c *client, attempt uint64) {
 		return
 	}
 	op.node, op.inc = n.id, n.inc
-	var err error
+	attempt = c.attempt
 	switch op.in.Op {
 	case opPut, opDel:
 		o := domain.Op{Kind: domain.OpSet, Key: []byte(op.in.Key), Value: []byte(op.in.Value)}
 		if op.in.Op == opDel {
 			o = domain.Op{Kind: domain.OpDel, Key: []byte(op.in.Key)}
 		}
-		var idx domain.Index
-		var term domain.Term
-		idx, term, err = n.core.Propose(domain.EncodeCommand(domain.Command{Ops: []domain.Op{o}}))
-		if err == nil {
-			op.proposed, op.index, op.term = true, idx, term
-			s.tr.linef(s.now, s.step, "client %d proposed at n%d: %d/%d", c.id, n.id, idx, term)
-			s.schedule(&event{at: s.now + writeTimeout, kind: evClientTimer, client: c.id, attempt: c.attempt})
-		}
+		op.proposed = true
+		s.tr.linef(s.now, s.step, "client %d proposes at n%d", c.id, n.id)
+		s.schedule(&event{at: s.now + writeTimeout, kind: evClientTimer, client: c.id, attempt: c.attempt})
+		n.d.Propose(&raftnode.Proposal{
+			Cmds: [][]byte{domain.EncodeCommand(domain.Command{Ops: []domain.Op{o}})},
+			Done: func(_ []domain.Result, err error) { s.onWrite(c, op, attempt, n, err) },
+		})
 	case opGet:
 		if s.opts.localReads {
 			v, err := n.disk.KV().Get([]byte(op.in.Key))
@@ -115,26 +115,75 @@ func (s *sim) clientSend(c *client, attempt uint64) {
 		}
 		s.nextCtx++
 		op.ctx = "r" + strconv.FormatUint(s.nextCtx, 10)
-		err = n.core.ReadIndex([]byte(op.ctx))
-		if err == nil {
-			op.reading = true
-			s.tr.linef(s.now, s.step, "client %d read at n%d: %s", c.id, n.id, op.ctx)
-			s.schedule(&event{at: s.now + readTimeout, kind: evClientTimer, client: c.id, attempt: c.attempt})
-		}
-	}
-	if err != nil {
-		s.tr.linef(s.now, s.step, "client %d refused by n%d: %v", c.id, n.id, err)
-		lead := n.core.Status().Lead
-		d := msec + s.rng.Int64N(4*msec)
-		if lead == domain.None || lead == n.id || errors.Is(err, domain.ErrProposalDropped) {
-			// No leader to redirect to: an election is likely under way.
-			lead = s.otherNode(n.id)
-			d = 5*msec + s.rng.Int64N(20*msec)
-		}
-		c.leader = lead
-		s.retry(c, d)
+		op.reading = true
+		s.tr.linef(s.now, s.step, "client %d reads at n%d: %s", c.id, n.id, op.ctx)
+		s.schedule(&event{at: s.now + readTimeout, kind: evClientTimer, client: c.id, attempt: c.attempt})
+		n.d.Read(&raftnode.Read{Done: func(err error) { s.onRead(c, op, attempt, n, err) }})
 	}
 	s.pump(n)
+}
+
+// current reports whether op is still client c's operation in the attempt
+// made at node n's incarnation inc.
+func (c *client) current(op *clientOp, attempt uint64) bool {
+	return c.op == op && c.attempt == attempt
+}
+
+// onWrite is the driver's answer to a write: applied (its result known),
+// refused before anything was appended (tried again), or appended with an
+// unknown outcome.
+func (s *sim) onWrite(c *client, op *clientOp, attempt uint64, n *node, err error) {
+	if !c.current(op, attempt) || !op.proposed {
+		return
+	}
+	switch {
+	case err == nil:
+		c.leader = n.id
+		s.finish(c, true, kvOutput{})
+	case errors.Is(err, domain.ErrLeadershipLost):
+		s.tr.linef(s.now, s.step, "client %d: n%d: %v", c.id, n.id, err)
+		s.finish(c, false, kvOutput{})
+	default:
+		op.proposed = false
+		s.refused(c, n, err)
+	}
+}
+
+// onRead is the driver's answer to a read: safe to serve from node n's
+// state machine now, or refused.
+func (s *sim) onRead(c *client, op *clientOp, attempt uint64, n *node, err error) {
+	if !c.current(op, attempt) || !op.reading {
+		return
+	}
+	op.reading = false
+	if err != nil {
+		s.refused(c, n, err)
+		return
+	}
+	v, err := n.disk.KV().Get([]byte(op.in.Key))
+	switch {
+	case err == nil:
+		s.finish(c, true, kvOutput{Value: string(v), Found: true})
+	case errors.Is(err, domain.ErrNotFound):
+		s.finish(c, true, kvOutput{})
+	default:
+		s.fail("driver", "n%d: get %q: %v", n.id, op.in.Key, err)
+	}
+}
+
+// refused sends the operation elsewhere: to the leader n knows of, or to
+// another node if it knows none.
+func (s *sim) refused(c *client, n *node, err error) {
+	s.tr.linef(s.now, s.step, "client %d refused by n%d: %v", c.id, n.id, err)
+	lead := n.d.SoftState().Lead
+	d := msec + s.rng.Int64N(4*msec)
+	if lead == domain.None || lead == n.id || errors.Is(err, domain.ErrProposalDropped) {
+		// No leader to redirect to: an election is likely under way.
+		lead = s.otherNode(n.id)
+		d = 5*msec + s.rng.Int64N(20*msec)
+	}
+	c.leader = lead
+	s.retry(c, d)
 }
 
 // clientTimeout: a write that was proposed and not heard of has an unknown
@@ -174,33 +223,6 @@ func (s *sim) finish(c *client, known bool, out kvOutput) {
 	s.schedule(&event{at: s.now + s.rng.Int64N(10*msec), kind: evClient, client: c.id, attempt: c.attempt})
 }
 
-// clientsOnApply resolves the writes waiting at node n for entry e.
-func (s *sim) clientsOnApply(n *node, e domain.Entry) {
-	for _, c := range s.clients {
-		op := c.op
-		if op == nil || !op.proposed || op.node != n.id || op.inc != n.inc || op.index != e.Index {
-			continue
-		}
-		if e.Term == op.term {
-			c.leader = n.id
-			s.finish(c, true, kvOutput{})
-		} else {
-			s.finish(c, false, kvOutput{})
-		}
-	}
-}
-
-// clientsOnSnapshot: a write waiting at node n for an index the snapshot
-// covers will not be seen applied there; its outcome is unknown.
-func (s *sim) clientsOnSnapshot(n *node, through domain.Index) {
-	for _, c := range s.clients {
-		op := c.op
-		if op != nil && op.proposed && op.node == n.id && op.inc == n.inc && op.index <= through {
-			s.finish(c, false, kvOutput{})
-		}
-	}
-}
-
 // clientsOnCrash: writes waiting at a crashed node have unknown outcomes;
 // reads go elsewhere.
 func (s *sim) clientsOnCrash(n *node) {
@@ -217,42 +239,4 @@ func (s *sim) clientsOnCrash(n *node) {
 		c.leader = s.otherNode(n.id)
 		s.retry(c, msec+s.rng.Int64N(5*msec))
 	}
-}
-
-// serveReads answers the reads whose ReadState node n's state machine has
-// caught up with.
-func (s *sim) serveReads(n *node) {
-	if len(n.reads) == 0 {
-		return
-	}
-	kv := n.disk.KV()
-	meta, err := kv.Applied()
-	if err != nil {
-		s.fail("driver", "n%d: applied: %v", n.id, err)
-		return
-	}
-	keep := n.reads[:0]
-	for _, rs := range n.reads {
-		if rs.Index > meta.Index {
-			keep = append(keep, rs)
-			continue
-		}
-		for _, c := range s.clients {
-			op := c.op
-			if op == nil || !op.reading || op.node != n.id || op.inc != n.inc || op.ctx != string(rs.Context) {
-				continue
-			}
-			v, err := kv.Get([]byte(op.in.Key))
-			switch {
-			case err == nil:
-				s.finish(c, true, kvOutput{Value: string(v), Found: true})
-			case errors.Is(err, domain.ErrNotFound):
-				s.finish(c, true, kvOutput{})
-			default:
-				s.fail("driver", "n%d: get %q: %v", n.id, op.in.Key, err)
-				return
-			}
-		}
-	}
-	n.reads = keep
 }

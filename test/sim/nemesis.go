@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/seshat-kv/seshat/consensus"
+	raftnode "github.com/seshat-kv/seshat/consensus/node"
 	"github.com/seshat-kv/seshat/domain"
 )
 
@@ -62,8 +63,10 @@ func (s *sim) transfer() {
 		return
 	}
 	to := s.otherNode(l.id)
-	err := l.core.TransferLeadership(to)
-	s.tr.linef(s.now, s.step, "nemesis transfer n%d -> n%d: %v", l.id, to, err)
+	s.tr.linef(s.now, s.step, "nemesis transfer n%d -> n%d", l.id, to)
+	l.d.Transfer(&raftnode.Transfer{To: to, Done: func(err error) {
+		s.tr.linef(s.now, s.step, "transfer n%d -> n%d: %v", l.id, to, err)
+	}})
 	s.pump(l)
 }
 

@@ -10,28 +10,34 @@ import (
 	"github.com/seshat-kv/seshat/domain"
 )
 
-// node is one simulated server: a core, its disk, and the driver state
-// between a Ready and its Advance.
+// node is one simulated server: the production driver (consensus/node's
+// Driver, the same code the Node shell runs), its disk, and the two
+// storage stages the simulator runs for it, each a queue of jobs whose
+// writes and syncs complete late, as events of their own.
 type node struct {
 	id     domain.NodeID
 	disk   disk
-	core   *consensus.Raft
+	d      *raftnode.Driver
 	up     bool
 	inc    uint64 // incarnation: bumped by every crash
 	period int64  // tick period, a little different on every node
 
-	// pending is the Ready whose writes wait for their fsync.
-	pending *consensus.Ready
-	// reads are ReadStates waiting for the state machine to catch up.
-	reads []consensus.ReadState
-	// compacted is the index through which the log was last compacted.
-	compacted domain.Index
+	// logQ and applyQ are the stages' jobs; the first of each is under
+	// way when logBusy/applyBusy.
+	logQ      []*raftnode.LogJob
+	logBusy   bool
+	applyQ    []*raftnode.ApplyJob
+	applyBusy bool
+	// smDurable is the state machine's applied index as of its last sync
+	// (or restore): what a crash leaves of it. The log must never be
+	// purged past it.
+	smDurable domain.Index
 
 	// role and term as of the last check.
 	role consensus.Role
 	term domain.Term
-	// lcTerm, when non-zero, asks for a leader completeness check at the
-	// next Ready: the node became leader of lcTerm when the committed
+	// lcTerm, when non-zero, asks for a leader completeness check of the
+	// stored log: the node became leader of lcTerm when the committed
 	// prefix known anywhere ended at lcUpTo.
 	lcTerm domain.Term
 	lcUpTo domain.Index
@@ -48,24 +54,34 @@ type node struct {
 
 func (n *node) live(inc uint64) bool { return n.up && n.inc == inc }
 
-// start builds a core from what node n's disk holds: a fresh node at the
-// beginning, a restarted one after a crash.
+// start builds a driver from what node n's disk holds: a fresh node at
+// the beginning, a restarted one after a crash.
 func (s *sim) start(n *node) error {
 	st, err := raftnode.LoadState(n.disk.Log(), n.disk.Votes(), n.disk.KV())
 	if err != nil {
 		return fmt.Errorf("load state: %w", err)
 	}
+	first, err := n.disk.Log().FirstIndex()
+	if err != nil {
+		return fmt.Errorf("first index: %w", err)
+	}
 	cfg, err := s.config(n)
 	if err != nil {
 		return err
 	}
-	core, err := consensus.New(cfg, st)
+	d, err := raftnode.NewDriver(raftnode.DriverConfig{
+		Raft:            cfg,
+		SnapshotEntries: uint64(s.plan.compactEvery),
+		TrailingEntries: compactTrail,
+		MaxApplyJobs:    s.plan.maxApplyJobs,
+	}, st, first)
 	if err != nil {
-		return fmt.Errorf("new core: %w", err)
+		return fmt.Errorf("new driver: %w", err)
 	}
-	n.core, n.up, n.pending, n.reads = core, true, nil, nil
+	n.d, n.up = d, true
+	n.logQ, n.logBusy, n.applyQ, n.applyBusy = nil, false, nil, false
+	n.smDurable = st.Snapshot.Index
 	n.role, n.term, n.lcTerm = consensus.Follower, st.Vote.Term, 0
-	n.compacted = st.Snapshot.Index
 	n.logDirty, n.touched = true, true
 	s.tr.linef(s.now, s.step, "start n%d inc=%d vote=%d/%d applied=%d/%d entries=%d",
 		n.id, n.inc, st.Vote.Term, st.Vote.VotedFor, st.Snapshot.Index, st.Snapshot.Term, len(st.Entries))
@@ -79,14 +95,14 @@ func (s *sim) scheduleTick(n *node) {
 }
 
 // crash stops node n: its unsynced writes are lost, its pending events
-// (ticks, fsyncs) are void, and it restarts later if scheduleRestart.
-// Messages on their way to it are lost if they arrive while it is down;
-// those still in flight when it is back up arrive late, as a network may
-// deliver them.
+// (ticks, stage completions) are void, and it restarts later if
+// scheduleRestart. Messages on their way to it are lost if they arrive
+// while it is down; those still in flight when it is back up arrive late,
+// as a network may deliver them.
 func (s *sim) crash(n *node, scheduleRestart bool) {
 	n.up = false
 	n.inc++
-	n.pending, n.reads, n.lcTerm = nil, nil, 0
+	n.d, n.logQ, n.applyQ, n.lcTerm = nil, nil, nil, 0
 	n.role = consensus.Follower
 	if err := n.disk.Crash(); err != nil {
 		s.fail("crash", "n%d: %v", n.id, err)
@@ -124,120 +140,128 @@ func (s *sim) restartDelay() int64 {
 	return 20*msec + s.rng.Int64N(400*msec)
 }
 
-// pump takes and handles Readies until one has to wait for its fsync.
+// pump takes the driver's output after an input and does what it asks:
+// messages to the network, jobs to the stages, snapshot sends, answers to
+// the clients.
 func (s *sim) pump(n *node) {
 	n.touched = true
-	for n.up && n.pending == nil && s.viol == nil && n.core.HasReady() {
-		rd := n.core.Ready()
-		s.beginReady(n, rd)
-	}
-}
-
-// beginReady does what a Ready asks up to the fsync: install the
-// snapshot, store the vote, write the entries (visible, not yet durable)
-// and send the messages that need not wait. Then it schedules the fsync's
-// completion, or completes at once when nothing waits for the disk.
-func (s *sim) beginReady(n *node, rd consensus.Ready) {
-	s.traceReady(n, rd)
-	log, kv := n.disk.Log(), n.disk.KV()
-	if rd.Snapshot != nil {
-		meta := rd.Snapshot.Meta
-		if err := kv.Restore(meta, bytes.NewReader(rd.Snapshot.Data)); err != nil {
-			s.fail("driver", "n%d: restore snapshot %d/%d: %v", n.id, meta.Index, meta.Term, err)
-			return
-		}
-		// The snapshot replaces the whole log, as it does in the core.
-		first, err := log.FirstIndex()
-		s.must(n, "first index", err)
-		s.must(n, "truncate", log.TruncateSuffix(first))
-		s.must(n, "purge", log.Purge(meta.Index))
-		n.compacted = meta.Index
-		n.logDirty = true
-		s.stats.snapshots++
-		s.clientsOnSnapshot(n, meta.Index)
-		s.checkDigest(n)
-	}
-	if rd.Vote != nil {
-		s.must(n, "set vote", n.disk.Votes().SetVote(*rd.Vote))
-	}
-	if len(rd.Entries) > 0 {
-		s.must(n, "truncate", log.TruncateSuffix(rd.Entries[0].Index))
-		s.must(n, "append", log.Append(rd.Entries))
-		n.logDirty = true
-	}
-	if s.viol != nil {
+	if !n.up || s.viol != nil {
 		return
 	}
-	if n.lcTerm != 0 {
-		s.checkLeaderCompleteness(n)
-	}
-	if len(rd.CommittedEntries) > 0 && n.role == consensus.Leader {
-		s.onLeaderCommit(n)
-	}
-	for _, m := range rd.Messages {
+	out := n.d.Output()
+	s.traceOutput(n, &out)
+	for _, m := range out.Messages {
 		s.send(n, m)
 	}
-	if rd.Snapshot == nil && rd.Vote == nil && len(rd.Entries) == 0 && !rd.MustSync {
-		n.pending = &rd
-		s.completeReady(n)
+	for _, m := range out.Snapshots {
+		s.send(n, m)
+	}
+	if len(out.Apply) > 0 && n.d.SoftState().Role == consensus.Leader {
+		s.onLeaderCommit(n)
+	}
+	n.logQ = append(n.logQ, out.Log...)
+	n.applyQ = append(n.applyQ, out.Apply...)
+	for _, a := range out.Answers {
+		a.Deliver()
+	}
+	s.startLog(n)
+	s.startApply(n)
+}
+
+// startLog starts the log stage's next job: its writes land a little
+// later (evLogWrite), its sync later still (evLogDone).
+func (s *sim) startLog(n *node) {
+	if n.logBusy || len(n.logQ) == 0 || s.viol != nil {
 		return
 	}
-	n.pending = &rd
+	n.logBusy = true
+	s.schedule(&event{at: s.now + s.rng.Int64N(s.plan.writeMax+1), kind: evLogWrite, node: n.id, inc: n.inc})
+}
+
+// logWrite does the writes of the log stage's current job (visible, not
+// yet durable) and schedules its sync.
+func (s *sim) logWrite(n *node) {
+	j := n.logQ[0]
+	if j.Purge > n.smDurable {
+		// A crash now could leave a log that starts after the state
+		// machine's durable point: the entries between are lost.
+		s.fail("purge-before-sync", "n%d purges its log through %d, but its state machine is durable only through %d",
+			n.id, j.Purge, n.smDurable)
+		return
+	}
+	if err := j.Write(n.disk.Log(), n.disk.Votes(), n.disk.KV()); err != nil {
+		s.fail("driver", "n%d: log job: %v", n.id, err)
+		return
+	}
+	if j.Snapshot != nil {
+		n.smDurable = j.Snapshot.Meta.Index // Restore is durable
+	}
+	if j.Snapshot != nil || len(j.Entries) > 0 || j.Purge != 0 {
+		n.logDirty = true
+	}
+	if j.Snapshot != nil {
+		s.stats.snapshots++
+		s.checkDigest(n)
+	}
+	if j.Purge != 0 {
+		s.stats.compactions++
+	}
+	if !j.Sync {
+		s.logDone(n)
+		return
+	}
 	at := s.now + s.plan.fsyncMin + s.rng.Int64N(s.plan.fsyncMax-s.plan.fsyncMin+1)
-	s.schedule(&event{at: at, kind: evFsync, node: n.id, inc: n.inc})
+	s.schedule(&event{at: at, kind: evLogDone, node: n.id, inc: n.inc})
 	// Sometimes the node dies before the write is durable.
 	if s.rng.Float64() < s.plan.crashInWindow {
 		s.scheduleCrash(n, s.now+s.rng.Int64N(at-s.now+1), false)
 	}
 }
 
-// onLeaderCommit: a leader's first commit in its term is a moment where
-// Raft's rules are subtle (what may a new leader commit, and when?); with
-// probability plan.cutAtFirstCommit the leader is cut off right then, so
-// the messages that follow its first commit go nowhere.
-func (s *sim) onLeaderCommit(n *node) {
-	st := n.core.Status()
-	if st.Role != consensus.Leader || n.firstCommitTerm == st.Term {
+// logDone syncs the current job's writes and reports the job done.
+func (s *sim) logDone(n *node) {
+	j := n.logQ[0]
+	n.logQ[0] = nil
+	n.logQ = n.logQ[1:]
+	n.logBusy = false
+	if err := j.SyncLog(n.disk.Log()); err != nil {
+		s.fail("driver", "n%d: sync: %v", n.id, err)
 		return
 	}
-	n.firstCommitTerm = st.Term
-	if s.rng.Float64() < s.plan.cutAtFirstCommit {
-		s.isolate(n.id)
+	if n.lcTerm != 0 {
+		s.checkLeaderCompleteness(n)
 	}
+	n.d.LogDone(j)
+	s.pump(n)
 }
 
-// completeReady finishes the pending Ready once its writes are durable:
-// sync, send what had to wait, apply, answer reads, Advance, compact.
-func (s *sim) completeReady(n *node) {
-	rd := *n.pending
-	s.must(n, "sync", n.disk.Log().Sync())
-	for _, m := range rd.MessagesAfterSync {
-		s.send(n, m)
-	}
-	if len(rd.CommittedEntries) > 0 {
-		s.apply(n, rd.CommittedEntries)
-	}
-	if s.viol != nil {
+// startApply starts the apply stage's next job; it completes a little
+// later (evApplyDone), a sync of the state machine as late as a log sync.
+func (s *sim) startApply(n *node) {
+	if n.applyBusy || len(n.applyQ) == 0 || s.viol != nil {
 		return
 	}
-	n.reads = append(n.reads, rd.ReadStates...)
-	s.serveReads(n)
-	n.core.Advance(rd)
-	n.pending = nil
-	s.maybeCompact(n)
-}
-
-// must turns a storage error into a violation: the memory stores fail only
-// when the driver misuses them.
-func (s *sim) must(n *node, what string, err error) {
-	if err != nil {
-		s.fail("driver", "n%d: %s: %v", n.id, what, err)
+	n.applyBusy = true
+	at := s.now + s.rng.Int64N(s.plan.applyMax+1)
+	if n.applyQ[0].SyncStateMachine {
+		// The state machine's sync is an fsync too, and a node may die
+		// before it is done.
+		at += s.plan.fsyncMin + s.rng.Int64N(s.plan.fsyncMax-s.plan.fsyncMin+1)
+		if s.rng.Float64() < s.plan.crashInWindow {
+			s.scheduleCrash(n, s.now+s.rng.Int64N(at-s.now+1), false)
+		}
 	}
+	s.schedule(&event{at: at, kind: evApplyDone, node: n.id, inc: n.inc})
 }
 
-// apply applies committed entries and checks them against every entry
-// applied anywhere at the same index (state machine safety).
-func (s *sim) apply(n *node, ents []domain.Entry) {
+// applyDone runs the apply stage's current job, checks what it applied
+// against every entry applied anywhere (state machine safety), and
+// reports it done.
+func (s *sim) applyDone(n *node) {
+	j := n.applyQ[0]
+	n.applyQ[0] = nil
+	n.applyQ = n.applyQ[1:]
+	n.applyBusy = false
 	kv := n.disk.KV()
 	meta, err := kv.Applied()
 	if err != nil {
@@ -245,7 +269,7 @@ func (s *sim) apply(n *node, ents []domain.Entry) {
 		return
 	}
 	next := meta.Index + 1
-	for _, e := range ents {
+	for _, e := range j.Entries {
 		if e.Index < next {
 			continue // applied before a crash and replayed: the KV skips it
 		}
@@ -255,11 +279,19 @@ func (s *sim) apply(n *node, ents []domain.Entry) {
 		}
 		next++
 	}
-	if _, err := kv.Apply(ents); err != nil {
-		s.fail("driver", "n%d: apply [%d,%d]: %v", n.id, ents[0].Index, ents[len(ents)-1].Index, err)
+	if err := j.Run(kv); err != nil {
+		s.fail("driver", "n%d: apply job: %v", n.id, err)
 		return
 	}
-	for _, e := range ents {
+	if j.SyncStateMachine {
+		after, err := kv.Applied()
+		if err != nil {
+			s.fail("driver", "n%d: applied: %v", n.id, err)
+			return
+		}
+		n.smDurable = after.Index
+	}
+	for _, e := range j.Entries {
 		if e.Index <= meta.Index {
 			continue
 		}
@@ -267,31 +299,27 @@ func (s *sim) apply(n *node, ents []domain.Entry) {
 		if s.viol != nil {
 			return
 		}
-		s.clientsOnApply(n, e)
 	}
-	s.checkDigest(n)
+	if len(j.Entries) > 0 {
+		s.checkDigest(n)
+	}
+	n.d.ApplyDone(j)
+	s.pump(n)
 }
 
-// maybeCompact compacts node n's log once it applied compact entries past
-// its last compaction point, keeping a few entries so that a follower just
-// behind still gets entries rather than a snapshot.
-func (s *sim) maybeCompact(n *node) {
-	kv := n.disk.KV()
-	meta, err := kv.Applied()
-	if err != nil || meta.Index < n.compacted+domain.Index(s.plan.compactEvery)+compactTrail {
+// onLeaderCommit: a leader's first commit in its term is a moment where
+// Raft's rules are subtle (what may a new leader commit, and when?); with
+// probability plan.cutAtFirstCommit the leader is cut off right then, so
+// the messages that follow its first commit go nowhere.
+func (s *sim) onLeaderCommit(n *node) {
+	st := n.d.Status()
+	if st.Role != consensus.Leader || n.firstCommitTerm == st.Term {
 		return
 	}
-	upTo := meta.Index - compactTrail
-	s.must(n, "kv sync", kv.Sync())
-	if err := n.core.Compact(upTo); err != nil {
-		s.tr.linef(s.now, s.step, "compact n%d %d: %v", n.id, upTo, err)
-		return
+	n.firstCommitTerm = st.Term
+	if s.rng.Float64() < s.plan.cutAtFirstCommit {
+		s.isolate(n.id)
 	}
-	s.must(n, "purge", n.disk.Log().Purge(upTo))
-	n.compacted = upTo
-	n.logDirty = true
-	s.tr.linef(s.now, s.step, "compact n%d through %d", n.id, upTo)
-	s.stats.compactions++
 }
 
 // send hands a message to the simulated network: it may be dropped by a
@@ -377,9 +405,7 @@ func (s *sim) deliver(e *event) {
 		return
 	}
 	s.tr.linef(s.now, s.step, "deliver %v", m)
-	if err := n.core.Step(m); err != nil {
-		s.tr.linef(s.now, s.step, "step n%d: %v", n.id, err)
-	}
+	n.d.Step(m)
 	if m.Type == domain.MsgSnap {
 		s.schedule(&event{at: s.now + s.delay(), kind: evSnapStatus, node: m.From, inc: e.attempt, msg: domain.Message{To: m.To}, ok: true})
 	}
@@ -407,27 +433,42 @@ func cloneMessage(m domain.Message) domain.Message {
 	return m
 }
 
-func (s *sim) traceReady(n *node, rd consensus.Ready) {
+func (s *sim) traceOutput(n *node, out *raftnode.Output) {
+	if out.Empty() {
+		return
+	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "ready n%d", n.id)
-	if rd.SoftState != nil {
-		fmt.Fprintf(&b, " soft=%v/lead%d", rd.SoftState.Role, rd.SoftState.Lead)
+	fmt.Fprintf(&b, "output n%d", n.id)
+	if ss := out.SoftState; ss != nil {
+		fmt.Fprintf(&b, " soft=%v/lead%d", ss.Role, ss.Lead)
 	}
-	if rd.Snapshot != nil {
-		fmt.Fprintf(&b, " snap=%d/%d", rd.Snapshot.Meta.Index, rd.Snapshot.Meta.Term)
+	for _, j := range out.Log {
+		b.WriteString(" log{")
+		if j.Snapshot != nil {
+			fmt.Fprintf(&b, " snap=%d/%d", j.Snapshot.Meta.Index, j.Snapshot.Meta.Term)
+		}
+		if j.Vote != nil {
+			fmt.Fprintf(&b, " vote=%d/%d", j.Vote.Term, j.Vote.VotedFor)
+		}
+		if k := len(j.Entries); k > 0 {
+			fmt.Fprintf(&b, " ents=[%d/%d..%d/%d]", j.Entries[0].Index, j.Entries[0].Term, j.Entries[k-1].Index, j.Entries[k-1].Term)
+		}
+		if j.Sync {
+			b.WriteString(" sync")
+		}
+		if j.Purge != 0 {
+			fmt.Fprintf(&b, " purge=%d", j.Purge)
+		}
+		b.WriteString(" }")
 	}
-	if rd.Vote != nil {
-		fmt.Fprintf(&b, " vote=%d/%d", rd.Vote.Term, rd.Vote.VotedFor)
+	for _, j := range out.Apply {
+		if k := len(j.Entries); k > 0 {
+			fmt.Fprintf(&b, " apply=[%d..%d]", j.Entries[0].Index, j.Entries[k-1].Index)
+		}
+		if j.SyncStateMachine {
+			b.WriteString(" sm-sync")
+		}
 	}
-	if k := len(rd.Entries); k > 0 {
-		fmt.Fprintf(&b, " ents=[%d/%d..%d/%d]", rd.Entries[0].Index, rd.Entries[0].Term, rd.Entries[k-1].Index, rd.Entries[k-1].Term)
-	}
-	if rd.MustSync {
-		b.WriteString(" sync")
-	}
-	if k := len(rd.CommittedEntries); k > 0 {
-		fmt.Fprintf(&b, " commit=[%d..%d]", rd.CommittedEntries[0].Index, rd.CommittedEntries[k-1].Index)
-	}
-	fmt.Fprintf(&b, " msgs=%d after=%d reads=%d", len(rd.Messages), len(rd.MessagesAfterSync), len(rd.ReadStates))
+	fmt.Fprintf(&b, " msgs=%d snaps=%d answers=%d", len(out.Messages), len(out.Snapshots), len(out.Answers))
 	s.tr.linef(s.now, s.step, "%s", b.String())
 }

@@ -8,11 +8,11 @@ import (
 	"github.com/seshat-kv/seshat/consensus"
 )
 
-// In builds with the seshatplant tag, -plant switches on one of the core's
-// planted bugs ("vote", "commit", "ack") in every node, to show that the
+// In builds with the seshatplant tag, -plant switches on one of the
+// planted bugs (consensus.Plant lists them) in every node, to show that the
 // simulator catches it. Untagged builds have neither the flag nor the
 // switches.
 func init() {
-	plantFlag = flag.String("plant", "", `switch on a planted bug in every core: "vote", "commit" or "ack"`)
+	plantFlag = flag.String("plant", "", `switch on a planted bug in every node: "vote", "commit", "ack", "leader-unsynced", "apply-uncommitted", "answer-by-index" or "purge-unsynced"`)
 	plantBug = consensus.Plant
 }

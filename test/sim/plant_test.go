@@ -13,7 +13,8 @@ import (
 // commit) show up within fewer seeds.
 const plantSteps = 30000
 
-// TestPlantedBugsFound switches on each of the core's planted bugs in turn
+// TestPlantedBugsFound switches on each of the planted bugs (the core's and
+// the driver's) in turn
 // and checks that the simulator reports a violation within 500 seeds:
 //
 //	go test -tags seshatplant -run TestPlantedBugsFound ./test/sim
@@ -25,6 +26,11 @@ func TestPlantedBugsFound(t *testing.T) {
 		{"vote", 3},   // a vote that is not persisted
 		{"commit", 3}, // an earlier term's entry committed by counting replicas
 		{"ack", 3},    // a follower that acknowledges before its append is synced
+		// The pipeline's bugs, in the core and in the driver:
+		{"leader-unsynced", 3},   // the leader counts its own unsynced entries toward commit
+		{"apply-uncommitted", 3}, // the leader applies its entries before they commit
+		{"answer-by-index", 3},   // a proposal answered by whatever entry applied at its index
+		{"purge-unsynced", 3},    // the log purged before the state machine covering it is synced
 	} {
 		t.Run(tc.bug, func(t *testing.T) {
 			opts := defaultOptions()

@@ -12,7 +12,9 @@ type evKind uint8
 const (
 	evTick        evKind = iota + 1 // a node's clock ticks
 	evDeliver                       // a message reaches its destination
-	evFsync                         // a node's pending write completes
+	evLogWrite                      // the writes of a node's log job land (not yet durable)
+	evLogDone                       // a node's log job is synced
+	evApplyDone                     // a node's apply job completes
 	evSnapStatus                    // the transport reports a MsgSnap's fate to its sender
 	evCrash                         // a node crashes
 	evRestart                       // a crashed node restarts
@@ -24,8 +26,9 @@ const (
 )
 
 var evNames = [...]string{
-	evTick: "tick", evDeliver: "deliver", evFsync: "fsync", evSnapStatus: "snap-status",
-	evCrash: "crash", evRestart: "restart", evNemesis: "nemesis", evHeal: "heal", evIsolate: "isolate",
+	evTick: "tick", evDeliver: "deliver", evLogWrite: "log-write", evLogDone: "log-done", evApplyDone: "apply-done",
+	evSnapStatus: "snap-status",
+	evCrash:      "crash", evRestart: "restart", evNemesis: "nemesis", evHeal: "heal", evIsolate: "isolate",
 	evClient: "client", evClientTimer: "client-timeout",
 }
 

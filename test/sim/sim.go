@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -110,6 +111,9 @@ type faultPlan struct {
 	tailMax          int64
 	fsyncMin         int64 // fsync latency, uniform in [fsyncMin, fsyncMax]
 	fsyncMax         int64
+	writeMax         int64   // a log job's writes land within this (uniform)
+	applyMax         int64   // an apply job completes within this (uniform)
+	maxApplyJobs     int     // the drivers' MaxApplyJobs
 	nemesisMean      int64   // mean time between fault actions
 	crashInWindow    float64 // probability that a node crashes before a write it started is synced
 	crashOnVote      float64 // probability that a node crashes just after granting a vote
@@ -137,6 +141,8 @@ func (s *sim) drawPlan() faultPlan {
 		tailMax:          20*msec + r.Int64N(60*msec),
 		fsyncMin:         500 * usec,
 		fsyncMax:         2*msec + r.Int64N(8*msec),
+		writeMax:         r.Int64N(500 * usec),
+		applyMax:         r.Int64N(3 * msec),
 		nemesisMean:      60*msec + r.Int64N(300*msec),
 		crashInWindow:    r.Float64() * 0.03,
 		crashOnVote:      r.Float64() * 0.3,
@@ -153,6 +159,7 @@ func (s *sim) drawPlan() faultPlan {
 	p.maxInflight = []int{0, 0, 1, 4}[r.IntN(4)]
 	p.maxUncommitted = []int{0, 0, 0, 8}[r.IntN(4)]
 	p.disablePreVote = r.IntN(4) == 0
+	p.maxApplyJobs = []int{1, 2, 64}[r.IntN(3)]
 	p.disableCheckQ = r.IntN(4) == 0
 	return p
 }
@@ -299,7 +306,7 @@ func (s *sim) dispatch(e *event) {
 			return
 		}
 		s.tr.linef(s.now, s.step, "tick n%d", n.id)
-		n.core.Tick()
+		n.d.Tick()
 		s.scheduleTick(n)
 		s.pump(n)
 	case evDeliver:
@@ -307,21 +314,31 @@ func (s *sim) dispatch(e *event) {
 			return
 		}
 		s.deliver(e)
-	case evFsync:
+	case evLogWrite, evLogDone, evApplyDone:
 		n := s.nodes[e.node]
-		if !n.live(e.inc) || n.pending == nil {
+		if !n.live(e.inc) {
 			return
 		}
-		s.tr.linef(s.now, s.step, "fsync n%d", n.id)
-		s.completeReady(n)
-		s.pump(n)
+		s.tr.linef(s.now, s.step, "%v n%d", e.kind, n.id)
+		switch e.kind {
+		case evLogWrite:
+			s.logWrite(n)
+		case evLogDone:
+			s.logDone(n)
+		default:
+			s.applyDone(n)
+		}
 	case evSnapStatus:
 		n := s.nodes[e.node]
 		if !n.live(e.inc) {
 			return
 		}
 		s.tr.linef(s.now, s.step, "snap-status n%d to=%d ok=%v", n.id, e.msg.To, e.ok)
-		n.core.ReportSnapshot(e.msg.To, e.ok)
+		var err error
+		if !e.ok {
+			err = errSnapLost
+		}
+		n.d.SnapshotSent(e.msg.To, err)
 		s.pump(n)
 	case evCrash:
 		n := s.nodes[e.node]
@@ -402,6 +419,9 @@ func (s *sim) config(n *node) (consensus.Config, error) {
 	}
 	return cfg, nil
 }
+
+// errSnapLost is the transport's report of a snapshot that did not arrive.
+var errSnapLost = errors.New("sim: snapshot lost")
 
 // plantBug switches on a planted bug in a core's config. It is set only in
 // builds with the seshatplant tag (plant_flag.go).
