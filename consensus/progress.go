@@ -65,6 +65,9 @@ type progress struct {
 	inflights       inflights
 	// readAck is the highest ReadIndex round this member acknowledged.
 	readAck uint64
+	// sentCommit is the highest commit index sent to this member in an
+	// append.
+	sentCommit domain.Index
 }
 
 func (pr *progress) becomeProbe() {

@@ -53,6 +53,9 @@ type Raft struct {
 	// uncommittedBase) (the leader's own proposals of this term).
 	uncommittedBytes uint64
 	uncommittedBase  domain.Index
+	// commitNews: the commit index moved and some follower has not been
+	// told; see flushCommit.
+	commitNews bool
 
 	reads readIndexState
 

@@ -32,7 +32,8 @@ func (r *Raft) HasReady() bool {
 		r.log.unstable <= r.log.lastIndex() ||
 		len(r.msgs) > 0 || len(r.msgsAfterSync) > 0 ||
 		r.log.committed > r.log.applying ||
-		len(r.readStates) > 0
+		len(r.readStates) > 0 ||
+		r.commitNews && r.role == Leader
 }
 
 // Ready returns the pending work. Call Advance with it once it is handled;
@@ -57,11 +58,12 @@ func (r *Raft) Ready() Ready {
 			// quorum once handed out, before they are durable.
 			pr.match = last
 			if r.maybeCommit() {
-				r.bcastAppend()
+				r.commitAdvanced()
 			}
 		}
 	}
 	rd.MustSync = rd.Vote != nil || len(rd.Entries) > 0 || rd.Snapshot != nil
+	r.flushCommit()
 	rd.Messages, r.msgs = r.msgs, nil
 	rd.MessagesAfterSync, r.msgsAfterSync = r.msgsAfterSync, nil
 	if r.log.committed > r.log.applying {
@@ -111,7 +113,7 @@ func (r *Raft) Advance(rd Ready) {
 		if pr := r.prs[r.id]; pr != nil && l.persisted > pr.match {
 			pr.match = l.persisted
 			if r.maybeCommit() {
-				r.bcastAppend()
+				r.commitAdvanced()
 			}
 		}
 	}
@@ -125,8 +127,12 @@ func (r *Raft) Advance(rd Ready) {
 // proposals that arrived meanwhile, a follower's answers that need no
 // sync). MessagesAfterSync stay for the next Ready.
 func (r *Raft) TakeMessages() []domain.Message {
+	r.flushCommit()
 	m := r.msgs
 	r.msgs = nil
+	// As in Ready: the heartbeats of the last read round are out, and a
+	// read that arrives now must not be confirmed by them.
+	r.reads.open = false
 	return m
 }
 

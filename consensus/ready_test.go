@@ -32,3 +32,87 @@ func TestEntriesAccessor(t *testing.T) {
 		t.Fatal("log changed")
 	}
 }
+
+// TestTakeMessagesWhileWriting: between Ready and Advance the leader's
+// appends for new proposals go out (TakeMessages), but its own entries
+// count toward the commit only once Advance says they are durable.
+func TestTakeMessagesWhileWriting(t *testing.T) {
+	nw := newNetwork(t, 3, nil)
+	l := nw.elect(1)
+	first, _, err := l.Propose([]byte("a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := l.Ready() // the write of "a" is under way
+	second, _, err := l.Propose([]byte("b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := l.TakeMessages()
+	if got := appsTo(msgs, 2); len(got) != 1 || got[0].Entries[0].Index != second {
+		t.Fatalf("appends to 2 while writing: %v", msgs)
+	}
+	// One follower acknowledges both: with the leader's unsynced copy
+	// that would be a quorum of 3, but the leader's copy does not count.
+	mustStep(t, l, domain.Message{Type: domain.MsgAppResp, From: 2, To: 1, Term: l.term, Index: second})
+	if l.log.committed >= first {
+		t.Fatalf("committed %d with the leader's own copy of %d not durable", l.log.committed, first)
+	}
+	l.Advance(rd)
+	if l.log.committed != first {
+		t.Fatalf("after Advance committed %d, want %d (the leader holds only %d durably)", l.log.committed, first, first)
+	}
+	rd = l.Ready()
+	if len(rd.Entries) != 1 || rd.Entries[0].Index != second {
+		t.Fatalf("the next Ready writes %v, want the entry proposed during the last write", rd.Entries)
+	}
+}
+
+// TestTakeMessagesClosesReadRound: a read that arrives after a round's
+// heartbeats were taken starts a round of its own, so acknowledgements
+// sent before it arrived cannot confirm it.
+func TestTakeMessagesClosesReadRound(t *testing.T) {
+	nw := newNetwork(t, 3, nil)
+	l := nw.elect(1)
+	if err := l.ReadIndex([]byte("r1")); err != nil {
+		t.Fatal(err)
+	}
+	beats := func(msgs []domain.Message) (n int) {
+		for _, m := range msgs {
+			if m.Type == domain.MsgHeartbeat {
+				n++
+			}
+		}
+		return n
+	}
+	if n := beats(l.TakeMessages()); n != 2 {
+		t.Fatalf("read round 1: %d heartbeats, want 2", n)
+	}
+	if err := l.ReadIndex([]byte("r2")); err != nil {
+		t.Fatal(err)
+	}
+	if n := beats(l.TakeMessages()); n != 2 {
+		t.Fatalf("read after the round's heartbeats went out: %d heartbeats, want a round of its own", n)
+	}
+}
+
+// TestAppliedTo: the applied point a driver reports bounds compaction and
+// may not pass what was handed out to apply.
+func TestAppliedTo(t *testing.T) {
+	nw := newNetwork(t, 3, nil)
+	l := nw.elect(1)
+	l.Propose([]byte("a"))
+	nw.stabilize()
+	st := l.Status()
+	if err := l.Compact(st.Applied); err != nil {
+		t.Fatalf("compact through applied %d: %v", st.Applied, err)
+	}
+	func() {
+		defer func() {
+			if recover() == nil {
+				t.Fatal("AppliedTo past the handed-out entries did not panic")
+			}
+		}()
+		l.AppliedTo(st.Commit + 1)
+	}()
+}

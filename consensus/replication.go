@@ -50,7 +50,33 @@ func (r *Raft) sendAppend(to domain.NodeID, sendIfEmpty bool) bool {
 	r.send(domain.Message{Type: domain.MsgApp, To: to, Index: prev, LogTerm: prevTerm, Entries: ents,
 		Commit: r.log.committed})
 	pr.sent(len(ents), prev+domain.Index(len(ents)), size)
+	pr.sentCommit = max(pr.sentCommit, r.log.committed)
 	return true
+}
+
+// commitAdvanced notes that the commit index moved. The followers hear of
+// it with the next append they get anyway or, at the latest, when the
+// driver takes the messages (flushCommit): one empty append per follower
+// per batch of messages, not one per acknowledgement that moved the
+// commit index.
+func (r *Raft) commitAdvanced() { r.commitNews = true }
+
+// flushCommit sends an empty append carrying the commit index to every
+// follower that was not told it yet and is not paused (a paused follower
+// hears of it with its next append or heartbeat).
+func (r *Raft) flushCommit() {
+	if !r.commitNews {
+		return
+	}
+	r.commitNews = false
+	if r.role != Leader {
+		return
+	}
+	for _, id := range r.members {
+		if pr := r.prs[id]; id != r.id && pr != nil && pr.sentCommit < r.log.committed {
+			r.sendAppend(id, true)
+		}
+	}
 }
 
 func (r *Raft) sendSnapshot(to domain.NodeID, pr *progress) {
@@ -130,8 +156,9 @@ func (r *Raft) handleAppendResp(m domain.Message) {
 		pr.inflights.freeLE(m.Index)
 	}
 	if r.maybeCommit() {
-		r.bcastAppend()
-	} else if wasPaused {
+		r.commitAdvanced()
+	}
+	if wasPaused {
 		r.sendAppend(m.From, true)
 	}
 	if r.role != Leader {
