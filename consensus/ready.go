@@ -136,6 +136,16 @@ func (r *Raft) TakeMessages() []domain.Message {
 	return m
 }
 
+// TakeReadStates returns the ReadStates queued for Ready.ReadStates so far
+// and forgets them. Like TakeMessages it may be called between Ready and
+// Advance: a read's safety depends on the state machine having applied
+// its index, not on any write, so a read need not wait for the log's sync.
+func (r *Raft) TakeReadStates() []ReadState {
+	rs := r.readStates
+	r.readStates = nil
+	return rs
+}
+
 // AppliedTo tells the core that the state machine has applied every
 // committed entry through i. It lets a driver apply on a stage of its own:
 // it calls Advance with a Ready whose CommittedEntries it has cleared once

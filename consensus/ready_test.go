@@ -116,3 +116,30 @@ func TestAppliedTo(t *testing.T) {
 		l.AppliedTo(st.Commit + 1)
 	}()
 }
+
+// TestTakeReadStatesWhileWriting: a read confirmed while the leader's
+// write is under way is handed out at once, not with the next Ready.
+func TestTakeReadStatesWhileWriting(t *testing.T) {
+	nw := newNetwork(t, 3, nil)
+	l := nw.elect(1)
+	l.Propose([]byte("a"))
+	rd := l.Ready() // the write is under way
+	if err := l.ReadIndex([]byte("r")); err != nil {
+		t.Fatal(err)
+	}
+	var ctx []byte
+	for _, m := range l.TakeMessages() {
+		if m.Type == domain.MsgHeartbeat && m.To == 2 {
+			ctx = m.Context
+		}
+	}
+	mustStep(t, l, domain.Message{Type: domain.MsgHeartbeatResp, From: 2, To: 1, Term: l.term, Context: ctx})
+	rs := l.TakeReadStates()
+	if len(rs) != 1 || string(rs[0].Context) != "r" {
+		t.Fatalf("read states while writing: %v", rs)
+	}
+	l.Advance(rd)
+	if rd := l.Ready(); len(rd.ReadStates) != 0 {
+		t.Fatalf("read state handed out twice: %v", rd.ReadStates)
+	}
+}

@@ -249,6 +249,12 @@ func (d *Driver) pump() {
 	}
 	if d.inflight != nil || d.held != nil {
 		d.send(d.core.TakeMessages())
+		if rs := d.core.TakeReadStates(); len(rs) > 0 {
+			for _, s := range rs {
+				d.readState(s)
+			}
+			d.serveReads()
+		}
 	}
 }
 
