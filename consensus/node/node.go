@@ -72,8 +72,21 @@ type proposalResult struct {
 
 func newProposal(ctx context.Context) *proposal {
 	q := &proposal{ctx: ctx, resp: make(chan proposalResult, 1)}
-	q.p.Done = func(results []domain.Result, err error) { q.resp <- proposalResult{results: results, err: err} }
+	q.p.Done = func(results []domain.Result, err error) {
+		answerOnce(q.resp, proposalResult{results: results, err: err})
+	}
 	return q
+}
+
+// answerOnce puts v in c (capacity 1) unless an answer is there already:
+// the driver answers each request at most once (the simulator checks
+// it), and a
+// second answer must never block the loop.
+func answerOnce[T any](c chan T, v T) {
+	select {
+	case c <- v:
+	default:
+	}
 }
 
 type snapResult struct {
@@ -235,7 +248,7 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 		return err
 	}
 	resp := make(chan error, 1)
-	r := &Read{Done: func(err error) { resp <- err }}
+	r := &Read{Done: func(err error) { answerOnce(resp, err) }}
 	return call(ctx, n, n.readc, r, resp)
 }
 
@@ -249,7 +262,7 @@ func (n *Node) TransferLeadership(ctx context.Context, to domain.NodeID) error {
 		return err
 	}
 	resp := make(chan error, 1)
-	t := &Transfer{To: to, Done: func(err error) { resp <- err }}
+	t := &Transfer{To: to, Done: func(err error) { answerOnce(resp, err) }}
 	return call(ctx, n, n.transferc, t, resp)
 }
 

@@ -103,9 +103,14 @@ func (s *sim) clientSend(c *client, attempt uint64) {
 		op.proposed = true
 		s.tr.linef(s.now, s.step, "client %d proposes at n%d", c.id, n.id)
 		s.schedule(&event{at: s.now + writeTimeout, kind: evClientTimer, client: c.id, attempt: c.attempt})
+		answered := false
 		n.d.Propose(&raftnode.Proposal{
 			Cmds: [][]byte{domain.EncodeCommand(domain.Command{Ops: []domain.Op{o}})},
-			Done: func(_ []domain.Result, err error) { s.onWrite(c, op, attempt, n, err) },
+			Done: func(_ []domain.Result, err error) {
+				if s.once(&answered, n, "proposal") {
+					s.onWrite(c, op, attempt, n, err)
+				}
+			},
 		})
 	case opGet:
 		if s.opts.localReads {
@@ -118,9 +123,25 @@ func (s *sim) clientSend(c *client, attempt uint64) {
 		op.reading = true
 		s.tr.linef(s.now, s.step, "client %d reads at n%d: %s", c.id, n.id, op.ctx)
 		s.schedule(&event{at: s.now + readTimeout, kind: evClientTimer, client: c.id, attempt: c.attempt})
-		n.d.Read(&raftnode.Read{Done: func(err error) { s.onRead(c, op, attempt, n, err) }})
+		answered := false
+		n.d.Read(&raftnode.Read{Done: func(err error) {
+			if s.once(&answered, n, "read") {
+				s.onRead(c, op, attempt, n, err)
+			}
+		}})
 	}
 	s.pump(n)
+}
+
+// once reports whether a request's answer is its first: the driver
+// answers a request at most once, and a second answer is a violation.
+func (s *sim) once(answered *bool, n *node, what string) bool {
+	if *answered {
+		s.fail("driver", "n%d answered a %s twice", n.id, what)
+		return false
+	}
+	*answered = true
+	return true
 }
 
 // current reports whether op is still client c's operation in the attempt
