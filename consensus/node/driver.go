@@ -64,7 +64,7 @@ type Driver struct {
 	// plant: the driver's planted bugs (consensus.Plant), read once.
 	plant struct{ applyUncommitted, answerByIndex, purgeUnsynced bool }
 
-	out Output
+	out, spare Output
 }
 
 // DriverConfig configures a Driver: the core's configuration and the
@@ -221,18 +221,34 @@ func (d *Driver) Step(m domain.Message) {
 
 // Output takes the pending Readies the stages can take and returns
 // everything the runner has to do.
+//
+// The slices of the Output returned stay valid until the second Output
+// call after it: the driver keeps two sets of buffers and fills one while
+// the runner handles the other (and may, while handling it, give the
+// driver inputs that add to the next).
 func (d *Driver) Output() Output {
 	d.flushReads()
 	d.pump()
 	out := d.out
-	d.out = Output{}
+	d.out = d.spare.reset()
+	d.spare = out
 	return out
+}
+
+// reset empties o's slices, keeping their arrays, and returns it.
+func (o Output) reset() Output {
+	clear(o.Messages)
+	clear(o.Snapshots)
+	clear(o.Log)
+	clear(o.Apply)
+	clear(o.Answers)
+	return Output{Messages: o.Messages[:0], Snapshots: o.Snapshots[:0], Log: o.Log[:0], Apply: o.Apply[:0], Answers: o.Answers[:0]}
 }
 
 // readyJob is a Ready taken from the core and its LogJob.
 type readyJob struct {
 	rd  consensus.Ready
-	job *LogJob
+	job LogJob
 }
 
 // pump takes Readies while the log stage is free: a Ready that needs no
@@ -270,7 +286,9 @@ func (d *Driver) takeReady() *readyJob {
 		d.readState(rs)
 	}
 	d.serveReads()
-	job := &LogJob{Snapshot: rd.Snapshot, Vote: rd.Vote, Entries: rd.Entries, Sync: rd.MustSync || rd.Snapshot != nil}
+	rj := &readyJob{rd: rd}
+	job := &rj.job
+	*job = LogJob{Snapshot: rd.Snapshot, Vote: rd.Vote, Entries: rd.Entries, Sync: rd.MustSync || rd.Snapshot != nil}
 	if rd.Snapshot != nil {
 		job.lastStored = d.lastIndex
 		d.lastIndex = rd.Snapshot.Meta.Index
@@ -279,7 +297,7 @@ func (d *Driver) takeReady() *readyJob {
 		job.Truncate = rd.Entries[0].Index <= d.lastIndex
 		d.lastIndex = rd.Entries[len(rd.Entries)-1].Index
 	}
-	return &readyJob{rd: rd, job: job}
+	return rj
 }
 
 // issue hands rj's LogJob to the log stage, or completes it at once if it
@@ -291,7 +309,7 @@ func (d *Driver) issue(rj *readyJob) {
 	}
 	rj.job.ready = rj
 	d.inflight = rj
-	d.out.Log = append(d.out.Log, rj.job)
+	d.out.Log = append(d.out.Log, &rj.job)
 }
 
 // LogDone reports that a LogJob completed: its writes are durable. err

@@ -13,7 +13,8 @@ type stage[J any] struct {
 	quit chan struct{}
 	wg   sync.WaitGroup
 	mu   sync.Mutex
-	q    []J
+	q    []J // q[head:] wait; the slice is reused once drained
+	head int
 }
 
 type stageResult[J any] struct {
@@ -42,7 +43,8 @@ func (s *stage[J]) run() {
 	defer s.wg.Done()
 	for {
 		s.mu.Lock()
-		if len(s.q) == 0 {
+		if s.head == len(s.q) {
+			s.q, s.head = s.q[:0], 0
 			s.mu.Unlock()
 			select {
 			case <-s.wake:
@@ -51,10 +53,10 @@ func (s *stage[J]) run() {
 				return
 			}
 		}
-		j := s.q[0]
+		j := s.q[s.head]
 		var zero J
-		s.q[0] = zero
-		s.q = s.q[1:]
+		s.q[s.head] = zero
+		s.head++
 		s.mu.Unlock()
 		err := s.fn(j)
 		select {
