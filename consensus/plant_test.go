@@ -75,3 +75,22 @@ func TestPlantCommitByCounting(t *testing.T) {
 		}
 	}
 }
+
+// TestPlantLeaderUnsynced: with the switch on, the leader counts its own
+// entries toward the quorum once handed out to write, so one follower's
+// acknowledgement commits an entry the leader has not synced.
+func TestPlantLeaderUnsynced(t *testing.T) {
+	for _, planted := range []bool{false, true} {
+		nw := newNetwork(t, 3, func(cfg *Config) { cfg.plant.leaderUnsynced = planted })
+		l := nw.elect(1)
+		idx, _, err := l.Propose([]byte("a"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Ready() // handed out to write; never synced
+		mustStep(t, l, domain.Message{Type: domain.MsgAppResp, From: 2, To: 1, Term: l.term, Index: idx})
+		if got := l.log.committed >= idx; got != planted {
+			t.Fatalf("planted=%v: commit %d with the leader's copy of %d unsynced", planted, l.log.committed, idx)
+		}
+	}
+}
