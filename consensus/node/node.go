@@ -94,9 +94,9 @@ type snapResult struct {
 	err error
 }
 
-// maxStepBatch bounds the received messages stepped as one input, so
-// that one Output serves several messages without starving the rest of
-// the loop.
+// maxStepBatch bounds the received messages stepped before the driver's
+// output is handled, so that one Output serves several messages without
+// starving the rest of the loop.
 const maxStepBatch = 256
 
 // Start loads the durable state (LoadState), builds the driver and starts
@@ -291,35 +291,77 @@ func call[R any](ctx context.Context, n *Node, c chan<- R, req R, resp <-chan er
 	}
 }
 
-// run is the loop: the only goroutine that touches the driver. It takes
-// one input (waiting for it), then every input already waiting, up to
-// maxInputBatch, and only then the driver's output: under load one
-// output carries the work of many inputs (one append per follower for
-// many proposals, one commit notice for many acknowledgements).
+// run is the loop: the only goroutine that touches the driver.
 func (n *Node) run() {
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
-	in := loopInputs{tick: ticker.C, recv: n.cfg.Transport.Receive()}
+	recvc := n.cfg.Transport.Receive()
 	var stopErr error
 	for stopErr == nil {
-		_, stopErr = n.input(&in, true)
-		for i := 0; stopErr == nil && i < maxInputBatch; i++ {
-			var took bool
-			if took, stopErr = n.input(&in, false); !took {
-				break
+		select {
+		case <-ticker.C:
+			if n.cfg.DiskFull != nil {
+				n.d.SetDiskFull(n.cfg.DiskFull())
 			}
-		}
-		if stopErr != nil {
-			break
+			n.d.Tick()
+			if err := n.drain(); err != nil {
+				stopErr = n.storageFailure(err)
+				continue
+			}
+			if n.dirty {
+				n.publish()
+			}
+			continue
+		case m, ok := <-recvc:
+			if !ok {
+				n.log.Debug().Msg("transport closed: no more messages")
+				recvc = nil
+				continue
+			}
+			n.d.Step(m)
+		drain:
+			for range maxStepBatch {
+				select {
+				case m, ok := <-recvc:
+					if !ok {
+						recvc = nil
+						break drain
+					}
+					n.d.Step(m)
+				default:
+					break drain
+				}
+			}
+		case p := <-n.propc:
+			n.proposeBatch(p)
+		case p := <-n.confc:
+			n.proposeOne(p)
+		case r := <-n.readc:
+			n.readBatch(r)
+		case t := <-n.transferc:
+			n.d.Transfer(t)
+		case s := <-n.snapc:
+			n.d.SnapshotSent(s.to, s.err)
+		case r := <-n.logs.done:
+			if r.err != nil {
+				stopErr = n.storageFailure(r.err)
+				continue
+			}
+			n.d.LogDone(r.job)
+		case r := <-n.applies.done:
+			n.applyOutstanding--
+			if r.err != nil {
+				stopErr = n.storageFailure(r.err)
+				continue
+			}
+			n.d.ApplyDone(r.job)
+		case <-n.stopc:
+			stopErr = domain.ErrStopped
+			continue
 		}
 		if err := n.drain(); err != nil {
 			stopErr = n.storageFailure(err)
-			break
 		}
-		if in.ticked && n.dirty {
-			n.publish()
-		}
-		in.ticked = false
 	}
 	n.stopErr = stopErr
 	n.logs.stop()
@@ -333,117 +375,6 @@ func (n *Node) run() {
 	close(n.loopDone)
 	n.snapWG.Wait()
 	close(n.done)
-}
-
-// maxInputBatch bounds the inputs the loop takes before it handles the
-// driver's output, so that the output's messages are never held back
-// long.
-const maxInputBatch = 64
-
-// loopInputs are the loop's input channels that are not the Node's own.
-type loopInputs struct {
-	tick   <-chan time.Time
-	recv   <-chan domain.Message
-	ticked bool // a tick was taken since the last output
-}
-
-// input takes one input and hands it to the driver: waiting for one if
-// wait, else only if one is ready (took reports whether it did). It
-// returns the error that stops the node: domain.ErrStopped after Stop, a
-// storage failure from a stage.
-func (n *Node) input(in *loopInputs, wait bool) (took bool, stop error) {
-	if wait {
-		select {
-		case <-in.tick:
-			n.tick(in)
-		case m, ok := <-in.recv:
-			n.recv(in, m, ok)
-		case p := <-n.propc:
-			n.proposeBatch(p)
-		case p := <-n.confc:
-			n.proposeOne(p)
-		case r := <-n.readc:
-			n.readBatch(r)
-		case t := <-n.transferc:
-			n.d.Transfer(t)
-		case s := <-n.snapc:
-			n.d.SnapshotSent(s.to, s.err)
-		case r := <-n.logs.done:
-			return true, n.logDone(r)
-		case r := <-n.applies.done:
-			return true, n.applyDone(r)
-		case <-n.stopc:
-			return true, domain.ErrStopped
-		}
-		return true, nil
-	}
-	select {
-	case <-in.tick:
-		n.tick(in)
-	case m, ok := <-in.recv:
-		n.recv(in, m, ok)
-	case p := <-n.propc:
-		n.proposeBatch(p)
-	case p := <-n.confc:
-		n.proposeOne(p)
-	case r := <-n.readc:
-		n.readBatch(r)
-	case t := <-n.transferc:
-		n.d.Transfer(t)
-	case s := <-n.snapc:
-		n.d.SnapshotSent(s.to, s.err)
-	case r := <-n.logs.done:
-		return true, n.logDone(r)
-	case r := <-n.applies.done:
-		return true, n.applyDone(r)
-	case <-n.stopc:
-		return true, domain.ErrStopped
-	default:
-		return false, nil
-	}
-	return true, nil
-}
-
-func (n *Node) tick(in *loopInputs) {
-	if n.cfg.DiskFull != nil {
-		n.d.SetDiskFull(n.cfg.DiskFull())
-	}
-	n.d.Tick()
-	in.ticked = true
-}
-
-// recv steps m and the messages waiting behind it (up to maxStepBatch).
-func (n *Node) recv(in *loopInputs, m domain.Message, ok bool) {
-	for range maxStepBatch {
-		if !ok {
-			n.log.Debug().Msg("transport closed: no more messages")
-			in.recv = nil
-			return
-		}
-		n.d.Step(m)
-		select {
-		case m, ok = <-in.recv:
-		default:
-			return
-		}
-	}
-}
-
-func (n *Node) logDone(r stageResult[*LogJob]) error {
-	if r.err != nil {
-		return n.storageFailure(r.err)
-	}
-	n.d.LogDone(r.job)
-	return nil
-}
-
-func (n *Node) applyDone(r stageResult[*ApplyJob]) error {
-	n.applyOutstanding--
-	if r.err != nil {
-		return n.storageFailure(r.err)
-	}
-	n.d.ApplyDone(r.job)
-	return nil
 }
 
 // drain handles the driver's output until it has none: a job the loop ran
