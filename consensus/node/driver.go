@@ -312,8 +312,9 @@ func (d *Driver) issue(rj *readyJob) {
 	d.out.Log = append(d.out.Log, &rj.job)
 }
 
-// LogDone reports that a LogJob completed: its writes are durable. err
-// non-nil is a storage failure: the runner stops the node (see Fail).
+// LogDone reports that a LogJob completed: its writes are durable. A job
+// that failed is not reported: it is a storage failure, and the runner
+// stops the node (see Fail). ApplyDone likewise.
 func (d *Driver) LogDone(j *LogJob) {
 	rj := j.ready
 	if rj == nil {
