@@ -509,17 +509,23 @@ func (c *Cluster) NCommitted(index domain.Index) int {
 }
 
 // retryable reports whether a proposal failed without being appended.
+// domain.ErrStopped is not among them: a node stopped (crashed) after
+// taking a proposal may have sent its entry to the others, which may
+// commit it.
 func retryable(err error) bool {
 	return errors.Is(err, domain.ErrNotLeader) || errors.Is(err, domain.ErrProposalDropped) ||
-		errors.Is(err, domain.ErrStopped) || errors.Is(err, domain.ErrNoLeader)
+		errors.Is(err, errNodeDown) || errors.Is(err, domain.ErrNoLeader)
 }
+
+// errNodeDown: ProposeTo found no node running at that place.
+var errNodeDown = errors.New("cluster: node down")
 
 // ProposeTo proposes w on node i with a timeout; nil means acknowledged
 // (and recorded as such).
 func (c *Cluster) ProposeTo(i int, w Write, timeout time.Duration) error {
 	n := c.Node(i)
 	if n == nil {
-		return fmt.Errorf("node %d: %w", c.id(i), domain.ErrStopped)
+		return fmt.Errorf("node %d: %w", c.id(i), errNodeDown)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
