@@ -1,0 +1,76 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/rs/zerolog"
+	"github.com/seshat-kv/seshat/domain"
+)
+
+// Options configures a Client. The zero value works.
+type Options struct {
+	// Conns is the number of connections kept to the leader; batches are
+	// spread over them round-robin and pipelined on each. Default 4: a
+	// connection's reader and writer each cost a goroutine and a syscall
+	// per wake-up, and a few connections already keep the leader's RESP
+	// server busy on both of this machine's cores.
+	Conns int
+	// MaxQueued bounds the batches queued on one connection and not yet
+	// written; Do waits for room. Default 1024.
+	MaxQueued int
+	// DialTimeout bounds dialing the leader and the hello that follows.
+	// Default 1s.
+	DialTimeout time.Duration
+	// Password is sent with AUTH on every connection: the leader's
+	// requirepass (the same on every node). Default none.
+	Password string
+	// MaxReplyBytes bounds the bulk reply of one batch. Default
+	// 4*domain.MaxValueSize.
+	MaxReplyBytes int64
+	// Logger receives connection events. Default: discard.
+	Logger *zerolog.Logger
+}
+
+// Defaults of Options' fields.
+const (
+	DefaultConns       = 4
+	DefaultMaxQueued   = 1024
+	DefaultDialTimeout = time.Second
+)
+
+// EnsureDefaults fills zero fields with their defaults.
+func (o *Options) EnsureDefaults() {
+	if o.Conns == 0 {
+		o.Conns = DefaultConns
+	}
+	if o.MaxQueued == 0 {
+		o.MaxQueued = DefaultMaxQueued
+	}
+	if o.DialTimeout == 0 {
+		o.DialTimeout = DefaultDialTimeout
+	}
+	if o.MaxReplyBytes == 0 {
+		o.MaxReplyBytes = 4 * domain.MaxValueSize
+	}
+	if o.Logger == nil {
+		nop := zerolog.Nop()
+		o.Logger = &nop
+	}
+}
+
+// Validate reports options a Client cannot run with.
+func (o *Options) Validate() error {
+	switch {
+	case o.Conns < 1:
+		return fmt.Errorf("relay: options: Conns %d < 1", o.Conns)
+	case o.MaxQueued < 1:
+		return fmt.Errorf("relay: options: MaxQueued %d < 1", o.MaxQueued)
+	case o.DialTimeout < 0:
+		return fmt.Errorf("relay: options: DialTimeout %v < 0", o.DialTimeout)
+	case o.MaxReplyBytes < 1:
+		return errors.New("relay: options: MaxReplyBytes < 1")
+	}
+	return nil
+}
