@@ -16,7 +16,8 @@ import (
 )
 
 // relayHello and relayDo are the commands a relaying node sends
-// (app.RelayHello and app.RelayDo; this package cannot import app).
+// (relay.Hello and relay.Do of adapters/relay, which this package may not
+// import).
 const (
 	relayHello = "seshat.relayed"
 	relayDo    = "seshat.do"

@@ -30,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/seshat-kv/seshat/adapters/pebble"
+	"github.com/seshat-kv/seshat/adapters/relay"
 	"github.com/seshat-kv/seshat/adapters/resp"
 	"github.com/seshat-kv/seshat/adapters/tcp"
 	"github.com/seshat-kv/seshat/app"
@@ -38,6 +39,8 @@ import (
 	"github.com/seshat-kv/seshat/domain"
 	"github.com/seshat-kv/seshat/domain/keyspace"
 )
+
+var _ app.Node = (*node.Node)(nil)
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -368,13 +371,19 @@ func run(cfg config) (err error) {
 	}()
 
 	electionTimeout := 2 * time.Duration(cfg.electionTicks) * cfg.tick
+	relayLog := log.With().Str("component", "relay").Logger()
+	rl, err := relay.New(relay.Options{Password: cfg.requirePass, Logger: &relayLog})
+	if err != nil {
+		return badConfig("%v", err)
+	}
+	defer rl.Close()
 	alog := log.With().Str("component", "app").Logger()
 	svc, err := app.New(n, db.StateMachine(), app.Config{
 		ClientAddrs: cfg.clients,
+		Relay:       rl,
 		Redirect:    cfg.redirect,
 		LeaderWait:  electionTimeout,
 		Engine:      cfg.engine(),
-		Password:    cfg.requirePass,
 		Logger:      &alog,
 	})
 	if err != nil {
