@@ -166,49 +166,43 @@ func (c *Client) dial(ctx context.Context, addr string) (*conn, error) {
 		addr:     addr,
 		nc:       nc,
 		r:        r,
-		w:        bufio.NewWriterSize(nc, 64<<10),
 		maxReply: c.opts.MaxReplyBytes,
-		sendq:    make(chan *call, c.opts.MaxQueued),
 		done:     make(chan struct{}),
 	}
+	cn.wmu.w = bufio.NewWriterSize(nc, 64<<10)
 	c.log.Debug().Str("addr", addr).Msg("relay connection open")
 	go cn.readLoop()
-	go cn.writeLoop()
 	return cn, nil
 }
 
-// A call is one batch on a connection: queued, then sent (once written
-// into the connection's buffer) or abandoned (by its caller, or because
-// the connection broke, before it went out).
+// A call is one batch sent on a connection, waiting for its reply.
 type call struct {
-	payload []byte
-	n       int
-	state   atomic.Int32
-	done    chan result // capacity 1: a call gets exactly one result
+	n    int
+	done chan result // capacity 1: a call gets exactly one result
 }
-
-const (
-	queued int32 = iota
-	sent
-	abandoned
-)
 
 type result struct {
 	replies []domain.Reply
 	err     error
 }
 
-// conn is one pipelined connection: the writer sends the queued calls in
-// order, the reader matches each reply to the oldest call sent.
+// conn is one pipelined connection: callers write their batches in turn
+// (the last one waiting flushes them all), the reader goroutine matches
+// each reply to the oldest call sent.
 type conn struct {
 	addr     string
 	nc       net.Conn
 	r        *bufio.Reader // the reader goroutine's
-	w        *bufio.Writer // the writer goroutine's
 	maxReply int64
-	sendq    chan *call
-	done     chan struct{} // closed once the connection is dead
-	mu       struct {
+	// writers counts the callers writing or waiting to: the one that finds
+	// none behind it flushes, so batches that pile up go out in one write.
+	writers atomic.Int32
+	wmu     struct {
+		sync.Mutex
+		w *bufio.Writer
+	}
+	done chan struct{} // closed once the connection is dead
+	mu   struct {
 		sync.Mutex
 		pending  []*call // sent, awaiting their replies, oldest first
 		inflight int     // calls admitted and not finished
@@ -234,51 +228,56 @@ func (cn *conn) usable() bool {
 	return cn.mu.err == nil && !cn.mu.retiring
 }
 
-func (cn *conn) deathErr() error {
-	cn.mu.Lock()
-	defer cn.mu.Unlock()
-	return cn.mu.err
-}
-
 // do sends one batch and waits for its replies.
 func (cn *conn) do(ctx context.Context, payload []byte, n int) ([]domain.Reply, error) {
-	cl := &call{payload: payload, n: n, done: make(chan result, 1)}
-	cn.mu.Lock()
-	if err := cn.mu.err; err != nil {
-		cn.mu.Unlock()
+	if err := ctx.Err(); err != nil {
 		return nil, cn.notSent(err)
 	}
-	cn.mu.inflight++
-	cn.mu.Unlock()
-	select {
-	case cn.sendq <- cl:
-	case <-cn.done:
-		cn.release()
-		return nil, cn.notSent(cn.deathErr())
-	case <-ctx.Done():
-		cn.release()
-		return nil, cn.notSent(ctx.Err())
+	cl := &call{n: n, done: make(chan result, 1)}
+	if err := cn.send(cl, payload); err != nil {
+		return nil, err
 	}
 	select {
 	case res := <-cl.done:
 		return res.replies, res.err
-	case <-cn.done:
-		if cl.state.CompareAndSwap(queued, abandoned) {
-			cn.release()
-			return nil, cn.notSent(cn.deathErr())
-		}
 	case <-ctx.Done():
-		if cl.state.CompareAndSwap(queued, abandoned) {
-			cn.release()
-			return nil, cn.notSent(ctx.Err())
-		}
-		// Sent, and the leader did not answer in time: the connection is
-		// stuck, and the batches behind this one wait for the same reply.
+		// The leader did not answer in time: the connection is stuck, and
+		// the batches behind this one wait for the same reply.
 		cn.fail(fmt.Errorf("no reply before the deadline: %w", ctx.Err()))
 	}
-	// Sent: the reader or fail finishes it.
+	// The reader or fail finishes it.
 	res := <-cl.done
 	return res.replies, res.err
+}
+
+// send writes cl's batch, and flushes unless another caller is waiting to
+// write behind it (that one flushes both). An error means it was not sent.
+func (cn *conn) send(cl *call, payload []byte) error {
+	cn.writers.Add(1)
+	cn.wmu.Lock()
+	defer cn.wmu.Unlock()
+	last := cn.writers.Add(-1) == 0
+	cn.mu.Lock()
+	if err := cn.mu.err; err != nil {
+		cn.mu.Unlock()
+		if last {
+			_ = cn.wmu.w.Flush() // what others wrote; the connection is dead anyway
+		}
+		return cn.notSent(err)
+	}
+	// Pending before written: its reply cannot come before the flush.
+	cn.mu.pending = append(cn.mu.pending, cl)
+	cn.mu.inflight++
+	cn.mu.Unlock()
+	_, _ = cn.wmu.w.Write(payload) // an error sticks and Flush returns it
+	if last {
+		if err := cn.wmu.w.Flush(); err != nil {
+			// Whatever was written may have gone out: fail reports the
+			// pending calls, this one included, as of unknown outcome.
+			cn.fail(err)
+		}
+	}
+	return nil
 }
 
 // finish hands cl its result.
@@ -310,8 +309,7 @@ func (cn *conn) retire() {
 	}
 }
 
-// fail kills the connection: the calls it sent get an unknown outcome;
-// those not sent are abandoned by their callers or by the writer.
+// fail kills the connection: the calls it sent get an unknown outcome.
 func (cn *conn) fail(err error) {
 	cn.mu.Lock()
 	if cn.mu.err != nil {
@@ -327,47 +325,6 @@ func (cn *conn) fail(err error) {
 	for _, cl := range pending {
 		cn.finish(cl, result{err: cn.unknown(err)})
 	}
-}
-
-func (cn *conn) writeLoop() {
-	for {
-		var cl *call
-		select {
-		case cl = <-cn.sendq:
-		case <-cn.done:
-			return
-		}
-		// Write every call queued meanwhile, then flush once.
-		for more := true; more; {
-			cn.write(cl)
-			select {
-			case cl = <-cn.sendq:
-			default:
-				more = false
-			}
-		}
-		if err := cn.w.Flush(); err != nil {
-			cn.fail(err)
-			return
-		}
-	}
-}
-
-// write puts cl in the connection's buffer, unless its caller gave up.
-func (cn *conn) write(cl *call) {
-	if !cl.state.CompareAndSwap(queued, sent) {
-		return
-	}
-	cn.mu.Lock()
-	if err := cn.mu.err; err != nil {
-		cn.mu.Unlock()
-		cn.finish(cl, result{err: cn.notSent(err)})
-		return
-	}
-	// Pending before written: its reply cannot come before the flush.
-	cn.mu.pending = append(cn.mu.pending, cl)
-	cn.mu.Unlock()
-	_, _ = cn.w.Write(cl.payload) // an error sticks and Flush returns it
 }
 
 func (cn *conn) readLoop() {

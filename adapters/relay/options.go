@@ -17,9 +17,6 @@ type Options struct {
 	// per wake-up, and a few connections already keep the leader's RESP
 	// server busy on both of this machine's cores.
 	Conns int
-	// MaxQueued bounds the batches queued on one connection and not yet
-	// written; Do waits for room. Default 1024.
-	MaxQueued int
 	// DialTimeout bounds dialing the leader and the hello that follows.
 	// Default 1s.
 	DialTimeout time.Duration
@@ -36,7 +33,6 @@ type Options struct {
 // Defaults of Options' fields.
 const (
 	DefaultConns       = 4
-	DefaultMaxQueued   = 1024
 	DefaultDialTimeout = time.Second
 )
 
@@ -44,9 +40,6 @@ const (
 func (o *Options) EnsureDefaults() {
 	if o.Conns == 0 {
 		o.Conns = DefaultConns
-	}
-	if o.MaxQueued == 0 {
-		o.MaxQueued = DefaultMaxQueued
 	}
 	if o.DialTimeout == 0 {
 		o.DialTimeout = DefaultDialTimeout
@@ -65,8 +58,6 @@ func (o *Options) Validate() error {
 	switch {
 	case o.Conns < 1:
 		return fmt.Errorf("relay: options: Conns %d < 1", o.Conns)
-	case o.MaxQueued < 1:
-		return fmt.Errorf("relay: options: MaxQueued %d < 1", o.MaxQueued)
 	case o.DialTimeout < 0:
 		return fmt.Errorf("relay: options: DialTimeout %v < 0", o.DialTimeout)
 	case o.MaxReplyBytes < 1:
