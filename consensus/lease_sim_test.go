@@ -424,7 +424,7 @@ func TestLeaseChaosCatchesDrift(t *testing.T) {
 		t.Skip("slow")
 	}
 	for seed := uint64(1); seed <= 200; seed++ {
-		s := leaseChaos{seed: seed, n: 3 + 2*int(seed%2), units: 300_000, periodLo: 50, periodHi: 150}.run(t)
+		s := leaseChaos{seed: seed, n: 3 + 2*int(seed%2), units: 150_000, periodLo: 50, periodHi: 150}.run(t)
 		if s.violation != "" {
 			t.Logf("caught at seed %d: %s", seed, s.violation)
 			return
