@@ -2,8 +2,8 @@
 // client side of relaying, through which a follower hands batches with
 // writes to the leader's client (RESP) address.
 //
-// A Client keeps a few long-lived connections to the leader (Options.Conns)
-// and spreads batches over them; each connection is pipelined: callers
+// A Client keeps one long-lived connection to the leader, or a few
+// (Options.Conns), and spreads batches over them; each is pipelined: callers
 // write their batches in turn, the last of those waiting flushing them all
 // in one write, while a reader goroutine takes the replies, which come
 // back in the order sent, and hands each to its caller. So a follower's
