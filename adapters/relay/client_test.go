@@ -346,18 +346,42 @@ func TestBadReplies(t *testing.T) {
 	}
 }
 
-// When the leader changes, the connections to the old one close once
-// their replies are in.
+// When the leader changes, the connections to the old one take no new
+// batches and close once the replies in flight are in.
 func TestLeaderChangeRetiresConnections(t *testing.T) {
 	a, b := newFakeLeader(t), newFakeLeader(t)
+	release := make(chan struct{})
+	a.onDo = func(_ redcon.Conn, reqs []ports.Request) action {
+		if string(reqs[0].Call.Args[1]) == "slow" {
+			<-release
+		}
+		return reply
+	}
 	c := newClient(t, Options{Conns: 2})
 	for range 4 {
 		if _, err := c.Do(context.Background(), a.addr, get("a")); err != nil {
 			t.Fatal(err)
 		}
 	}
+	slow := make(chan error, 1)
+	go func() {
+		got, err := c.Do(context.Background(), a.addr, get("slow"))
+		if err == nil && string(got[0].Bulk) != "slow" {
+			err = fmt.Errorf("reply %v", got)
+		}
+		slow <- err
+	}()
+	time.Sleep(20 * time.Millisecond) // the slow batch is out
 	if _, err := c.Do(context.Background(), b.addr, get("b")); err != nil {
 		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond)
+	if a.closed.Load() == a.accepted.Load() {
+		t.Fatal("every connection to the old leader closed with a reply in flight")
+	}
+	close(release)
+	if err := <-slow; err != nil {
+		t.Fatalf("the batch in flight to the old leader: %v, want its reply", err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for a.closed.Load() != a.accepted.Load() {
