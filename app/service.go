@@ -11,7 +11,6 @@ import (
 
 	"github.com/rs/zerolog"
 	"github.com/seshat-kv/seshat/consensus"
-	"github.com/seshat-kv/seshat/consensus/node"
 	"github.com/seshat-kv/seshat/domain"
 	"github.com/seshat-kv/seshat/domain/keyspace"
 	"github.com/seshat-kv/seshat/ports"
@@ -23,8 +22,6 @@ var _ ports.KV = (*Service)(nil)
 const (
 	DefaultLeaderWait   = time.Second
 	DefaultRelayTimeout = 10 * time.Second
-	DefaultRelayIdle    = 128
-	DefaultDialTimeout  = time.Second
 	// DefaultExpiryInterval and DefaultExpirySample: every 100ms the
 	// leader looks at up to 200 keys of each database for expired ones.
 	DefaultExpiryInterval = 100 * time.Millisecond
@@ -37,6 +34,11 @@ type Config struct {
 	// relaying to the leader and for redirects. Default: none (a follower
 	// then answers domain.ErrNoLeader to writes).
 	ClientAddrs map[domain.NodeID]string
+	// Relay carries a follower's batches with writes to the leader
+	// (adapters/relay). The caller keeps ownership: Close does not close
+	// it. Default none: a follower answers writes with a
+	// *ports.RedirectError, as with Redirect.
+	Relay ports.Relay
 	// Redirect makes a follower answer writes with a *ports.RedirectError
 	// instead of relaying them. Default false.
 	Redirect bool
@@ -47,15 +49,6 @@ type Config struct {
 	// RelayTimeout bounds one relayed batch, from sending to the last
 	// reply. Default 10s.
 	RelayTimeout time.Duration
-	// DialTimeout bounds dialing the leader for a relay. Default 1s.
-	DialTimeout time.Duration
-	// RelayIdle is the number of idle relay connections kept. Default 128:
-	// about one per client connection relaying at once, so a busy
-	// follower does not re-dial the leader for every batch.
-	RelayIdle int
-	// Password is sent with AUTH on every relay connection: the leader's
-	// --requirepass, the same on every node. Default none.
-	Password string
 	// ExpiryInterval is how often the leader samples keys for expired ones
 	// and proposes their deletion. Default 100ms; negative disables it.
 	ExpiryInterval time.Duration
@@ -77,12 +70,6 @@ func (c *Config) EnsureDefaults() {
 	if c.RelayTimeout == 0 {
 		c.RelayTimeout = DefaultRelayTimeout
 	}
-	if c.DialTimeout == 0 {
-		c.DialTimeout = DefaultDialTimeout
-	}
-	if c.RelayIdle == 0 {
-		c.RelayIdle = DefaultRelayIdle
-	}
 	if c.ExpiryInterval == 0 {
 		c.ExpiryInterval = DefaultExpiryInterval
 	}
@@ -98,10 +85,8 @@ func (c *Config) EnsureDefaults() {
 // Validate reports a configuration the service cannot run with.
 func (c *Config) Validate() error {
 	switch {
-	case c.LeaderWait < 0 || c.RelayTimeout < 0 || c.DialTimeout < 0:
-		return fmt.Errorf("app: config: negative duration (leader wait %v, relay timeout %v, dial timeout %v)", c.LeaderWait, c.RelayTimeout, c.DialTimeout)
-	case c.RelayIdle < 0:
-		return fmt.Errorf("app: config: RelayIdle %d < 0", c.RelayIdle)
+	case c.LeaderWait < 0 || c.RelayTimeout < 0:
+		return fmt.Errorf("app: config: negative duration (leader wait %v, relay timeout %v)", c.LeaderWait, c.RelayTimeout)
 	}
 	for id, a := range c.ClientAddrs {
 		if id == domain.None || a == "" {
@@ -111,7 +96,8 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// Node is what the service needs of a Raft node; *node.Node implements it.
+// Node is what the service needs of a Raft node; *node.Node implements it
+// (cmd/seshatd asserts it).
 type Node interface {
 	ID() domain.NodeID
 	Leader() domain.NodeID
@@ -121,8 +107,6 @@ type Node interface {
 	TransferLeadership(ctx context.Context, to domain.NodeID) error
 }
 
-var _ Node = (*node.Node)(nil)
-
 // Service implements ports.KV. Its methods are safe for concurrent use.
 type Service struct {
 	cfg    Config
@@ -130,7 +114,6 @@ type Service struct {
 	kv     ports.KVReader
 	engine keyspace.Engine
 	log    zerolog.Logger
-	relay  *relayPool
 
 	clockMu   sync.Mutex
 	lastStamp int64
@@ -158,22 +141,20 @@ func New(n Node, kv ports.KVReader, cfg Config) (*Service, error) {
 		engine: cfg.Engine,
 		log:    cfg.Logger.With().Str("component", "app").Logger(),
 	}
-	s.relay = newRelayPool(cfg.DialTimeout, cfg.RelayIdle, cfg.Password)
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopReaper, s.reaperDone = cancel, make(chan struct{})
 	go s.reaper(ctx)
 	return s, nil
 }
 
-// Close fails every later Do with domain.ErrStopped and closes the idle
-// relay connections. It does not stop the node.
+// Close fails every later Do with domain.ErrStopped. It stops neither the
+// node nor the relay.
 func (s *Service) Close() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	s.stopReaper()
 	<-s.reaperDone
-	s.relay.close()
 }
 
 // maxReapCalls bounds the conditional deletes of one reaper entry.
@@ -371,7 +352,7 @@ func (s *Service) Do(ctx context.Context, reqs []ports.Request, opts ports.DoOpt
 		switch {
 		case lead == s.node.ID():
 			retry, cause = s.execute(ctx, reqs, replies)
-		case opts.Relayed || s.cfg.Redirect:
+		case opts.Relayed || s.cfg.Redirect || s.cfg.Relay == nil:
 			addr, ok := s.cfg.ClientAddrs[lead]
 			if !ok {
 				fill(replies, 0, fmt.Errorf("app: no client address for leader %d: %w", lead, domain.ErrNoLeader))
@@ -642,7 +623,8 @@ func (s *Service) Keyspace(n int) ([]ports.DBSize, error) {
 }
 
 // relayBatch relays reqs to the leader lead and fills replies. It returns
-// true, with nothing run, when the batch must be retried.
+// true, with nothing run, when the batch must be retried: it was not sent,
+// or the node asked refused it (it no longer leads).
 func (s *Service) relayBatch(ctx context.Context, lead domain.NodeID, reqs []ports.Request, replies []ports.Reply) (retry bool, cause error) {
 	addr, ok := s.cfg.ClientAddrs[lead]
 	if !ok {
@@ -651,35 +633,23 @@ func (s *Service) relayBatch(ctx context.Context, lead domain.NodeID, reqs []por
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.cfg.RelayTimeout)
 	defer cancel()
-	sent, err := s.relay.do(rctx, addr, reqs, replies)
-	if err != nil {
-		if !sent {
-			s.log.Debug().Err(err).Uint64("leader", uint64(lead)).Str("addr", addr).Msg("relay: leader unreachable")
-			return true, err
+	vals, err := s.cfg.Relay.Do(rctx, addr, reqs)
+	switch {
+	case err == nil && len(vals) != len(reqs):
+		// A broken port: the outcome is unknown.
+		fill(replies, 0, fmt.Errorf("app: relay to %s returned %d replies for %d requests: %w", addr, len(vals), len(reqs), domain.ErrLeadershipLost))
+	case err == nil:
+		for i, v := range vals {
+			replies[i] = ports.Reply{Value: v}
 		}
-		s.log.Warn().Err(err).Uint64("leader", uint64(lead)).Str("addr", addr).Msg("relay failed after sending: outcome unknown")
-		return false, nil
-	}
-	// If the leader refused the whole batch (it no longer leads), nothing
-	// ran: try again with whoever leads now.
-	for _, r := range replies {
-		if r.Err != nil || !refusal(r.Value) {
-			return false, nil
+	case errors.Is(err, domain.ErrUnreachable) || errors.Is(err, domain.ErrRelayRefused):
+		s.log.Debug().Err(err).Uint64("leader", uint64(lead)).Str("addr", addr).Msg("relay: not run, retrying")
+		return true, err
+	default:
+		if errors.Is(err, domain.ErrLeadershipLost) {
+			s.log.Warn().Err(err).Uint64("leader", uint64(lead)).Str("addr", addr).Msg("relay failed after sending: outcome unknown")
 		}
+		fill(replies, 0, err)
 	}
-	cause = fmt.Errorf("app: leader %d refused the relayed batch: %s", lead, replies[0].Value.Str)
-	clear(replies)
-	return true, cause
+	return false, nil
 }
-
-// refusal reports whether a relayed reply says the batch was not run
-// because the node asked was not the leader.
-func refusal(r domain.Reply) bool {
-	if r.Kind != domain.ReplyError {
-		return false
-	}
-	t := r.Str
-	return hasPrefix(t, "MOVED ") || hasPrefix(t, "CLUSTERDOWN ") || hasPrefix(t, "TRYAGAIN ")
-}
-
-func hasPrefix(s, p string) bool { return len(s) >= len(p) && s[:len(p)] == p }

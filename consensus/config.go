@@ -58,6 +58,28 @@ type Config struct {
 	// MaxPendingReads bounds ReadIndex requests waiting for their
 	// confirmation round. Default 65536.
 	MaxPendingReads int
+	// ReadMode says how a leader confirms that it still leads before it
+	// answers a ReadIndex request. Default ReadIndexMode: one heartbeat
+	// round per batch of reads. LeaseMode answers at once while the leader
+	// holds a lease (see read.go and LeaseDriftTicks); it needs
+	// CheckQuorum, and it rests on an assumption about clocks that
+	// ReadIndexMode does not make.
+	ReadMode ReadMode
+	// LeaseDriftTicks is the clock-drift bound of LeaseMode, in ticks: a
+	// quorum's acknowledgement of a heartbeat the leader sent at its tick t
+	// gives it a lease until its tick t + ElectionTicks - LeaseDriftTicks,
+	// while each acknowledging follower refuses votes until it has counted
+	// ElectionTicks ticks after receiving it. So the lease is safe when any
+	// ElectionTicks-LeaseDriftTicks consecutive tick intervals of a leader
+	// last no longer than any ElectionTicks-1 consecutive tick intervals of
+	// a follower (ElectionTicks-2 with a ticker that may hand a follower one
+	// tick late, as consensus/node's does): tick rates within a bounded
+	// ratio, and no leader tick handled later than the margin allows (a
+	// process pause is a late tick). Default ElectionTicks/2: with the
+	// default 10 ticks and consensus/node's ticker, a leader's ticks may be
+	// 1.6 times as long as a follower's, or, at equal rates, up to three
+	// tick intervals late. Must be in [1, ElectionTicks-1].
+	LeaseDriftTicks int
 	// Logger receives the core's events (elections, leader changes). The
 	// default discards them.
 	Logger *zerolog.Logger
@@ -104,6 +126,9 @@ func (c *Config) EnsureDefaults() {
 	if c.MaxPendingReads == 0 {
 		c.MaxPendingReads = DefaultMaxPendingReads
 	}
+	if c.LeaseDriftTicks == 0 {
+		c.LeaseDriftTicks = c.ElectionTicks / 2
+	}
 	if c.Logger == nil {
 		nop := zerolog.Nop()
 		c.Logger = &nop
@@ -121,6 +146,49 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("consensus: config: need 0 < HeartbeatTicks (%d) < ElectionTicks (%d)", c.HeartbeatTicks, c.ElectionTicks)
 	case c.MaxInflightMsgs < 1:
 		return fmt.Errorf("consensus: config: MaxInflightMsgs %d < 1", c.MaxInflightMsgs)
+	case c.ReadMode != ReadIndexMode && c.ReadMode != LeaseMode:
+		return fmt.Errorf("consensus: config: unknown ReadMode %d", c.ReadMode)
+	case c.ReadMode == LeaseMode && c.DisableCheckQuorum:
+		// Without CheckQuorum followers vote whenever asked: nothing keeps
+		// a new leader from being elected within the lease.
+		return errors.New("consensus: config: ReadMode lease needs CheckQuorum (DisableCheckQuorum is set)")
+	case c.ReadMode == LeaseMode && (c.LeaseDriftTicks < 1 || c.LeaseDriftTicks >= c.ElectionTicks):
+		return fmt.Errorf("consensus: config: LeaseDriftTicks %d not in [1, ElectionTicks-1 = %d]", c.LeaseDriftTicks, c.ElectionTicks-1)
 	}
 	return nil
+}
+
+// ReadMode is how a leader confirms its leadership for a read.
+type ReadMode uint8
+
+const (
+	// ReadIndexMode confirms leadership with a heartbeat round that a
+	// quorum acknowledges after the read arrived (thesis §6.4). Safe
+	// whatever the clocks do.
+	ReadIndexMode ReadMode = iota
+	// LeaseMode answers at once while the leader holds a lease (thesis
+	// §6.4.1), falling back to a heartbeat round when it does not. Safe
+	// only within the clock assumption of Config.LeaseDriftTicks.
+	LeaseMode
+)
+
+func (m ReadMode) String() string {
+	switch m {
+	case ReadIndexMode:
+		return "readindex"
+	case LeaseMode:
+		return "lease"
+	}
+	return fmt.Sprintf("ReadMode(%d)", uint8(m))
+}
+
+// ParseReadMode parses "readindex" or "lease".
+func ParseReadMode(s string) (ReadMode, error) {
+	switch s {
+	case "readindex":
+		return ReadIndexMode, nil
+	case "lease":
+		return LeaseMode, nil
+	}
+	return 0, fmt.Errorf("consensus: read mode %q: want readindex or lease", s)
 }

@@ -46,6 +46,8 @@ type Raft struct {
 	electionElapsed   int
 	heartbeatElapsed  int
 	randomizedTimeout int
+	// ticks counts every Tick since New: the clock of the lease.
+	ticks uint64
 
 	leadTransferee   domain.NodeID
 	pendingConfIndex domain.Index
@@ -129,6 +131,7 @@ func New(cfg Config, st State) (*Raft, error) {
 
 // Tick advances the core's logical clock by one tick.
 func (r *Raft) Tick() {
+	r.ticks++
 	if r.role == Leader {
 		r.tickLeader()
 		return
@@ -155,9 +158,10 @@ func (r *Raft) tickLeader() {
 			r.leadTransferee = domain.None
 		}
 	}
+	r.pruneLease()
 	if r.heartbeatElapsed >= r.cfg.HeartbeatTicks {
 		r.heartbeatElapsed = 0
-		r.bcastHeartbeat(r.reads.latestRound())
+		r.bcastHeartbeat(r.heartbeatRound())
 	}
 }
 
@@ -404,8 +408,7 @@ func (r *Raft) Step(m domain.Message) error {
 	case m.Term > r.term:
 		if m.Type == domain.MsgVote || m.Type == domain.MsgPreVote {
 			force := bytes.Equal(m.Context, transferContext)
-			inLease := !r.cfg.DisableCheckQuorum && r.lead != domain.None && r.electionElapsed < r.cfg.ElectionTicks
-			if inLease && !force {
+			if r.inLease() && !force {
 				r.logger.Debug().Uint64("term", uint64(r.term)).Uint64("from", uint64(m.From)).
 					Stringer("type", m.Type).Uint64("msg_term", uint64(m.Term)).Msg("ignored vote request within leader lease")
 				return nil
@@ -832,6 +835,8 @@ func (r *Raft) TransferLeadership(to domain.NodeID) error {
 func (r *Raft) sendTimeoutNow(to domain.NodeID) {
 	r.logger.Info().Uint64("term", uint64(r.term)).Uint64("to", uint64(to)).Msg("leader transfer: target caught up, sending timeout-now")
 	r.send(domain.Message{Type: domain.MsgTimeoutNow, To: to})
+	// to's campaign will not wait for the followers' lease to run out.
+	r.reads.leaseRevoked = true
 }
 
 // ReportSnapshot tells the leader whether the snapshot it asked to send to

@@ -40,4 +40,13 @@ var (
 	ErrClosed = errors.New("seshat: closed")
 	// ErrDiskFull: a write failed for lack of disk space.
 	ErrDiskFull = errors.New("seshat: disk full")
+
+	// ErrRelayRefused: the node a batch was relayed to refused all of it
+	// without running any (it is not the leader, or knows none). Safe to
+	// retry with the leader of now.
+	ErrRelayRefused = errors.New("seshat: relayed batch refused")
+	// ErrUnreachable: a request could not be sent to another node (dial,
+	// handshake or connection failure before it went out). Nothing ran;
+	// safe to retry.
+	ErrUnreachable = errors.New("seshat: node unreachable")
 )

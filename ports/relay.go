@@ -2,6 +2,7 @@ package ports
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/seshat-kv/seshat/domain"
@@ -10,12 +11,14 @@ import (
 // The relay format: how a follower hands a batch to the leader in one
 // RESP argument and gets the replies back in one bulk string, so that a
 // relayed batch keeps its watches, transactions and databases and its
-// replies keep their exact shape. Both the service (which relays) and the
-// RESP adapter (which serves relayed batches) use it.
+// replies keep their exact shape. Both the relay adapter (which relays for
+// a follower, through the Relay port) and the RESP adapter (which serves
+// relayed batches) use it.
 //
 //	requests: uvarint count, then per request a uvarint length and
 //	          domain.EncodeCommand of {Calls: [Call] or Tx, Tx, Watch}
-//	replies:  uvarint count, then per reply domain.AppendReply
+//	replies:  a flag byte (1: the batch was refused, nothing ran), uvarint
+//	          count, then per reply domain.AppendReply
 
 // EncodeRequests returns the relay form of reqs.
 func EncodeRequests(reqs []Request) []byte {
@@ -74,9 +77,17 @@ func DecodeRequests(b []byte) ([]Request, error) {
 }
 
 // EncodeReplies returns the relay form of replies; a Reply's Err travels
-// as an error reply with the text errText gives it.
+// as an error reply with the text errText gives it. The form says the
+// batch was refused when every reply is an error that ran nothing
+// (NotRun), so the relaying node can tell without reading error texts.
 func EncodeReplies(replies []Reply, errText func(error) string) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(replies)))
+	refused := byte(1)
+	for _, r := range replies {
+		if !NotRun(r.Err) {
+			refused = 0
+		}
+	}
+	b := binary.AppendUvarint([]byte{refused}, uint64(len(replies)))
 	for _, r := range replies {
 		v := r.Value
 		if r.Err != nil {
@@ -87,22 +98,40 @@ func EncodeReplies(replies []Reply, errText func(error) string) []byte {
 	return b
 }
 
-// DecodeReplies parses EncodeReplies's form, expecting want replies.
-func DecodeReplies(b []byte, want int) ([]domain.Reply, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n != uint64(want) {
-		return nil, fmt.Errorf("%w: relayed replies: count %d, want %d", domain.ErrCorrupt, n, want)
+// DecodeReplies parses EncodeReplies's form, expecting want replies, and
+// reports whether the batch was refused. Malformed input is an error
+// wrapping domain.ErrCorrupt.
+func DecodeReplies(b []byte, want int) (replies []domain.Reply, refused bool, err error) {
+	if len(b) == 0 || b[0] > 1 {
+		return nil, false, fmt.Errorf("%w: relayed replies: bad flag", domain.ErrCorrupt)
 	}
-	b = b[k:]
+	refused = b[0] == 1
+	n, k := binary.Uvarint(b[1:])
+	if k <= 0 || n != uint64(want) {
+		return nil, false, fmt.Errorf("%w: relayed replies: count %d, want %d", domain.ErrCorrupt, n, want)
+	}
+	b = b[1+k:]
 	out := make([]domain.Reply, want)
 	for i := range out {
-		var err error
 		if out[i], b, err = domain.DecodeReply(b); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 	}
 	if len(b) != 0 {
-		return nil, fmt.Errorf("%w: relayed replies: trailing bytes", domain.ErrCorrupt)
+		return nil, false, fmt.Errorf("%w: relayed replies: trailing bytes", domain.ErrCorrupt)
 	}
-	return out, nil
+	return out, refused, nil
+}
+
+// NotRun reports whether err says that its request was certainly not run
+// because the node asked does not lead (domain.ErrNotLeader, a
+// *RedirectError, domain.ErrNoLeader) or dropped it unappended
+// (domain.ErrProposalDropped). A request whose outcome is unknown
+// (domain.ErrLeadershipLost) is never NotRun.
+func NotRun(err error) bool {
+	if err == nil || errors.Is(err, domain.ErrLeadershipLost) {
+		return false
+	}
+	return errors.Is(err, domain.ErrNotLeader) || errors.Is(err, domain.ErrNoLeader) ||
+		errors.Is(err, domain.ErrProposalDropped)
 }

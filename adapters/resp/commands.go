@@ -3,6 +3,7 @@ package resp
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
@@ -16,7 +17,8 @@ import (
 )
 
 // relayHello and relayDo are the commands a relaying node sends
-// (app.RelayHello and app.RelayDo; this package cannot import app).
+// (relay.Hello and relay.Do of adapters/relay, which this package may not
+// import).
 const (
 	relayHello = "seshat.relayed"
 	relayDo    = "seshat.do"
@@ -181,8 +183,7 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 		st.relayed = true
 		return okItem, r, false
 	case relayDo:
-		payload := bytes.Clone(args[1])
-		return item{req: -1, barrier: func(c redcon.Conn) { s.relayed(c, payload) }}, r, false
+		return item{req: -1, relay: bytes.Clone(args[1])}, r, false
 	case "hello":
 		return s.hello(st, args), r, false
 	case "auth":
@@ -232,33 +233,58 @@ func (s *Server) checkCall(spec *keyspace.Spec, args [][]byte) (item, bool) {
 	return item{}, false
 }
 
-// relayed serves a batch another node relayed: decoded, run as relayed,
-// and answered in one bulk string (see ports.EncodeRequests).
-func (s *Server) relayed(conn redcon.Conn, payload []byte) {
-	reqs, err := ports.DecodeRequests(payload)
-	if err != nil {
-		conn.WriteError(ErrorText(err))
-		return
+// relayed serves batches another node relayed, pipelined on one
+// connection: each is decoded and checked, those that pass run together as
+// one batch (one proposal for all their writes), and each is answered in
+// one bulk string (see ports.EncodeRequests), in order.
+func (s *Server) relayed(conn redcon.Conn, payloads [][]byte) {
+	bad := make([]string, len(payloads))
+	bounds := make([]int, len(payloads)+1)
+	var all []ports.Request
+	for i, p := range payloads {
+		reqs, err := ports.DecodeRequests(p)
+		if err == nil {
+			err = s.checkRelayed(reqs)
+		}
+		if err != nil {
+			bad[i] = ErrorText(err)
+		} else {
+			all = append(all, reqs...)
+		}
+		bounds[i+1] = len(all)
 	}
+	var replies []ports.Reply
+	if len(all) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.BatchTimeout)
+		replies = s.kv.Do(ctx, all, ports.DoOptions{Relayed: true})
+		cancel()
+	}
+	for i := range payloads {
+		if bad[i] != "" {
+			conn.WriteError(bad[i])
+			continue
+		}
+		conn.WriteBulk(ports.EncodeReplies(replies[bounds[i]:bounds[i+1]], ErrorText))
+	}
+}
+
+var errBadRelayedCall = errors.New("relayed batch holds a bad call")
+
+// checkRelayed refuses calls a client could not have sent (internal
+// commands travel too: a follower relays its clients' WATCHes).
+func (s *Server) checkRelayed(reqs []ports.Request) error {
 	for _, r := range reqs {
 		calls := r.Tx
 		if !r.IsTx {
 			calls = []domain.Call{r.Call}
 		}
 		for _, c := range calls {
-			spec := keyspace.Lookup(c.Args[0])
-			// Internal commands travel too: a follower relays the WATCHes
-			// of its clients (keyspace.WatchCommand).
-			if spec == nil || c.DB < 0 || c.DB >= s.opts.Databases {
-				conn.WriteError("ERR relayed batch holds a bad call")
-				return
+			if keyspace.Lookup(c.Args[0]) == nil || c.DB < 0 || c.DB >= s.opts.Databases {
+				return errBadRelayedCall
 			}
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.opts.BatchTimeout)
-	defer cancel()
-	replies := s.kv.Do(ctx, reqs, ports.DoOptions{Relayed: true})
-	conn.WriteBulk(ports.EncodeReplies(replies, ErrorText))
+	return nil
 }
 
 // validName is Redis's rule for client names: printable ASCII, no spaces.

@@ -295,16 +295,20 @@ type item struct {
 	// quit closes the connection after the reply (write, or +OK).
 	quit bool
 	// barrier, if set, runs once the commands before it have run and been
-	// answered, and writes its own reply (WATCH, a relayed batch).
+	// answered, and writes its own reply (WATCH).
 	barrier func(redcon.Conn)
 	// post, if set, rewrites the KV reply before it is written (EXEC
 	// splices in the replies of the connection commands it queued).
 	post func(domain.Reply) domain.Reply
+	// relay, if set, is a relayed batch (SESHAT.DO's payload): it runs
+	// once the commands before it have, together with the relayed
+	// batches pipelined right behind it.
+	relay []byte
 }
 
 // handle serves cmd and every command pipelined behind it as one batch.
 // The batch is cut only where a command needs the ones before it to have
-// run (WATCH reads versions, a relayed batch runs on its own).
+// run (WATCH reads versions; relayed batches run together, on their own).
 func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	s.inflight.Add(1)
 	defer s.inflight.Add(-1)
@@ -316,10 +320,23 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	cmds := append([]redcon.Command{cmd}, conn.ReadPipeline()...)
 	items := make([]item, 0, len(cmds))
 	var reqs []ports.Request
+	var relays [][]byte
 	for _, c := range cmds {
 		s.count(st, c.Args)
 		it, r, isKV := s.parse(st, c.Args)
 		it.resp3 = st.resp3
+		if it.relay != nil {
+			if len(relays) == 0 && !s.flush(conn, st, items, reqs) {
+				return
+			}
+			items, reqs = items[:0], nil
+			relays = append(relays, it.relay)
+			continue
+		}
+		if len(relays) > 0 {
+			s.relayed(conn, relays)
+			relays = nil
+		}
 		if isKV {
 			it.req = len(reqs)
 			reqs = append(reqs, r)
@@ -336,6 +353,9 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 		if it.quit {
 			break
 		}
+	}
+	if len(relays) > 0 {
+		s.relayed(conn, relays)
 	}
 	s.flush(conn, st, items, reqs)
 }

@@ -714,3 +714,41 @@ func TestOversizedBulkClosesConnection(t *testing.T) {
 		t.Fatalf("GET after the refused SET = %q", got)
 	}
 }
+
+// Relayed batches pipelined on one connection run as one batch (one
+// proposal for all their writes on a leader) and are answered each in its
+// own bulk reply, in order; a malformed one is refused alone.
+func TestRelayedBatchesRunTogether(t *testing.T) {
+	kv := newFakeKV()
+	addr := serve(t, kv, Options{})
+	call := func(args ...string) ports.Request {
+		c := domain.Call{}
+		for _, a := range args {
+			c.Args = append(c.Args, []byte(a))
+		}
+		return ports.Request{Call: c}
+	}
+	a := ports.EncodeRequests([]ports.Request{call("SET", "a", "1"), call("GET", "a")})
+	b := ports.EncodeRequests([]ports.Request{call("SET", "b", "2")})
+	got := exchange(t, addr, cmd("SESHAT.RELAYED")+cmd("SESHAT.DO", string(a))+cmd("SESHAT.DO", "\x02\x01")+
+		cmd("SESHAT.DO", string(b))+cmd("PING"), 5)
+	if got[0] != "+OK\r\n" || !strings.HasPrefix(got[2], "-") || got[4] != "+PONG\r\n" {
+		t.Fatalf("replies %q", got)
+	}
+	for i, want := range map[int][]domain.Reply{1: {domain.OK, domain.StringReply("1")}, 3: {domain.OK}} {
+		raw := got[i]
+		body := raw[strings.Index(raw, "\r\n")+2 : len(raw)-2]
+		vals, refused, err := ports.DecodeReplies([]byte(body), len(want))
+		if err != nil || refused {
+			t.Fatalf("reply %d %q: %v, refused %v", i, raw, err, refused)
+		}
+		if d := cmp.Diff(want, vals); d != "" {
+			t.Fatalf("reply %d (-want +got):\n%s", i, d)
+		}
+	}
+	kv.mu.Lock()
+	defer kv.mu.Unlock()
+	if len(kv.batches) != 1 || len(kv.batches[0]) != 3 || !kv.opts[0].Relayed {
+		t.Fatalf("batches %v, want one relayed batch of the 3 requests of both good payloads", kv.batches)
+	}
+}

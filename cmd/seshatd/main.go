@@ -30,6 +30,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/seshat-kv/seshat/adapters/pebble"
+	"github.com/seshat-kv/seshat/adapters/relay"
 	"github.com/seshat-kv/seshat/adapters/resp"
 	"github.com/seshat-kv/seshat/adapters/tcp"
 	"github.com/seshat-kv/seshat/app"
@@ -38,6 +39,8 @@ import (
 	"github.com/seshat-kv/seshat/domain"
 	"github.com/seshat-kv/seshat/domain/keyspace"
 )
+
+var _ app.Node = (*node.Node)(nil)
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -64,6 +67,8 @@ type config struct {
 	noSync         bool
 	shutdownWait   time.Duration
 	requirePass    string
+	readMode       consensus.ReadMode
+	leaseDrift     int
 }
 
 // engine is the keyspace settings every node of the cluster must share.
@@ -125,6 +130,8 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		noSync    = fs.Bool("no-sync", false, "never fsync (tests only: a crash loses acknowledged writes)")
 		shutdown  = fs.Duration("shutdown-timeout", 5*time.Second, "bound on a graceful shutdown")
 		reqPass   = fs.String("requirepass", "", "password clients must AUTH with (Redis's requirepass; prefer SESHAT_REQUIREPASS)")
+		readMode  = fs.String("read-mode", "readindex", "how the leader confirms a linearizable read: readindex (a heartbeat round) or lease (no round trip; assumes bounded clock drift, see README)")
+		leaseDrft = fs.Int("lease-drift-ticks", 0, "with --read-mode lease: the clock-drift bound in ticks, the lease being election-ticks minus it (default election-ticks/2)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -160,6 +167,12 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		noSync: *noSync, shutdownWait: *shutdown, requirePass: *reqPass,
 	}
 	var err error
+	if c.readMode, err = consensus.ParseReadMode(*readMode); err != nil {
+		return c, fmt.Errorf("--read-mode %q: want readindex or lease", *readMode)
+	}
+	if c.leaseDrift = *leaseDrft; c.leaseDrift < 0 || c.leaseDrift >= c.electionTicks {
+		return c, fmt.Errorf("--lease-drift-ticks %d not in [1, --election-ticks - 1] (0: the default)", c.leaseDrift)
+	}
 	if c.logLevel, err = zerolog.ParseLevel(*level); err != nil || *level == "" {
 		return c, fmt.Errorf("--log-level %q: want debug, info, warn or error", *level)
 	}
@@ -331,10 +344,12 @@ func run(cfg config) (err error) {
 	nlog := log.With().Str("component", "raft").Logger()
 	n, err := node.Start(node.Config{
 		Raft: consensus.Config{
-			ID:             cfg.id,
-			Peers:          ids,
-			ElectionTicks:  cfg.electionTicks,
-			HeartbeatTicks: cfg.heartbeatTicks,
+			ID:              cfg.id,
+			Peers:           ids,
+			ElectionTicks:   cfg.electionTicks,
+			HeartbeatTicks:  cfg.heartbeatTicks,
+			ReadMode:        cfg.readMode,
+			LeaseDriftTicks: cfg.leaseDrift,
 		},
 		Log:             db.LogStore(),
 		Vote:            db.VoteStore(),
@@ -356,13 +371,19 @@ func run(cfg config) (err error) {
 	}()
 
 	electionTimeout := 2 * time.Duration(cfg.electionTicks) * cfg.tick
+	relayLog := log.With().Str("component", "relay").Logger()
+	rl, err := relay.New(relay.Options{Password: cfg.requirePass, Logger: &relayLog})
+	if err != nil {
+		return badConfig("%v", err)
+	}
+	defer rl.Close()
 	alog := log.With().Str("component", "app").Logger()
 	svc, err := app.New(n, db.StateMachine(), app.Config{
 		ClientAddrs: cfg.clients,
+		Relay:       rl,
 		Redirect:    cfg.redirect,
 		LeaderWait:  electionTimeout,
 		Engine:      cfg.engine(),
-		Password:    cfg.requirePass,
 		Logger:      &alog,
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/seshat-kv/seshat/consensus"
 	"github.com/seshat-kv/seshat/domain"
 )
 
@@ -23,12 +24,13 @@ func TestFlagsFallBackToEnvironment(t *testing.T) {
 		"SESHAT_CLUSTER_ID":  "prod",
 		"SESHAT_LOG_FORMAT":  "json",
 		"SESHAT_PEER_LISTEN": "",
+		"SESHAT_READ_MODE":   "lease",
 	}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if cfg.id != 2 || cfg.dataDir != "/d" || !cfg.redirect || !cfg.noSync || cfg.tick != 20*time.Millisecond ||
-		cfg.clusterID != "prod" || cfg.logFormat != "json" || cfg.peerListen != "b:2" {
+		cfg.clusterID != "prod" || cfg.logFormat != "json" || cfg.peerListen != "b:2" || cfg.readMode != consensus.LeaseMode {
 		t.Fatalf("config %+v", cfg)
 	}
 	if d := cmp.Diff(map[domain.NodeID]string{1: "a:11", 2: "b:12"}, cfg.clients); d != "" {
@@ -51,6 +53,8 @@ func TestBadFlags(t *testing.T) {
 		{append([]string{"--id", "1", "--election-ticks", "2", "--heartbeat-ticks", "2"}, base...), "heartbeat-ticks"},
 		{append([]string{"--id", "1", "--log-format", "xml"}, base...), "--log-format"},
 		{[]string{"--id", "1", "--cluster", "1=a:1"}, "--data-dir is required"},
+		{append([]string{"--id", "1", "--read-mode", "stale"}, base...), "--read-mode"},
+		{append([]string{"--id", "1", "--read-mode", "lease", "--lease-drift-ticks", "50"}, base...), "--lease-drift-ticks"},
 	} {
 		_, err := parseFlags(c.args, env(nil))
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -61,6 +61,11 @@ type Options struct {
 	Transport func(i int, t ports.Transport) ports.Transport
 	// DiskFull, if set, is node i's node.Config.DiskFull.
 	DiskFull func(i int) bool
+	// Raft, if set, edits node i's consensus.Config (read mode, ...).
+	Raft func(i int, c *consensus.Config)
+	// TickInterval, if set, is node i's tick interval (clocks that drift
+	// apart); default tickInterval.
+	TickInterval func(i int) time.Duration
 }
 
 // Cluster is an in-process cluster. Its methods are called from the test
@@ -186,19 +191,27 @@ func (c *Cluster) start(i int) {
 	if c.opts.Transport != nil {
 		tr = c.opts.Transport(i, tr)
 	}
+	rc := consensus.Config{
+		ID:             c.id(i),
+		Peers:          peers,
+		ElectionTicks:  electionTicks,
+		HeartbeatTicks: 1,
+		Rand:           rand.New(rand.NewPCG(c.seed, uint64(i)<<32|restarts)),
+	}
+	if c.opts.Raft != nil {
+		c.opts.Raft(i, &rc)
+	}
+	tick := tickInterval
+	if c.opts.TickInterval != nil {
+		tick = c.opts.TickInterval(i)
+	}
 	n, err := node.Start(node.Config{
-		Raft: consensus.Config{
-			ID:             c.id(i),
-			Peers:          peers,
-			ElectionTicks:  electionTicks,
-			HeartbeatTicks: 1,
-			Rand:           rand.New(rand.NewPCG(c.seed, uint64(i)<<32|restarts)),
-		},
+		Raft:            rc,
 		Log:             st.Log(),
 		Vote:            st.Vote(),
 		StateMachine:    rec,
 		Transport:       tr,
-		TickInterval:    tickInterval,
+		TickInterval:    tick,
 		SnapshotEntries: c.snapshotEntries(),
 		TrailingEntries: c.opts.TrailingEntries,
 		DiskFull:        c.diskFull(i),

@@ -78,23 +78,38 @@ func (h *history) add(client int, in kvInput, out string, call, ret int64) {
 // ReadIndex) run while leadership moves, by transfer and by cutting the
 // leader off; the history of puts and gets must be linearizable.
 func TestReadIndexLinearizable(t *testing.T) {
+	if cutOff := checkReadsLinearizable(t, Options{}, false); cutOff > 0 {
+		t.Fatalf("%d reads served by a leader cut off from its followers, with no lease", cutOff)
+	}
+}
+
+// checkReadsLinearizable runs the test above on a cluster shaped by opts
+// (N and Transport are set here). With leaderReads, half the readers read
+// on the node the nemesis last found leading (the one it cuts off). It
+// returns the number of reads that a node answered while it was cut off
+// from the others (from the call to the return): only a lease can answer
+// those.
+func checkReadsLinearizable(t *testing.T, opts Options, leaderReads bool) (cutOff int64) {
 	const n, writers, readers = 3, 4, 6
 	// Node 3 gets its appends and heartbeats late, overtaken by the answers
 	// to its reads: a follower that served a read before applying through
 	// the read index would return stale data.
-	c := New(t, Options{N: n, Transport: func(i int, tr ports.Transport) ports.Transport {
+	opts.N = n
+	opts.Transport = func(i int, tr ports.Transport) ports.Transport {
 		if i == 2 {
 			return newLaggingTransport(tr, 4*tickInterval)
 		}
 		return tr
-	}})
+	}
+	c := New(t, opts)
 	c.net.SetDelay(0, 2*tickInterval)
 	c.Leader(t)
 	keys := []string{"x", "y", "z"}
 	h := &history{start: time.Now()}
 	var stop atomic.Bool
 	var wg sync.WaitGroup
-	var puts, gets, unknown atomic.Int64
+	var puts, gets, unknown, cutOffReads atomic.Int64
+	var lastLeader atomic.Int64
 	for w := range writers {
 		rng := rand.New(rand.NewPCG(c.Seed(), uint64(100+w)))
 		wg.Go(func() {
@@ -136,15 +151,27 @@ func TestReadIndexLinearizable(t *testing.T) {
 		wg.Go(func() {
 			for !stop.Load() {
 				i := rng.IntN(n)
+				if leaderReads && r%2 == 0 {
+					i = int(lastLeader.Load())
+				}
 				key := keys[rng.IntN(len(keys))]
 				nd := c.Node(i)
 				ctx, cancel := context.WithTimeout(context.Background(), 4*electionTimeout)
+				wasCut := !c.Connected(i)
 				call := h.now()
 				err := nd.ReadIndex(ctx)
 				cancel()
+				if err == nil && wasCut && !c.Connected(i) {
+					cutOffReads.Add(1)
+				}
 				if err != nil {
 					time.Sleep(tickInterval)
 					continue
+				}
+				if leaderReads {
+					// Lease reads take microseconds: keep the history
+					// small enough to check.
+					time.Sleep(time.Millisecond)
 				}
 				v, err := c.KV(i).Get([]byte(key))
 				ret := h.now()
@@ -161,12 +188,17 @@ func TestReadIndexLinearizable(t *testing.T) {
 	for round := range 10 {
 		time.Sleep(electionTimeout)
 		l := c.Leader(t)
+		lastLeader.Store(int64(l))
 		if round%2 == 0 {
 			to := (l + 1 + c.Rand().IntN(n-1)) % n
 			ctx, cancel := context.WithTimeout(context.Background(), 4*electionTimeout)
 			c.Node(l).TransferLeadership(ctx, c.id(to))
 			cancel()
 		} else {
+			if leaderReads {
+				// Let the leader's readers reach it first.
+				time.Sleep(4 * tickInterval)
+			}
 			c.Disconnect(l)
 			time.Sleep(2 * electionTimeout)
 			c.Reconnect(l)
@@ -192,7 +224,8 @@ func TestReadIndexLinearizable(t *testing.T) {
 		ops = append(ops, op)
 	}
 	h.ops = ops
-	t.Logf("history: %d puts, %d gets, %d unknown outcomes (%d never applied)", puts.Load(), gets.Load(), unknown.Load(), dropped)
+	t.Logf("history: %d puts, %d gets (%d by a node cut off), %d unknown outcomes (%d never applied)",
+		puts.Load(), gets.Load(), cutOffReads.Load(), unknown.Load(), dropped)
 	if puts.Load() < 10 || gets.Load() < 10 {
 		t.Fatalf("too little happened to check: %d puts, %d gets", puts.Load(), gets.Load())
 	}
@@ -209,6 +242,7 @@ func TestReadIndexLinearizable(t *testing.T) {
 	case porcupine.Unknown:
 		t.Log("linearizability check timed out: inconclusive")
 	}
+	return cutOffReads.Load()
 }
 
 // laggingTransport delivers MsgApp and MsgHeartbeat a fixed time late (in
