@@ -28,9 +28,16 @@ type KV struct {
 	engine keyspace.Engine
 	closed atomic.Bool
 
-	// mu serializes Apply and Restore and guards the cached applied point.
-	// Reads (Get, View, Snapshot's start) hold it for reading, so that they
-	// see whole batches.
+	// write serializes Apply and Restore, the only writers of the state
+	// and of mu's fields: holding it, they read mu's fields without mu.
+	write sync.Mutex
+	// mu guards the cached applied point, generation and database table.
+	// A writer takes it only to commit its batch and publish what the
+	// batch changed, so that Pebble's state and these fields always match;
+	// a reader (Get, View, Snapshot) takes it for reading only to copy
+	// them and take its Pebble snapshot (or make its one point read). So a
+	// read never waits for a whole Apply's commands, and an Apply never
+	// waits for a whole read.
 	mu struct {
 		sync.RWMutex
 		meta domain.SnapshotMeta
@@ -218,8 +225,8 @@ func (kv *KV) load() error {
 // new entry does not follow the applied index, nothing is applied.
 func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error) {
 	err = kv.d.do(&kv.closed, "apply", func() error {
-		kv.mu.Lock()
-		defer kv.mu.Unlock()
+		kv.write.Lock()
+		defer kv.write.Unlock()
 		results = make([]domain.Result, len(entries))
 		meta := kv.mu.meta
 		b := kv.d.db.NewIndexedBatch()
@@ -263,6 +270,8 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		if err := b.Set(keyApplied, encodeMeta(meta, kv.mu.gen, &st.dbs), nil); err != nil {
 			return fmt.Errorf("pebble kv: apply: %w", classify(err))
 		}
+		kv.mu.Lock()
+		defer kv.mu.Unlock()
 		if err := kv.d.commit(b, false); err != nil {
 			return fmt.Errorf("pebble kv: apply up to %d: %w", meta.Index, err)
 		}
@@ -289,8 +298,8 @@ func (kv *KV) Applied() (m domain.SnapshotMeta, err error) {
 }
 
 // Get implements ports.KVReader. A stored record failing its checksum is
-// an error wrapping domain.ErrCorrupt naming the key. Get waits while an
-// Apply or a Restore runs.
+// an error wrapping domain.ErrCorrupt naming the key. Its one point read
+// holds the read lock (an Apply's commit waits for it, and it for one).
 func (kv *KV) Get(key []byte) (val []byte, err error) {
 	err = kv.d.do(&kv.closed, "get", func() error {
 		kv.mu.RLock()
@@ -309,13 +318,17 @@ func (kv *KV) Get(key []byte) (val []byte, err error) {
 	return val, err
 }
 
-// View implements ports.KVReader: fn reads the DB directly, holding off
-// Apply and Restore until it returns.
+// View implements ports.KVReader: fn reads a Pebble snapshot taken with
+// the applied point's generation and database table, so Apply and Restore
+// go on while it runs.
 func (kv *KV) View(fn func(keyspace.Store) error) error {
 	return kv.d.do(&kv.closed, "view", func() error {
 		kv.mu.RLock()
-		defer kv.mu.RUnlock()
-		return fn(&batchStore{kv: kv, r: kv.d.db, gen: kv.mu.gen, dbs: kv.mu.dbs})
+		snap := kv.d.db.NewSnapshot()
+		st := &batchStore{kv: kv, r: snap, gen: kv.mu.gen, dbs: kv.mu.dbs}
+		kv.mu.RUnlock()
+		defer snap.Close()
+		return fn(st)
 	})
 }
 

@@ -1,0 +1,69 @@
+package pebble
+
+import (
+	"testing"
+	"time"
+
+	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
+)
+
+// TestViewDoesNotBlockApply holds a View open while entries apply (a
+// FLUSHDB among them, which moves database 0 to another slot): the Apply
+// must finish meanwhile, and the View must go on seeing the one point it
+// started at, both before and after that Apply.
+func TestViewDoesNotBlockApply(t *testing.T) {
+	kv := newMemNode(t).db.StateMachine()
+	if _, err := kv.Apply([]domain.Entry{cmdEntry(1, 1, set("a", "1"), set("b", "2"))}); err != nil {
+		t.Fatal(err)
+	}
+	readValue := func(st keyspace.Store, key string) string {
+		r, ok, err := st.Get(0, []byte(key))
+		if err != nil {
+			t.Error(err)
+		}
+		if !ok {
+			return ""
+		}
+		return string(r.Value)
+	}
+	inView, applied := make(chan struct{}), make(chan error, 1)
+	go func() {
+		<-inView
+		_, err := kv.Apply([]domain.Entry{
+			cmdEntry(2, 1, set("a", "10")),
+			{Index: 3, Term: 1, Type: domain.EntryNormal, Data: domain.EncodeCommand(domain.Command{
+				Time: 1_700_000_000_000, Calls: []domain.Call{{Args: [][]byte{[]byte("FLUSHDB")}}}})},
+			cmdEntry(4, 1, set("b", "20")),
+		})
+		applied <- err
+	}()
+	err := kv.View(func(st keyspace.Store) error {
+		if got := readValue(st, "a"); got != "1" {
+			t.Errorf("in the view before the Apply: a = %q, want 1", got)
+		}
+		close(inView)
+		select {
+		case err := <-applied:
+			if err != nil {
+				t.Errorf("apply: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Apply did not finish while a View was open")
+		}
+		for key, want := range map[string]string{"a": "1", "b": "2"} {
+			if got := readValue(st, key); got != want {
+				t.Errorf("in the view after the Apply: %s = %q, want %q", key, got, want)
+			}
+		}
+		if n, _, err := st.Len(0); err != nil || n != 2 {
+			t.Errorf("in the view after the Apply: Len = %d, %v; want 2", n, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantGet(t, kv, "a", "")
+	wantGet(t, kv, "b", "20")
+}
