@@ -325,6 +325,8 @@ func run(ctx context.Context, o options) (err error) {
 	if _, err := addrOf(seshatLeader); err != nil {
 		return err
 	}
+	fmt.Printf("load average after the table: %s\n\n", loadAvg())
+	printTable(os.Stdout, cases, results, o)
 	var loads [2]loadResult
 	if o.loadKeys > 0 {
 		for i, t := range []target{seshatLeader, redisServer} {
@@ -338,9 +340,8 @@ func run(ctx context.Context, o options) (err error) {
 			fmt.Printf("load %-15s %d SETs in %v\n", t, o.loadKeys, loads[i].total.Round(time.Millisecond))
 		}
 	}
-	fmt.Printf("load average at end: %s\n\n", loadAvg())
-	printTable(os.Stdout, cases, results, o)
 	if o.loadKeys > 0 {
+		fmt.Printf("load average at end: %s\n\n", loadAvg())
 		disk := dirSize(filepath.Join(dir, fmt.Sprintf("node%d", leader+1)))
 		// Live data: the preloaded and the loaded keys, each a key of
 		// len("key:000000000000") and a value.
