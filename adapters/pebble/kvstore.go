@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -26,6 +27,9 @@ type batchStore struct {
 	// before it writes it, and Put and Delete need the old record for the
 	// counts, so most writes then cost no second read.
 	known map[string]*keyspace.Record
+	// keyBuf holds the stored key of the string paths' last Get, Put or
+	// Delete: Pebble copies what it keeps, so one buffer serves them all.
+	keyBuf []byte
 }
 
 var _ keyspace.Store = (*batchStore)(nil)
@@ -39,9 +43,22 @@ func (s *batchStore) key(db int, key []byte) ([]byte, error) {
 	return dataKey(s.gen, s.dbs.slot[db], key), nil
 }
 
+// tempKey is key's stored form in s.keyBuf, valid until the next call.
+func (s *batchStore) tempKey(db int, key []byte) ([]byte, error) {
+	if db < 0 || db >= domain.MaxDatabases {
+		return nil, fmt.Errorf("pebble kv: database %d out of range", db)
+	}
+	k := append(s.keyBuf[:0], prefixData)
+	k = binary.BigEndian.AppendUint64(k, s.gen)
+	k = binary.BigEndian.AppendUint32(k, s.dbs.slot[db])
+	k = binary.BigEndian.AppendUint64(k, keyspace.Hash(key))
+	s.keyBuf = append(k, key...)
+	return s.keyBuf, nil
+}
+
 // Get implements keyspace.Store; the record is the caller's.
 func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
-	k, err := s.key(db, key)
+	k, err := s.tempKey(db, key)
 	if err != nil {
 		return keyspace.Record{}, false, err
 	}
@@ -87,6 +104,14 @@ func (s *batchStore) remember(k []byte, r *keyspace.Record) {
 	s.known[string(k)] = r
 }
 
+// sealRecord is seal(k, keyspace.EncodeRecord(r)) in one allocation.
+func sealRecord(k []byte, r keyspace.Record) []byte {
+	out := make([]byte, 4, 4+1+2*binary.MaxVarintLen64+len(r.Value))
+	out = keyspace.AppendRecord(out, r)
+	binary.LittleEndian.PutUint32(out, crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, out[4:]))
+	return out
+}
+
 func openRecord(k, rec []byte) (keyspace.Record, error) {
 	p, good := unseal(k, rec)
 	if !good {
@@ -108,8 +133,8 @@ func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
 	if err != nil {
 		return err
 	}
-	k, _ := s.key(db, key)
-	if err := s.w.Set(k, seal(k, keyspace.EncodeRecord(r)), nil); err != nil {
+	k, _ := s.tempKey(db, key)
+	if err := s.w.Set(k, sealRecord(k, r), nil); err != nil {
 		return classify(err)
 	}
 	s.remember(k, &r)
@@ -133,7 +158,7 @@ func (s *batchStore) Delete(db int, key []byte) error {
 	if err != nil || !had {
 		return err
 	}
-	k, _ := s.key(db, key)
+	k, _ := s.tempKey(db, key)
 	if err := s.w.Delete(k, nil); err != nil {
 		return classify(err)
 	}
