@@ -318,18 +318,59 @@ func (kv *KV) Get(key []byte) (val []byte, err error) {
 	return val, err
 }
 
-// View implements ports.KVReader: fn reads a Pebble snapshot taken with
-// the applied point's generation and database table, so Apply and Restore
-// go on while it runs.
+// View implements ports.KVReader. fn's first point reads run under the
+// read lock, straight on the DB (a GET pays for no snapshot, and holds up
+// an Apply's commit, never its commands, for one read); its first scan, or
+// its maxLockedReads+1st read, takes a Pebble snapshot of the same point
+// and lets the lock go, so a long View (KEYS, a large MGET, the reaper's
+// scans) holds up no Apply.
 func (kv *KV) View(fn func(keyspace.Store) error) error {
 	return kv.d.do(&kv.closed, "view", func() error {
 		kv.mu.RLock()
-		snap := kv.d.db.NewSnapshot()
-		st := &batchStore{kv: kv, r: snap, gen: kv.mu.gen, dbs: kv.mu.dbs}
-		kv.mu.RUnlock()
-		defer snap.Close()
+		st := &batchStore{kv: kv, r: kv.d.db, gen: kv.mu.gen, dbs: kv.mu.dbs, view: viewLock{locked: true}}
+		defer st.endView()
 		return fn(st)
 	})
+}
+
+// maxLockedReads is how many point reads a View makes under the read lock
+// before it moves to a snapshot.
+const maxLockedReads = 32
+
+// viewLock is a View's hold on the point it reads.
+type viewLock struct {
+	locked bool // a View's store that holds kv.mu for reading
+	reads  int
+	snap   *pebble.Snapshot // once the View has moved to a snapshot
+}
+
+// beforeRead runs before each read of a View's store (a scan if scan):
+// it moves the store to a snapshot if the View has read enough under the
+// lock.
+func (s *batchStore) beforeRead(scan bool) {
+	v := &s.view
+	if !v.locked {
+		return
+	}
+	v.reads++
+	if !scan && v.reads <= maxLockedReads {
+		return
+	}
+	v.snap = s.kv.d.db.NewSnapshot()
+	s.r = v.snap
+	v.locked = false
+	s.kv.mu.RUnlock()
+}
+
+// endView releases what the View holds.
+func (s *batchStore) endView() {
+	if s.view.locked {
+		s.view.locked = false
+		s.kv.mu.RUnlock()
+	}
+	if s.view.snap != nil {
+		_ = s.view.snap.Close()
+	}
 }
 
 // Sync implements ports.StateMachine with one WAL sync (shared with the

@@ -13,12 +13,12 @@ import (
 )
 
 // batchStore is a keyspace.Store over Pebble: inside Apply it reads and
-// writes an indexed batch (w set), for View it reads the DB (w nil: every
-// change fails). dbs is its own copy of the database table, which Apply
+// writes an indexed batch (w set), for View it reads one point of the DB
+// (w nil: every change fails). dbs is its own copy of the database table, which Apply
 // stores with the batch.
 type batchStore struct {
 	kv  *KV
-	r   pebble.Reader
+	r   reader
 	w   *pebble.Batch
 	gen uint64
 	dbs dbTable
@@ -27,6 +27,9 @@ type batchStore struct {
 	// before it writes it, and Put and Delete need the old record for the
 	// counts, so most writes then cost no second read.
 	known map[string]*keyspace.Record
+	// view is a View's hold on the point it reads (see KV.View), unused
+	// elsewhere.
+	view viewLock
 	// keyBuf holds the stored key of the string paths' last Get, Put or
 	// Delete: Pebble copies what it keeps, so one buffer serves them all.
 	keyBuf []byte
@@ -47,6 +50,9 @@ func (s *batchStore) key(db int, key []byte) ([]byte, error) {
 func (s *batchStore) tempKey(db int, key []byte) ([]byte, error) {
 	if db < 0 || db >= domain.MaxDatabases {
 		return nil, fmt.Errorf("pebble kv: database %d out of range", db)
+	}
+	if cap(s.keyBuf) < dataKeyLen+len(key) {
+		s.keyBuf = make([]byte, 0, dataKeyLen+max(len(key), 64))
 	}
 	k := append(s.keyBuf[:0], prefixData)
 	k = binary.BigEndian.AppendUint64(k, s.gen)
@@ -70,6 +76,7 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 			return *r, true, nil
 		}
 	}
+	s.beforeRead(false)
 	rec, ok, err := s.kv.d.get(s.r, k)
 	if err != nil {
 		return keyspace.Record{}, false, err
@@ -176,6 +183,7 @@ func (s *batchStore) Scan(db int, from uint64, fn func([]byte, keyspace.Record) 
 		return fmt.Errorf("pebble kv: database %d out of range", db)
 	}
 	slot := s.dbs.slot[db]
+	s.beforeRead(true)
 	lower := binary.BigEndian.AppendUint64(slotPrefix(s.gen, slot), from)
 	it, err := s.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: slotPrefix(s.gen, slot+1)})
 	if err != nil {

@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -8,62 +9,85 @@ import (
 	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
-// TestViewDoesNotBlockApply holds a View open while entries apply (a
-// FLUSHDB among them, which moves database 0 to another slot): the Apply
-// must finish meanwhile, and the View must go on seeing the one point it
-// started at, both before and after that Apply.
-func TestViewDoesNotBlockApply(t *testing.T) {
-	kv := newMemNode(t).db.StateMachine()
-	if _, err := kv.Apply([]domain.Entry{cmdEntry(1, 1, set("a", "1"), set("b", "2"))}); err != nil {
-		t.Fatal(err)
-	}
-	readValue := func(st keyspace.Store, key string) string {
-		r, ok, err := st.Get(0, []byte(key))
-		if err != nil {
-			t.Error(err)
-		}
-		if !ok {
-			return ""
-		}
-		return string(r.Value)
-	}
-	inView, applied := make(chan struct{}), make(chan error, 1)
-	go func() {
-		<-inView
-		_, err := kv.Apply([]domain.Entry{
-			cmdEntry(2, 1, set("a", "10")),
-			{Index: 3, Term: 1, Type: domain.EntryNormal, Data: domain.EncodeCommand(domain.Command{
-				Time: 1_700_000_000_000, Calls: []domain.Call{{Args: [][]byte{[]byte("FLUSHDB")}}}})},
-			cmdEntry(4, 1, set("b", "20")),
-		})
-		applied <- err
-	}()
-	err := kv.View(func(st keyspace.Store) error {
-		if got := readValue(st, "a"); got != "1" {
-			t.Errorf("in the view before the Apply: a = %q, want 1", got)
-		}
-		close(inView)
-		select {
-		case err := <-applied:
+// TestLongViewDoesNotBlockApply holds a View open, once after a scan and
+// once after more point reads than a View makes under the lock, while
+// entries apply (a FLUSHDB among them, which moves database 0 to another
+// slot): the Apply must finish meanwhile, and the View must go on seeing
+// the one point it started at, before and after the Apply.
+func TestLongViewDoesNotBlockApply(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		long func(t *testing.T, st keyspace.Store)
+	}{
+		{"scan", func(t *testing.T, st keyspace.Store) {
+			n := 0
+			if err := st.Scan(0, 0, func([]byte, keyspace.Record) bool { n++; return true }); err != nil || n != 2 {
+				t.Errorf("scan: %d keys, %v; want 2", n, err)
+			}
+		}},
+		{"reads", func(t *testing.T, st keyspace.Store) {
+			for i := range maxLockedReads {
+				if _, ok, err := st.Get(0, fmt.Appendf(nil, "absent%d", i)); ok || err != nil {
+					t.Errorf("absent%d: %v, %v", i, ok, err)
+				}
+			}
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			kv := newMemNode(t).db.StateMachine()
+			if _, err := kv.Apply([]domain.Entry{cmdEntry(1, 1, set("a", "1"), set("b", "2"))}); err != nil {
+				t.Fatal(err)
+			}
+			readValue := func(st keyspace.Store, key string) string {
+				r, ok, err := st.Get(0, []byte(key))
+				if err != nil {
+					t.Error(err)
+				}
+				if !ok {
+					return ""
+				}
+				return string(r.Value)
+			}
+			start, applied := make(chan struct{}), make(chan error, 1)
+			go func() {
+				<-start
+				_, err := kv.Apply([]domain.Entry{
+					cmdEntry(2, 1, set("a", "10")),
+					{Index: 3, Term: 1, Type: domain.EntryNormal, Data: domain.EncodeCommand(domain.Command{
+						Time: 1_700_000_000_000, Calls: []domain.Call{{Args: [][]byte{[]byte("FLUSHDB")}}}})},
+					cmdEntry(4, 1, set("b", "20")),
+				})
+				applied <- err
+			}()
+			err := kv.View(func(st keyspace.Store) error {
+				if got := readValue(st, "a"); got != "1" {
+					t.Errorf("in the view before the Apply: a = %q, want 1", got)
+				}
+				c.long(t, st)
+				close(start)
+				select {
+				case err := <-applied:
+					if err != nil {
+						t.Errorf("apply: %v", err)
+					}
+				case <-time.After(30 * time.Second):
+					t.Fatal("Apply did not finish while a View was open")
+				}
+				for key, want := range map[string]string{"a": "1", "b": "2"} {
+					if got := readValue(st, key); got != want {
+						t.Errorf("in the view after the Apply: %s = %q, want %q", key, got, want)
+					}
+				}
+				if n, _, err := st.Len(0); err != nil || n != 2 {
+					t.Errorf("in the view after the Apply: Len = %d, %v; want 2", n, err)
+				}
+				return nil
+			})
 			if err != nil {
-				t.Errorf("apply: %v", err)
+				t.Fatal(err)
 			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("Apply did not finish while a View was open")
-		}
-		for key, want := range map[string]string{"a": "1", "b": "2"} {
-			if got := readValue(st, key); got != want {
-				t.Errorf("in the view after the Apply: %s = %q, want %q", key, got, want)
-			}
-		}
-		if n, _, err := st.Len(0); err != nil || n != 2 {
-			t.Errorf("in the view after the Apply: Len = %d, %v; want 2", n, err)
-		}
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
+			wantGet(t, kv, "a", "")
+			wantGet(t, kv, "b", "20")
+		})
 	}
-	wantGet(t, kv, "a", "")
-	wantGet(t, kv, "b", "20")
 }
