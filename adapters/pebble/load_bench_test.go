@@ -30,7 +30,7 @@ func BenchmarkLoad1M(b *testing.B) {
 	const batch, purgeEvery, keep = 128, 10_000, 1_000
 	for b.Loop() {
 		dir := b.TempDir()
-		db := benchDB(b, Options{Dir: dir, NoSync: true, CacheSize: benchCache})
+		db := benchDB(b, Options{Dir: dir, NoSync: true, CacheSize: benchMB("SESHAT_BENCH_CACHE_MB"), MemTableSize: uint64(benchMB("SESHAT_BENCH_MEMTABLE_MB"))})
 		log, kv := db.LogStore(), db.StateMachine()
 		rng := rand.New(rand.NewPCG(1, 2))
 		val := bytes.Repeat([]byte("x"), 100)
@@ -126,11 +126,12 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// benchCache is BenchmarkLoad1M's block cache: SESHAT_BENCH_CACHE_MB, or
-// the default.
-var benchCache = func() int64 {
-	if n, err := strconv.Atoi(os.Getenv("SESHAT_BENCH_CACHE_MB")); err == nil && n > 0 {
+// benchMB is the size in MiB an environment variable gives, for
+// BenchmarkLoad1M's options (SESHAT_BENCH_CACHE_MB,
+// SESHAT_BENCH_MEMTABLE_MB); 0 (the default) if unset.
+func benchMB(env string) int64 {
+	if n, err := strconv.Atoi(os.Getenv(env)); err == nil && n > 0 {
 		return int64(n) << 20
 	}
 	return 0
-}()
+}
