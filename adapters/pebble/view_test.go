@@ -91,3 +91,58 @@ func TestLongViewDoesNotBlockApply(t *testing.T) {
 		})
 	}
 }
+
+// TestViewSeesOnePointUnderApplies applies entries that each set a and b
+// to the same new value, while Views read a, then enough other keys to
+// move to a snapshot, then b: every View must find a == b, whichever side
+// of the move each read fell on.
+func TestViewSeesOnePointUnderApplies(t *testing.T) {
+	kv := newMemNode(t).db.StateMachine()
+	const entries = 300
+	done := make(chan error, 1)
+	go func() {
+		for i := domain.Index(1); i <= entries; i++ {
+			v := fmt.Sprint(i)
+			if _, err := kv.Apply([]domain.Entry{cmdEntry(i, 1, set("a", v), set("b", v))}); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	for views := 0; ; views++ {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			if views == 0 {
+				t.Log("the applies finished before any View ran")
+			}
+			return
+		default:
+		}
+		err := kv.View(func(st keyspace.Store) error {
+			a, _, err := st.Get(0, []byte("a"))
+			if err != nil {
+				return err
+			}
+			for i := range maxLockedReads + 1 {
+				if _, _, err := st.Get(0, fmt.Appendf(nil, "other%d", i)); err != nil {
+					return err
+				}
+			}
+			b, _, err := st.Get(0, []byte("b"))
+			if err != nil {
+				return err
+			}
+			if string(a.Value) != string(b.Value) {
+				t.Errorf("view %d: a = %q, b = %q: two points", views, a.Value, b.Value)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
