@@ -180,7 +180,7 @@ func Open(opts Options) (d *DB, err error) {
 	d.db = db
 	d.logStore = &LogStore{d: d}
 	d.votes = &VoteStore{d: d}
-	d.kv = &KV{d: d, engine: opts.Engine}
+	d.kv = &KV{d: d, engine: opts.Engine, cache: newRecordCache(opts.RecordCacheSize)}
 	if err := d.logStore.load(); err != nil {
 		_ = db.Close()
 		return nil, err

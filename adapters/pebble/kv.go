@@ -27,6 +27,9 @@ type KV struct {
 	d      *DB
 	engine keyspace.Engine
 	closed atomic.Bool
+	// cache mirrors recent committed records (see recordCache): written
+	// holding write and mu, read holding write (Apply) or mu (a View).
+	cache recordCache
 
 	// write serializes Apply and Restore, the only writers of the state
 	// and of mu's fields: holding it, they read mu's fields without mu.
@@ -267,6 +270,10 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		if !applied {
 			return nil
 		}
+		known := st.known
+		if b.Count() != st.puts {
+			known = nil // writes not through Put or Delete: see recordCache.commit
+		}
 		if err := b.Set(keyApplied, encodeMeta(meta, kv.mu.gen, &st.dbs), nil); err != nil {
 			return fmt.Errorf("pebble kv: apply: %w", classify(err))
 		}
@@ -277,7 +284,7 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		}
 		kv.mu.meta = meta
 		kv.mu.dbs = st.dbs
-		return nil
+		return kv.cache.commit(b, known)
 	})
 	if err != nil {
 		return nil, err

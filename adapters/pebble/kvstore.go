@@ -30,6 +30,10 @@ type batchStore struct {
 	// view is a View's hold on the point it reads (see KV.View), unused
 	// elsewhere.
 	view viewLock
+	// puts counts the batch writes made by Put and Delete: if the batch
+	// holds others, known may not say what a key holds, and the record
+	// cache, which mirrors the committed state, is not read (see cacheOK).
+	puts uint32
 	// keyBuf holds the stored key of the string paths' last Get, Put or
 	// Delete: Pebble copies what it keeps, so one buffer serves them all.
 	keyBuf []byte
@@ -77,6 +81,16 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 		}
 	}
 	s.beforeRead(false)
+	if s.cacheOK() {
+		if r, found, known := s.kv.cache.get(k); known {
+			if !found {
+				s.remember(k, nil)
+				return keyspace.Record{}, false, nil
+			}
+			s.remember(k, &r)
+			return r, true, nil
+		}
+	}
 	rec, ok, err := s.kv.d.get(s.r, k)
 	if err != nil {
 		return keyspace.Record{}, false, err
@@ -91,6 +105,18 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 	}
 	s.remember(k, &r)
 	return r, true, nil
+}
+
+// cacheOK reports whether the record cache holds what this store would
+// read from Pebble for a key known does not hold: in Apply, while every
+// write of the batch went through Put or Delete (so known has them all);
+// in a View, while it reads under the lock (the cache changes only under
+// the write lock, with the commit).
+func (s *batchStore) cacheOK() bool {
+	if s.w != nil {
+		return s.w.Count() == s.puts
+	}
+	return s.view.locked
 }
 
 // remember caches r (nil: absent) at the stored key k, in a write batch.
@@ -144,6 +170,7 @@ func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
 	if err := s.w.Set(k, sealRecord(k, r), nil); err != nil {
 		return classify(err)
 	}
+	s.puts++
 	s.remember(k, &r)
 	if !had {
 		s.dbs.keys[db]++
@@ -169,6 +196,7 @@ func (s *batchStore) Delete(db int, key []byte) error {
 	if err := s.w.Delete(k, nil); err != nil {
 		return classify(err)
 	}
+	s.puts++
 	s.remember(k, nil)
 	s.dbs.keys[db]--
 	if old.ExpireAt != 0 {

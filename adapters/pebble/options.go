@@ -20,6 +20,11 @@ const (
 	// (BenchmarkLoad1M, see BENCHMARKS.md). Pebble allocates the cache as
 	// blocks arrive, so a small node pays only for what it holds.
 	DefaultCacheSize = 256 << 20
+	// DefaultRecordCacheSize bounds the records the state machine keeps
+	// in memory, of the keys recent Applies read or wrote, so that the
+	// read before each write and a GET of a hot key skip Pebble (see
+	// recordCache).
+	DefaultRecordCacheSize = 32 << 20
 	// DefaultSnapshotChunkSize bounds one chunk of a snapshot stream, and so
 	// the memory that Snapshot and Restore hold at once.
 	DefaultSnapshotChunkSize = 1 << 20
@@ -53,6 +58,10 @@ type Options struct {
 	// CacheSize is Pebble's block cache size in bytes. Default
 	// DefaultCacheSize (256 MiB).
 	CacheSize int64
+	// RecordCacheSize bounds the state machine's record cache in bytes
+	// (keys, values and an estimate of the overhead). Default
+	// DefaultRecordCacheSize (32 MiB); negative: no cache.
+	RecordCacheSize int
 	// MemTableSize is Pebble's memtable size in bytes. Default
 	// DefaultMemTableSize (32 MiB).
 	MemTableSize uint64
@@ -87,6 +96,9 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.MemTableSize == 0 {
 		o.MemTableSize = DefaultMemTableSize
+	}
+	if o.RecordCacheSize == 0 {
+		o.RecordCacheSize = DefaultRecordCacheSize
 	}
 	if o.Logger == nil {
 		nop := zerolog.Nop()

@@ -250,6 +250,7 @@ func (kv *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 		}
 		kv.mu.meta = meta
 		kv.mu.meta.Membership = meta.Membership.Clone()
+		kv.cache.clear()
 		kv.mu.gen = newGen
 		kv.mu.dbs = dbs
 		return nil
