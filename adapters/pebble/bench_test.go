@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
 // Benchmarks run on a real directory (b.TempDir, so the disk under
@@ -270,4 +271,40 @@ func BenchmarkRestore1M(b *testing.B) {
 	b.ReportMetric(float64(benchKeys)*float64(b.N)/b.Elapsed().Seconds(), "keys/s")
 	b.ReportMetric(float64(heap)/(1<<20), "peak-heap-MiB")
 	b.ReportMetric(float64(rss)/(1<<20), "peak-rss-MiB")
+}
+
+// BenchmarkView is a GET as the service serves it: one View reading one
+// key of 100,000, while nothing applies.
+func BenchmarkView(b *testing.B) {
+	kv := benchDB(b, Options{NoSync: true}).StateMachine()
+	val := make([]byte, 100)
+	const keys = 100_000
+	next := domain.Index(1)
+	for k := 0; k < keys; k += 1000 {
+		var ops []domain.Op
+		for i := k; i < k+1000; i++ {
+			ops = append(ops, domain.Op{Kind: domain.OpSet, Key: fmt.Appendf(nil, "key:%012d", i), Value: val})
+		}
+		if _, err := kv.Apply([]domain.Entry{{Index: next, Term: 1, Data: domain.EncodeCommand(domain.Command{Ops: ops})}}); err != nil {
+			b.Fatal(err)
+		}
+		next++
+	}
+	key := make([]byte, 0, 16)
+	i := 0
+	b.ResetTimer()
+	for b.Loop() {
+		key = fmt.Appendf(key[:0], "key:%012d", (i*7919)%keys)
+		i++
+		err := kv.View(func(st keyspace.Store) error {
+			_, ok, err := st.Get(0, key)
+			if err == nil && !ok {
+				err = fmt.Errorf("%s not found", key)
+			}
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -179,7 +180,7 @@ func Open(opts Options) (d *DB, err error) {
 	d.db = db
 	d.logStore = &LogStore{d: d}
 	d.votes = &VoteStore{d: d}
-	d.kv = &KV{d: d, engine: opts.Engine}
+	d.kv = &KV{d: d, engine: opts.Engine, cache: newRecordCache(opts.RecordCacheSize)}
 	if err := d.logStore.load(); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -309,8 +310,15 @@ func (d *DB) advanceSynced(w uint64) {
 	}
 }
 
+// reader is what the stores read through: the DB, a batch or a
+// snapshot.
+type reader interface {
+	Get(key []byte) (value []byte, closer io.Closer, err error)
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
 // get returns a copy of the value at key; ok is false if there is none.
-func (d *DB) get(r pebble.Reader, key []byte) (val []byte, ok bool, err error) {
+func (d *DB) get(r reader, key []byte) (val []byte, ok bool, err error) {
 	v, closer, err := r.Get(key)
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, false, nil

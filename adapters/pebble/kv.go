@@ -27,10 +27,20 @@ type KV struct {
 	d      *DB
 	engine keyspace.Engine
 	closed atomic.Bool
+	// cache mirrors recent committed records (see recordCache): written
+	// holding write and mu, read holding write (Apply) or mu (a View).
+	cache recordCache
 
-	// mu serializes Apply and Restore and guards the cached applied point.
-	// Reads (Get, View, Snapshot's start) hold it for reading, so that they
-	// see whole batches.
+	// write serializes Apply and Restore, the only writers of the state
+	// and of mu's fields: holding it, they read mu's fields without mu.
+	write sync.Mutex
+	// mu guards the cached applied point, generation and database table.
+	// A writer takes it only to commit its batch and publish what the
+	// batch changed, so that Pebble's state and these fields always match;
+	// a reader (Get, View, Snapshot) takes it for reading only to copy
+	// them and take its Pebble snapshot (or make its one point read). So a
+	// read never waits for a whole Apply's commands, and an Apply never
+	// waits for a whole read.
 	mu struct {
 		sync.RWMutex
 		meta domain.SnapshotMeta
@@ -218,8 +228,8 @@ func (kv *KV) load() error {
 // new entry does not follow the applied index, nothing is applied.
 func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error) {
 	err = kv.d.do(&kv.closed, "apply", func() error {
-		kv.mu.Lock()
-		defer kv.mu.Unlock()
+		kv.write.Lock()
+		defer kv.write.Unlock()
 		results = make([]domain.Result, len(entries))
 		meta := kv.mu.meta
 		b := kv.d.db.NewIndexedBatch()
@@ -260,15 +270,21 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		if !applied {
 			return nil
 		}
+		known := st.known
+		if b.Count() != st.puts {
+			known = nil // writes not through Put or Delete: see recordCache.commit
+		}
 		if err := b.Set(keyApplied, encodeMeta(meta, kv.mu.gen, &st.dbs), nil); err != nil {
 			return fmt.Errorf("pebble kv: apply: %w", classify(err))
 		}
+		kv.mu.Lock()
+		defer kv.mu.Unlock()
 		if err := kv.d.commit(b, false); err != nil {
 			return fmt.Errorf("pebble kv: apply up to %d: %w", meta.Index, err)
 		}
 		kv.mu.meta = meta
 		kv.mu.dbs = st.dbs
-		return nil
+		return kv.cache.commit(b, known)
 	})
 	if err != nil {
 		return nil, err
@@ -289,8 +305,8 @@ func (kv *KV) Applied() (m domain.SnapshotMeta, err error) {
 }
 
 // Get implements ports.KVReader. A stored record failing its checksum is
-// an error wrapping domain.ErrCorrupt naming the key. Get waits while an
-// Apply or a Restore runs.
+// an error wrapping domain.ErrCorrupt naming the key. Its one point read
+// holds the read lock (an Apply's commit waits for it, and it for one).
 func (kv *KV) Get(key []byte) (val []byte, err error) {
 	err = kv.d.do(&kv.closed, "get", func() error {
 		kv.mu.RLock()
@@ -309,14 +325,59 @@ func (kv *KV) Get(key []byte) (val []byte, err error) {
 	return val, err
 }
 
-// View implements ports.KVReader: fn reads the DB directly, holding off
-// Apply and Restore until it returns.
+// View implements ports.KVReader. fn's first point reads run under the
+// read lock, straight on the DB (a GET pays for no snapshot, and holds up
+// an Apply's commit, never its commands, for one read); its first scan, or
+// its maxLockedReads+1st read, takes a Pebble snapshot of the same point
+// and lets the lock go, so a long View (KEYS, a large MGET, the reaper's
+// scans) holds up no Apply.
 func (kv *KV) View(fn func(keyspace.Store) error) error {
 	return kv.d.do(&kv.closed, "view", func() error {
 		kv.mu.RLock()
-		defer kv.mu.RUnlock()
-		return fn(&batchStore{kv: kv, r: kv.d.db, gen: kv.mu.gen, dbs: kv.mu.dbs})
+		st := &batchStore{kv: kv, r: kv.d.db, gen: kv.mu.gen, dbs: kv.mu.dbs, view: viewLock{locked: true}}
+		defer st.endView()
+		return fn(st)
 	})
+}
+
+// maxLockedReads is how many point reads a View makes under the read lock
+// before it moves to a snapshot.
+const maxLockedReads = 32
+
+// viewLock is a View's hold on the point it reads.
+type viewLock struct {
+	locked bool // a View's store that holds kv.mu for reading
+	reads  int
+	snap   *pebble.Snapshot // once the View has moved to a snapshot
+}
+
+// beforeRead runs before each read of a View's store (a scan if scan):
+// it moves the store to a snapshot if the View has read enough under the
+// lock.
+func (s *batchStore) beforeRead(scan bool) {
+	v := &s.view
+	if !v.locked {
+		return
+	}
+	v.reads++
+	if !scan && v.reads <= maxLockedReads {
+		return
+	}
+	v.snap = s.kv.d.db.NewSnapshot()
+	s.r = v.snap
+	v.locked = false
+	s.kv.mu.RUnlock()
+}
+
+// endView releases what the View holds.
+func (s *batchStore) endView() {
+	if s.view.locked {
+		s.view.locked = false
+		s.kv.mu.RUnlock()
+	}
+	if s.view.snap != nil {
+		_ = s.view.snap.Close()
+	}
 }
 
 // Sync implements ports.StateMachine with one WAL sync (shared with the

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -12,12 +13,12 @@ import (
 )
 
 // batchStore is a keyspace.Store over Pebble: inside Apply it reads and
-// writes an indexed batch (w set), for View it reads the DB (w nil: every
-// change fails). dbs is its own copy of the database table, which Apply
+// writes an indexed batch (w set), for View it reads one point of the DB
+// (w nil: every change fails). dbs is its own copy of the database table, which Apply
 // stores with the batch.
 type batchStore struct {
 	kv  *KV
-	r   pebble.Reader
+	r   reader
 	w   *pebble.Batch
 	gen uint64
 	dbs dbTable
@@ -26,6 +27,16 @@ type batchStore struct {
 	// before it writes it, and Put and Delete need the old record for the
 	// counts, so most writes then cost no second read.
 	known map[string]*keyspace.Record
+	// view is a View's hold on the point it reads (see KV.View), unused
+	// elsewhere.
+	view viewLock
+	// puts counts the batch writes made by Put and Delete: if the batch
+	// holds others, known may not say what a key holds, and the record
+	// cache, which mirrors the committed state, is not read (see cacheOK).
+	puts uint32
+	// keyBuf holds the stored key of the string paths' last Get, Put or
+	// Delete: Pebble copies what it keeps, so one buffer serves them all.
+	keyBuf []byte
 }
 
 var _ keyspace.Store = (*batchStore)(nil)
@@ -39,9 +50,25 @@ func (s *batchStore) key(db int, key []byte) ([]byte, error) {
 	return dataKey(s.gen, s.dbs.slot[db], key), nil
 }
 
+// tempKey is key's stored form in s.keyBuf, valid until the next call.
+func (s *batchStore) tempKey(db int, key []byte) ([]byte, error) {
+	if db < 0 || db >= domain.MaxDatabases {
+		return nil, fmt.Errorf("pebble kv: database %d out of range", db)
+	}
+	if cap(s.keyBuf) < dataKeyLen+len(key) {
+		s.keyBuf = make([]byte, 0, dataKeyLen+max(len(key), 64))
+	}
+	k := append(s.keyBuf[:0], prefixData)
+	k = binary.BigEndian.AppendUint64(k, s.gen)
+	k = binary.BigEndian.AppendUint32(k, s.dbs.slot[db])
+	k = binary.BigEndian.AppendUint64(k, keyspace.Hash(key))
+	s.keyBuf = append(k, key...)
+	return s.keyBuf, nil
+}
+
 // Get implements keyspace.Store; the record is the caller's.
 func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
-	k, err := s.key(db, key)
+	k, err := s.tempKey(db, key)
 	if err != nil {
 		return keyspace.Record{}, false, err
 	}
@@ -51,6 +78,17 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 				return keyspace.Record{}, false, nil
 			}
 			return *r, true, nil
+		}
+	}
+	s.beforeRead(false)
+	if s.cacheOK() {
+		if r, found, known := s.kv.cache.get(k); known {
+			if !found {
+				s.remember(k, nil)
+				return keyspace.Record{}, false, nil
+			}
+			s.remember(k, &r)
+			return r, true, nil
 		}
 	}
 	rec, ok, err := s.kv.d.get(s.r, k)
@@ -69,6 +107,18 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 	return r, true, nil
 }
 
+// cacheOK reports whether the record cache holds what this store would
+// read from Pebble for a key known does not hold: in Apply, while every
+// write of the batch went through Put or Delete (so known has them all);
+// in a View, while it reads under the lock (the cache changes only under
+// the write lock, with the commit).
+func (s *batchStore) cacheOK() bool {
+	if s.w != nil {
+		return s.w.Count() == s.puts
+	}
+	return s.view.locked
+}
+
 // remember caches r (nil: absent) at the stored key k, in a write batch.
 // r.Value is kept as it is: it is a copy Get made, or what the engine put
 // (which aliases the entry being applied), both valid for the whole Apply
@@ -85,6 +135,14 @@ func (s *batchStore) remember(k []byte, r *keyspace.Record) {
 		r = &c
 	}
 	s.known[string(k)] = r
+}
+
+// sealRecord is seal(k, keyspace.EncodeRecord(r)) in one allocation.
+func sealRecord(k []byte, r keyspace.Record) []byte {
+	out := make([]byte, 4, 4+1+2*binary.MaxVarintLen64+len(r.Value))
+	out = keyspace.AppendRecord(out, r)
+	binary.LittleEndian.PutUint32(out, crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, out[4:]))
+	return out
 }
 
 func openRecord(k, rec []byte) (keyspace.Record, error) {
@@ -108,10 +166,11 @@ func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
 	if err != nil {
 		return err
 	}
-	k, _ := s.key(db, key)
-	if err := s.w.Set(k, seal(k, keyspace.EncodeRecord(r)), nil); err != nil {
+	k, _ := s.tempKey(db, key)
+	if err := s.w.Set(k, sealRecord(k, r), nil); err != nil {
 		return classify(err)
 	}
+	s.puts++
 	s.remember(k, &r)
 	if !had {
 		s.dbs.keys[db]++
@@ -133,10 +192,11 @@ func (s *batchStore) Delete(db int, key []byte) error {
 	if err != nil || !had {
 		return err
 	}
-	k, _ := s.key(db, key)
+	k, _ := s.tempKey(db, key)
 	if err := s.w.Delete(k, nil); err != nil {
 		return classify(err)
 	}
+	s.puts++
 	s.remember(k, nil)
 	s.dbs.keys[db]--
 	if old.ExpireAt != 0 {
@@ -151,6 +211,7 @@ func (s *batchStore) Scan(db int, from uint64, fn func([]byte, keyspace.Record) 
 		return fmt.Errorf("pebble kv: database %d out of range", db)
 	}
 	slot := s.dbs.slot[db]
+	s.beforeRead(true)
 	lower := binary.BigEndian.AppendUint64(slotPrefix(s.gen, slot), from)
 	it, err := s.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: slotPrefix(s.gen, slot+1)})
 	if err != nil {

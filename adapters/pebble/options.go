@@ -12,9 +12,19 @@ import (
 
 // Defaults for Options fields left at their zero value.
 const (
-	// DefaultCacheSize is the block cache size: enough for the hot part of
-	// the log and of the data without dominating a small node's memory.
-	DefaultCacheSize = 64 << 20
+	// DefaultCacheSize is the block cache size. Every write reads its key
+	// first (the engine's conditions and the key counts), and a read that
+	// misses the cache reads and decompresses an index, a filter and a
+	// data block: at 64 MiB a load of a million 100-byte values spent 48
+	// us of CPU per SET, a third of it there, at 256 MiB 33 us
+	// (BenchmarkLoad1M, see BENCHMARKS.md). Pebble allocates the cache as
+	// blocks arrive, so a small node pays only for what it holds.
+	DefaultCacheSize = 256 << 20
+	// DefaultRecordCacheSize bounds the records the state machine keeps
+	// in memory, of the keys recent Applies read or wrote, so that the
+	// read before each write and a GET of a hot key skip Pebble (see
+	// recordCache).
+	DefaultRecordCacheSize = 32 << 20
 	// DefaultSnapshotChunkSize bounds one chunk of a snapshot stream, and so
 	// the memory that Snapshot and Restore hold at once.
 	DefaultSnapshotChunkSize = 1 << 20
@@ -46,8 +56,12 @@ type Options struct {
 	// simulator pass vfs.NewCrashableMem() and crash with CrashClone.
 	FS vfs.FS
 	// CacheSize is Pebble's block cache size in bytes. Default
-	// DefaultCacheSize (64 MiB).
+	// DefaultCacheSize (256 MiB).
 	CacheSize int64
+	// RecordCacheSize bounds the state machine's record cache in bytes
+	// (keys, values and an estimate of the overhead). Default
+	// DefaultRecordCacheSize (32 MiB); negative: no cache.
+	RecordCacheSize int
 	// MemTableSize is Pebble's memtable size in bytes. Default
 	// DefaultMemTableSize (32 MiB).
 	MemTableSize uint64
@@ -82,6 +96,9 @@ func (o *Options) EnsureDefaults() *Options {
 	}
 	if o.MemTableSize == 0 {
 		o.MemTableSize = DefaultMemTableSize
+	}
+	if o.RecordCacheSize == 0 {
+		o.RecordCacheSize = DefaultRecordCacheSize
 	}
 	if o.Logger == nil {
 		nop := zerolog.Nop()

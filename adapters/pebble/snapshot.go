@@ -219,11 +219,11 @@ func sameMeta(a, b domain.SnapshotMeta) bool {
 // bad stream (domain.ErrCorrupt, including a meta that differs from meta
 // and bytes after the image: r must end where the image ends) or a failing
 // reader leaves the previous state in place. Apply waits while Restore
-// runs.
+// runs; reads go on over the previous state until the switch.
 func (kv *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 	return kv.d.do(&kv.closed, "restore", func() error {
-		kv.mu.Lock()
-		defer kv.mu.Unlock()
+		kv.write.Lock()
+		defer kv.write.Unlock()
 		newGen := kv.mu.gen + 1
 		dbs, err := kv.restore(meta, r, newGen)
 		if err != nil {
@@ -243,11 +243,14 @@ func (kv *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 		_ = b.DeleteRange(dataPrefix(kv.mu.gen), dataPrefix(kv.mu.gen+1), nil)
 		_ = b.Set(keyApplied, encodeMeta(meta, newGen, &dbs), nil)
 		_ = b.Delete(keyRestore, nil)
+		kv.mu.Lock()
+		defer kv.mu.Unlock()
 		if err := kv.d.commit(b, true); err != nil {
 			return fmt.Errorf("pebble restore at %d: commit: %w", meta.Index, err)
 		}
 		kv.mu.meta = meta
 		kv.mu.meta.Membership = meta.Membership.Clone()
+		kv.cache.clear()
 		kv.mu.gen = newGen
 		kv.mu.dbs = dbs
 		return nil

@@ -22,15 +22,33 @@ type clientView struct {
 	db                         int
 	resp3, multi               bool
 	queued                     int
-	lastAt                     time.Time
+	// lastAt (Unix ns) is the time of the last command: the one field
+	// that changes with every batch, so it is updated in place and an
+	// otherwise unchanged view is not published anew (no allocation per
+	// batch).
+	lastAt atomic.Int64
 }
 
 func (st *connState) snapshot() *clientView {
-	return &clientView{name: st.name, cmd: st.lastCmd, libName: st.libName, libVer: st.libVer,
-		db: st.db, resp3: st.resp3, multi: st.multi, queued: len(st.queued), lastAt: st.lastAt}
+	v := &clientView{name: st.name, cmd: st.lastCmd, libName: st.libName, libVer: st.libVer,
+		db: st.db, resp3: st.resp3, multi: st.multi, queued: len(st.queued)}
+	v.lastAt.Store(st.lastAt.UnixNano())
+	return v
 }
 
-func (st *connState) publish() { st.view.Store(st.snapshot()) }
+// shows reports whether v shows st as it is, but for lastAt.
+func (v *clientView) shows(st *connState) bool {
+	return v.name == st.name && v.cmd == st.lastCmd && v.libName == st.libName && v.libVer == st.libVer &&
+		v.db == st.db && v.resp3 == st.resp3 && v.multi == st.multi && v.queued == len(st.queued)
+}
+
+func (st *connState) publish() {
+	if v := st.view.Load(); v != nil && v.shows(st) {
+		v.lastAt.Store(st.lastAt.UnixNano())
+		return
+	}
+	st.view.Store(st.snapshot())
+}
 
 // register makes conn's state and lists it among the live connections.
 func (s *Server) register(conn redcon.Conn) *connState {
@@ -334,7 +352,7 @@ func (s *Server) clientLine(c *connState, v *clientView) string {
 		resp = 3
 	}
 	return fmt.Sprintf("id=%d addr=%s laddr=%s fd=%d name=%s age=%d idle=%d flags=%s db=%d sub=0 psub=0 ssub=0 multi=%d qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd=%s user=default redir=-1 resp=%d lib-name=%s lib-ver=%s\n",
-		c.id, c.addr, c.laddr, c.fd, v.name, int64(now.Sub(c.created)/time.Second), int64(now.Sub(v.lastAt)/time.Second),
+		c.id, c.addr, c.laddr, c.fd, v.name, int64(now.Sub(c.created)/time.Second), int64(now.Sub(time.Unix(0, v.lastAt.Load()))/time.Second),
 		flags, v.db, multi, v.cmd, resp, v.libName, v.libVer)
 }
 

@@ -164,6 +164,11 @@ type connState struct {
 	// view is what other connections see of this one (CLIENT LIST),
 	// published after each batch.
 	view atomic.Pointer[clientView]
+	// cmds, items and reqs are handle's buffers, reused from one batch to
+	// the next (a connection runs one batch at a time).
+	cmds  []redcon.Command
+	items []item
+	reqs  []ports.Request
 }
 
 // New returns a server calling kv.
@@ -317,10 +322,13 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 		st = s.register(conn)
 	}
 	defer st.publish()
-	cmds := append([]redcon.Command{cmd}, conn.ReadPipeline()...)
-	items := make([]item, 0, len(cmds))
-	var reqs []ports.Request
+	cmds := append(append(st.cmds[:0], cmd), conn.ReadPipeline()...)
+	items, reqs := st.items[:0], st.reqs[:0]
 	var relays [][]byte
+	// What the buffers still point to after the batch (arguments in
+	// redcon's read buffer, replies' closures) lives until the next batch
+	// overwrites it or the connection closes.
+	defer func() { st.cmds, st.items, st.reqs = cmds[:0], items[:0], reqs[:0] }()
 	for _, c := range cmds {
 		s.count(st, c.Args)
 		it, r, isKV := s.parse(st, c.Args)
@@ -345,7 +353,7 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 			if !s.flush(conn, st, items, reqs) {
 				return
 			}
-			items, reqs = items[:0], nil
+			items, reqs = items[:0], reqs[:0]
 			it.barrier(conn)
 			continue
 		}

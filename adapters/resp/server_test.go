@@ -104,7 +104,7 @@ func (f *fakeKV) Status() ports.KVStatus {
 		Membership: domain.Membership{Voters: []domain.NodeID{1, 2, 3}}}
 }
 
-func serve(t *testing.T, kv ports.KV, opts Options) string {
+func serve(t testing.TB, kv ports.KV, opts Options) string {
 	t.Helper()
 	s, err := New(kv, opts)
 	if err != nil {

@@ -1,13 +1,20 @@
 // Command bench compares a 3-node Seshat cluster with a redis-server that
 // fsyncs every write (appendonly yes, appendfsync always), both on
 // 127.0.0.1, with redis-benchmark: SET and GET of 100-byte values over a
-// 100,000-key space, 1 and 50 clients, the two servers interleaved and each
-// run repeated. It prints the median requests/s of each, their ratio, and
-// the latencies.
+// 100,000-key space, 1 and 50 clients, SET with 50 clients pipelining 16
+// commands each, and SET and GET through a follower, the two servers
+// interleaved and each run repeated. It prints the median requests/s of
+// each, their ratio, the latencies, and the CPU time per request summed
+// over the server's processes (the three seshatd nodes; redis-server), read
+// from /proc/PID/stat. Then it loads -load-keys new keys into each (SET,
+// 50 clients, pipelines of 16, random keys over 100,000,000) and prints
+// the rate at which each tenth of them arrived, to show whether the
+// keyspace slows down as it grows.
 //
 //	go run ./test/bench                    # 3 repeats, runs of about 3 s
 //	go run ./test/bench -repeats 5 -run-time 5s
 //	go run ./test/bench -n 20000           # a fixed number of requests per run
+//	go run ./test/bench -load-keys 100000  # a quick run
 //
 // It builds seshatd (CGO_ENABLED=0) and starts the cluster (fsync on, the
 // real configuration) and redis-server in a temporary directory, on free
@@ -26,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -51,6 +59,7 @@ type options struct {
 	timeout    time.Duration
 	runTimeout time.Duration
 	keep       bool
+	loadKeys   int
 }
 
 func main() {
@@ -64,8 +73,9 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "bound on the whole benchmark")
 	flag.DurationVar(&o.runTimeout, "run-timeout", 3*time.Minute, "bound on one redis-benchmark run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data and logs)")
+	flag.IntVar(&o.loadKeys, "load-keys", 1_000_000, "SETs of the bulk load measured per tenth (0: no load)")
 	flag.Parse()
-	if flag.NArg() > 0 || o.repeats < 1 || o.requests < 0 || o.keys < 1 || o.valueSize < 1 || o.runTime <= 0 {
+	if flag.NArg() > 0 || o.repeats < 1 || o.requests < 0 || o.keys < 1 || o.valueSize < 1 || o.runTime <= 0 || o.loadKeys < 0 {
 		fmt.Fprintln(os.Stderr, "bench: bad arguments (see -help)")
 		os.Exit(2)
 	}
@@ -111,19 +121,27 @@ func (t target) String() string {
 
 // benchCase is one redis-benchmark configuration on one target.
 type benchCase struct {
-	test    string // SET or GET
-	clients int
-	target  target
+	test     string // SET or GET
+	clients  int
+	pipeline int // redis-benchmark -P (0: none)
+	target   target
 }
 
 func (c benchCase) String() string {
+	if c.pipeline > 1 {
+		return fmt.Sprintf("%s -c %d -P %d on %s", c.test, c.clients, c.pipeline, c.target)
+	}
 	return fmt.Sprintf("%s -c %d on %s", c.test, c.clients, c.target)
 }
+
+// on returns the same configuration on target t.
+func (c benchCase) on(t target) benchCase { c.target = t; return c }
 
 // result is one redis-benchmark run.
 type result struct {
 	requests                int
 	rps, avg, p50, p99, max float64
+	cpu                     float64 // CPU-seconds of the target's processes during the run
 }
 
 func run(ctx context.Context, o options) (err error) {
@@ -192,13 +210,21 @@ func run(ctx context.Context, o options) (err error) {
 	fmt.Printf("preloaded %d keys of %d bytes on both in %v\n", o.keys, o.valueSize, time.Since(t0).Round(time.Millisecond))
 
 	var cases []benchCase
-	for _, c := range []int{1, 50} {
-		for _, test := range []string{"SET", "GET"} {
-			cases = append(cases, benchCase{test, c, seshatLeader}, benchCase{test, c, redisServer})
-		}
+	for _, c := range []benchCase{{"SET", 1, 0, 0}, {"GET", 1, 0, 0}, {"SET", 50, 0, 0}, {"GET", 50, 0, 0}, {"SET", 50, 16, 0}} {
+		cases = append(cases, c.on(seshatLeader), c.on(redisServer))
 	}
 	if o.follower {
-		cases = append(cases, benchCase{"SET", 50, seshatFollower}, benchCase{"GET", 50, seshatFollower})
+		cases = append(cases, benchCase{"SET", 50, 0, seshatFollower}, benchCase{"GET", 50, 0, seshatFollower})
+	}
+	var seshatPids []int
+	for _, p := range cl.nodes {
+		seshatPids = append(seshatPids, p.cmd.Process.Pid)
+	}
+	pidsOf := func(t target) []int {
+		if t == redisServer {
+			return []int{rs.cmd.Process.Pid}
+		}
+		return seshatPids
 	}
 
 	var notes []string
@@ -265,7 +291,7 @@ func run(ctx context.Context, o options) (err error) {
 			// Interleave: the two targets of a configuration run back to
 			// back, in alternating order from one repeat to the next.
 			group := []benchCase{cases[i]}
-			if i+1 < len(cases) && cases[i+1].test == cases[i].test && cases[i+1].clients == cases[i].clients && cases[i+1].target != seshatFollower {
+			if i+1 < len(cases) && cases[i+1] == cases[i].on(cases[i+1].target) && cases[i+1].target != seshatFollower {
 				group = append(group, cases[i+1])
 				i++
 			}
@@ -277,21 +303,51 @@ func run(ctx context.Context, o options) (err error) {
 				if err != nil {
 					return err
 				}
+				cpu0, err := cpuSeconds(pidsOf(c.target))
+				if err != nil {
+					return err
+				}
 				r, err := benchmark(ctx, addr, c, size[c], o)
 				if err != nil {
 					return fmt.Errorf("run %d %v: %w", rep+1, c, err)
 				}
+				cpu1, err := cpuSeconds(pidsOf(c.target))
+				if err != nil {
+					return err
+				}
+				r.cpu = cpu1 - cpu0
 				results[c] = append(results[c], r)
-				fmt.Printf("run %d/%d %-28s -n %-7d %9.0f req/s  avg %.3f  p50 %.3f  p99 %.3f  max %.3f ms\n",
-					rep+1, o.repeats, c.String(), r.requests, r.rps, r.avg, r.p50, r.p99, r.max)
+				fmt.Printf("run %d/%d %-34s -n %-7d %9.0f req/s  avg %.3f  p50 %.3f  p99 %.3f  max %.3f ms  cpu %.1f us/req\n",
+					rep+1, o.repeats, c.String(), r.requests, r.rps, r.avg, r.p50, r.p99, r.max, perReq(r.cpu, r.requests))
 			}
 		}
 	}
 	if _, err := addrOf(seshatLeader); err != nil {
 		return err
 	}
-	fmt.Printf("load average at end: %s\n\n", loadAvg())
+	fmt.Printf("load average after the table: %s\n\n", loadAvg())
 	printTable(os.Stdout, cases, results, o)
+	var loads [2]loadResult
+	if o.loadKeys > 0 {
+		for i, t := range []target{seshatLeader, redisServer} {
+			addr, err := addrOf(t)
+			if err != nil {
+				return err
+			}
+			if loads[i], err = loadCase(ctx, addr, pidsOf(t), o.loadKeys, o); err != nil {
+				return fmt.Errorf("load of %d keys on %v: %w", o.loadKeys, t, err)
+			}
+			fmt.Printf("load %-15s %d SETs in %v\n", t, o.loadKeys, loads[i].total.Round(time.Millisecond))
+		}
+	}
+	if o.loadKeys > 0 {
+		fmt.Printf("load average at end: %s\n\n", loadAvg())
+		disk := dirSize(filepath.Join(dir, fmt.Sprintf("node%d", leader+1)))
+		// Live data: the preloaded and the loaded keys, each a key of
+		// len("key:000000000000") and a value.
+		live := (int64(o.keys) + loads[0].samples[len(loads[0].samples)-1].keys) * int64(16+o.valueSize)
+		printLoad(os.Stdout, o.loadKeys, loads[0], loads[1], disk, live)
+	}
 	for _, n := range notes {
 		fmt.Printf("note: %s\n", n)
 	}
@@ -309,6 +365,9 @@ func benchmark(ctx context.Context, addr string, c benchCase, n int, o options) 
 	cmd := exec.CommandContext(runCtx, "redis-benchmark", "-h", host, "-p", port,
 		"-t", strings.ToLower(c.test), "-c", strconv.Itoa(c.clients), "-n", strconv.Itoa(n),
 		"-d", strconv.Itoa(o.valueSize), "-r", strconv.Itoa(o.keys), "--csv")
+	if c.pipeline > 1 {
+		cmd.Args = append(cmd.Args, "-P", strconv.Itoa(c.pipeline))
+	}
 	cmd.SysProcAttr = childAttr()
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
@@ -415,25 +474,30 @@ func medianOf(rs []result, f func(result) float64) float64 {
 // client count, seshat against redis-server.
 func printTable(w io.Writer, cases []benchCase, results map[benchCase][]result, o options) {
 	fmt.Fprintf(w, "Medians of %d runs each (redis-benchmark -d %d -r %d; latencies in ms, p50 / p99):\n\n", o.repeats, o.valueSize, o.keys)
-	fmt.Fprintln(w, "| test | clients | seshat req/s | redis req/s | seshat/redis | seshat p50 / p99 | redis p50 / p99 | seshat runs (req/s) | redis runs (req/s) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|")
+	fmt.Fprintln(w, "| test | clients | seshat req/s | redis req/s | seshat/redis | seshat p50 / p99 | redis p50 / p99 | seshat CPU us/req (3 nodes) | redis CPU us/req | seshat runs (req/s) | redis runs (req/s) |")
+	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|")
 	rps := func(r result) float64 { return r.rps }
 	p50 := func(r result) float64 { return r.p50 }
 	p99 := func(r result) float64 { return r.p99 }
+	cpuPerReq := func(r result) float64 { return perReq(r.cpu, r.requests) }
 	for _, c := range cases {
 		if c.target == redisServer {
 			continue
 		}
 		s := results[c]
-		rd := results[benchCase{c.test, c.clients, redisServer}]
+		rd := results[c.on(redisServer)]
 		name := c.test
+		if c.pipeline > 1 {
+			name += fmt.Sprintf(" pipeline %d", c.pipeline)
+		}
 		if c.target == seshatFollower {
 			name += " via follower"
 		}
 		sm, rm := medianOf(s, rps), medianOf(rd, rps)
-		fmt.Fprintf(w, "| %s | %d | %s | %s | %.2f | %.2f / %.2f | %.2f / %.2f | %s | %s |\n",
+		fmt.Fprintf(w, "| %s | %d | %s | %s | %.2f | %.2f / %.2f | %.2f / %.2f | %.1f | %.1f | %s | %s |\n",
 			name, c.clients, thousands(sm), thousands(rm), sm/rm,
 			medianOf(s, p50), medianOf(s, p99), medianOf(rd, p50), medianOf(rd, p99),
+			medianOf(s, cpuPerReq), medianOf(rd, cpuPerReq),
 			runList(s), runList(rd))
 	}
 	fmt.Fprintln(w)
@@ -516,4 +580,18 @@ func loadAvg() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// dirSize is the total size of the regular files under dir.
+func dirSize(dir string) int64 {
+	var n int64
+	_ = filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
+		}
+		return nil
+	})
+	return n
 }
