@@ -187,6 +187,9 @@ func (s *batchStore) FlushDB(db int) error {
 	if err := s.w.DeleteRange(slotPrefix(s.gen, old), slotPrefix(s.gen, old+1), nil); err != nil {
 		return classify(err)
 	}
+	if err := s.dropElemSlot(old); err != nil {
+		return err
+	}
 	// Cached keys are by slot, and db's next slot is new: nothing cached
 	// can be wrong, but drop it all rather than reason about it.
 	s.known = nil

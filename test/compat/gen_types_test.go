@@ -1,0 +1,111 @@
+package compat
+
+import "strconv"
+
+// The collection types' commands. They share the key pool with the
+// strings, so every command also meets keys of every other type
+// (WRONGTYPE).
+
+var fieldPool = []string{"f1", "f2", "f3", "f4", "", "a\r\nb\x00", "x", "1", "-1", "10"}
+
+func (g *gen) field() string {
+	if g.chance(0.005) {
+		return g.bytes(70_000)
+	}
+	return g.pick(fieldPool...)
+}
+
+func (g *gen) fields(min, max int) []string {
+	n := min + g.r.IntN(max-min+1)
+	out := make([]string, n)
+	for i := range out {
+		out[i] = g.field()
+	}
+	return out
+}
+
+// collectionShare is the share of commands that are of the collection
+// types.
+const collectionShare = 0.5
+
+// collectionCommand is one command of hashes, sets, sorted sets or lists.
+func (g *gen) collectionCommand(inMulti bool) ([]string, mode) {
+	return g.hashCommand(inMulti)
+}
+
+// countArg is the count of the random-member commands: mostly small,
+// sometimes negative, sometimes bad.
+func (g *gen) countArg() string {
+	switch n := g.r.IntN(20); {
+	case n < 1:
+		return g.pick(badInts...)
+	case n < 2:
+		return g.pick("-9223372036854775808", "0")
+	default:
+		return strconv.Itoa(g.r.IntN(16) - 5)
+	}
+}
+
+func (g *gen) scanOpts(args []string) []string {
+	if g.chance(0.4) {
+		args = append(args, "MATCH", g.pick("*", "f*", "?", "*1*", "[a-f]*", "nomatch"))
+	}
+	if g.chance(0.3) {
+		args = append(args, "COUNT", g.pick("1", "5", "100", "0", "-1", "x"))
+	}
+	return args
+}
+
+func (g *gen) hashCommand(inMulti bool) ([]string, mode) {
+	k := g.key()
+	switch n := g.r.IntN(32); {
+	case n < 7:
+		name := g.pick("HSET", "HSET", "HMSET")
+		args := []string{name, k}
+		for range 1 + g.r.IntN(4) {
+			args = append(args, g.field(), g.val())
+		}
+		return args, mExact
+	case n < 8:
+		return []string{"HSETNX", k, g.field(), g.val()}, mExact
+	case n < 11:
+		return []string{"HGET", k, g.field()}, mExact
+	case n < 12:
+		return append([]string{"HMGET", k}, g.fields(1, 4)...), mExact
+	case n < 14:
+		return []string{g.pick("HGETALL", "HKEYS", "HVALS"), k}, mSorted
+	case n < 17:
+		return append([]string{"HDEL", k}, g.fields(1, 3)...), mExact
+	case n < 18:
+		return []string{"HEXISTS", k, g.field()}, mExact
+	case n < 20:
+		return []string{"HLEN", k}, mExact
+	case n < 21:
+		return []string{"HSTRLEN", k, g.field()}, mExact
+	case n < 24:
+		return []string{"HINCRBY", k, g.field(), g.intArg(-100, 100)}, mExact
+	case n < 26:
+		by := g.floatArg()
+		if g.chance(0.1) {
+			by = g.pick("inf", "-inf", "nan", "1e308")
+		}
+		return []string{"HINCRBYFLOAT", k, g.field(), by}, mExact
+	case n < 29:
+		args := []string{"HRANDFIELD", k}
+		if g.chance(0.3) {
+			return args, mNil
+		}
+		args = append(args, g.countArg())
+		if g.chance(0.4) {
+			args = append(args, g.pick("WITHVALUES", "withvalues", "WITHSCORES"))
+		}
+		return args, mLen
+	case n < 31:
+		if inMulti {
+			return []string{"HLEN", k}, mExact
+		}
+		return g.scanOpts([]string{"HSCAN", k, "0"}), mScanColl
+	default:
+		return []string{"TYPE", k}, mExact
+	}
+}
