@@ -6,7 +6,7 @@ package resp
 
 // withCollectionDocs adds the collection types' entries to t.
 func withCollectionDocs(t map[string]docEntry) map[string]docEntry {
-	for _, group := range []map[string]docEntry{hashDocs} {
+	for _, group := range []map[string]docEntry{hashDocs, setDocs} {
 		for name, e := range group {
 			t[name] = e
 		}
@@ -31,4 +31,24 @@ var hashDocs = map[string]docEntry{
 	"hincrbyfloat": {summary: "Adds a decimal number to the numeric value of a hash field (absent counts as 0) and replies with the result.", since: "2.6.0", syntax: "key field increment:double"},
 	"hrandfield":   {summary: "Replies with one random field, or with count of them (distinct if count is positive, possibly repeated if negative), optionally with their values.", since: "6.2.0", syntax: "key [count [WITHVALUES]]"},
 	"hscan":        {summary: "Iterates over the fields and values of a hash, a page at a time.", since: "2.8.0", syntax: "key cursor [MATCH pattern] [COUNT count]"},
+}
+
+var setDocs = map[string]docEntry{
+	"sadd":        {summary: "Adds members to a set, creating it if needed; replies with how many were new.", since: "1.0.0", syntax: "key member [member ...]"},
+	"srem":        {summary: "Removes members from a set (the key goes with its last member); replies with how many were removed.", since: "1.0.0", syntax: "key member [member ...]"},
+	"smembers":    {summary: "Replies with every member of a set.", since: "1.0.0", syntax: "key"},
+	"sismember":   {summary: "Replies 1 if the member is in the set, else 0.", since: "1.0.0", syntax: "key member"},
+	"smismember":  {summary: "Replies, for each member given, 1 if it is in the set, else 0.", since: "6.2.0", syntax: "key member [member ...]"},
+	"scard":       {summary: "Replies with the number of members of a set; 0 for an absent key.", since: "1.0.0", syntax: "key"},
+	"spop":        {summary: "Removes one random member, or count of them, and replies with what it removed.", since: "1.0.0", syntax: "key [count]"},
+	"srandmember": {summary: "Replies with one random member, or count of them (distinct if count is positive, possibly repeated if negative), removing nothing.", since: "1.0.0", syntax: "key [count]"},
+	"smove":       {summary: "Moves a member from one set to another; replies 1 if it was moved.", since: "1.0.0", syntax: "source:key destination:key member"},
+	"sinter":      {summary: "Replies with the members that every one of the sets holds.", since: "1.0.0", syntax: "key [key ...]"},
+	"sintercard":  {summary: "Replies with how many members every one of the sets holds, counting no further than the limit.", since: "7.0.0", syntax: "numkeys:integer key [key ...] [LIMIT limit:integer]"},
+	"sinterstore": {summary: "Stores the intersection of the sets at the destination and replies with its size.", since: "1.0.0", syntax: "destination:key key [key ...]"},
+	"sunion":      {summary: "Replies with the members that any of the sets holds.", since: "1.0.0", syntax: "key [key ...]"},
+	"sunionstore": {summary: "Stores the union of the sets at the destination and replies with its size.", since: "1.0.0", syntax: "destination:key key [key ...]"},
+	"sdiff":       {summary: "Replies with the members of the first set that none of the others holds.", since: "1.0.0", syntax: "key [key ...]"},
+	"sdiffstore":  {summary: "Stores the difference of the first set and the others at the destination and replies with its size.", since: "1.0.0", syntax: "destination:key key [key ...]"},
+	"sscan":       {summary: "Iterates over the members of a set, a page at a time.", since: "2.0.0", syntax: "key cursor [MATCH pattern] [COUNT count]"},
 }

@@ -221,6 +221,9 @@ func parseCount(arg []byte) (int64, domain.Reply, bool) {
 func randMembers(c *ctx, args [][]byte, t Type, with string) domain.Reply {
 	var count int64
 	withValues := false
+	if with == "" && len(args) > 3 { // SRANDMEMBER takes no option
+		return ErrSyntax
+	}
 	if len(args) >= 3 {
 		n, rep, ok := parseCount(args[2])
 		if !ok {

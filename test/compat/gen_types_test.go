@@ -30,7 +30,12 @@ const collectionShare = 0.5
 
 // collectionCommand is one command of hashes, sets, sorted sets or lists.
 func (g *gen) collectionCommand(inMulti bool) ([]string, mode) {
-	return g.hashCommand(inMulti)
+	switch g.r.IntN(2) {
+	case 0:
+		return g.hashCommand(inMulti)
+	default:
+		return g.setCommand(inMulti)
+	}
 }
 
 // countArg is the count of the random-member commands: mostly small,
@@ -107,5 +112,60 @@ func (g *gen) hashCommand(inMulti bool) ([]string, mode) {
 		return g.scanOpts([]string{"HSCAN", k, "0"}), mScanColl
 	default:
 		return []string{"TYPE", k}, mExact
+	}
+}
+
+func (g *gen) setCommand(inMulti bool) ([]string, mode) {
+	k := g.key()
+	switch n := g.r.IntN(40); {
+	case n < 8:
+		return append([]string{"SADD", k}, g.fields(1, 5)...), mExact
+	case n < 11:
+		return append([]string{"SREM", k}, g.fields(1, 3)...), mExact
+	case n < 13:
+		return []string{"SMEMBERS", k}, mSorted
+	case n < 15:
+		return []string{"SISMEMBER", k, g.field()}, mExact
+	case n < 16:
+		return append([]string{"SMISMEMBER", k}, g.fields(1, 3)...), mExact
+	case n < 18:
+		return []string{"SCARD", k}, mExact
+	case n < 20:
+		// Only pops that take every member compare: which members a
+		// smaller pop takes is random on both sides.
+		args := []string{"SPOP", k, g.pick("1000", "1000", "-1", "x", "0")}
+		if g.chance(0.05) {
+			args = append(args, "1")
+		}
+		return args, mSorted
+	case n < 22:
+		args := []string{"SRANDMEMBER", k}
+		if g.chance(0.3) {
+			return args, mNil
+		}
+		return append(args, g.countArg()), mLen
+	case n < 24:
+		return []string{"SMOVE", k, g.key(), g.field()}, mExact
+	case n < 27:
+		return append([]string{g.pick("SINTER", "SUNION", "SDIFF")}, g.keys(1, 3)...), mSorted
+	case n < 30:
+		return append([]string{g.pick("SINTERSTORE", "SUNIONSTORE", "SDIFFSTORE"), k}, g.keys(1, 3)...), mExact
+	case n < 32:
+		keys := g.keys(1, 3)
+		args := append([]string{"SINTERCARD", strconv.Itoa(len(keys))}, keys...)
+		if g.chance(0.1) {
+			args[1] = g.pick("0", "-1", "5", "x")
+		}
+		if g.chance(0.4) {
+			args = append(args, g.pick("LIMIT", "limit", "LIMT"), g.pick("0", "1", "2", "-1", "x"))
+		}
+		return args, mExact
+	case n < 35:
+		if inMulti {
+			return []string{"SCARD", k}, mExact
+		}
+		return g.scanOpts([]string{"SSCAN", k, "0"}), mScanColl
+	default:
+		return []string{g.pick("TYPE", "DEL", "EXISTS"), k}, mExact
 	}
 }

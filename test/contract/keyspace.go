@@ -291,5 +291,16 @@ func smKeyspaceCrash(t *testing.T, h SMHarness) {
 
 // moreCollectionCommands covers the types after hashes.
 func moreCollectionCommands(rng *rand.Rand, key func() string, member func() string, many func(...string) []string) []string {
-	return []string{"HGETALL", key()}
+	switch rng.IntN(5) {
+	case 0:
+		return many("SADD", key())
+	case 1:
+		return many("SREM", key())
+	case 2:
+		return []string{"SPOP", key(), fmt.Sprint(rng.IntN(4))}
+	case 3:
+		return []string{[]string{"SUNIONSTORE", "SINTERSTORE", "SDIFFSTORE"}[rng.IntN(3)], key(), key(), key()}
+	default:
+		return []string{"SMOVE", key(), key(), member()}
+	}
 }
