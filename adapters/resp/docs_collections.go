@@ -6,7 +6,7 @@ package resp
 
 // withCollectionDocs adds the collection types' entries to t.
 func withCollectionDocs(t map[string]docEntry) map[string]docEntry {
-	for _, group := range []map[string]docEntry{hashDocs, setDocs} {
+	for _, group := range []map[string]docEntry{hashDocs, setDocs, zsetDocs} {
 		for name, e := range group {
 			t[name] = e
 		}
@@ -51,4 +51,39 @@ var setDocs = map[string]docEntry{
 	"sdiff":       {summary: "Replies with the members of the first set that none of the others holds.", since: "1.0.0", syntax: "key [key ...]"},
 	"sdiffstore":  {summary: "Stores the difference of the first set and the others at the destination and replies with its size.", since: "1.0.0", syntax: "destination:key key [key ...]"},
 	"sscan":       {summary: "Iterates over the members of a set, a page at a time.", since: "2.0.0", syntax: "key cursor [MATCH pattern] [COUNT count]"},
+}
+
+var zsetDocs = map[string]docEntry{
+	"zadd":             {summary: "Adds members with scores to a sorted set or changes their scores, under conditions; replies with how many were added (or changed, with CH), or the new score with INCR.", since: "1.2.0", syntax: "key [NX | XX] [GT | LT] [CH] [INCR] score:double member [score:double member ...]"},
+	"zincrby":          {summary: "Adds to a member's score (absent counts as 0) and replies with the new score.", since: "1.2.0", syntax: "key increment:double member"},
+	"zrem":             {summary: "Removes members from a sorted set; replies with how many were removed.", since: "1.2.0", syntax: "key member [member ...]"},
+	"zscore":           {summary: "Replies with a member's score, or nil.", since: "1.2.0", syntax: "key member"},
+	"zmscore":          {summary: "Replies with the scores of several members, nil for the missing ones.", since: "6.2.0", syntax: "key member [member ...]"},
+	"zcard":            {summary: "Replies with the number of members of a sorted set; 0 for an absent key.", since: "1.2.0", syntax: "key"},
+	"zcount":           {summary: "Replies with how many members have a score within the range.", since: "2.0.0", syntax: "key min:double max:double"},
+	"zlexcount":        {summary: "Replies with how many members fall within the range of member names.", since: "2.8.9", syntax: "key min:string max:string"},
+	"zrank":            {summary: "Replies with a member's position counting from the lowest score, or nil.", since: "2.0.0", syntax: "key member"},
+	"zrevrank":         {summary: "Replies with a member's position counting from the highest score, or nil.", since: "2.0.0", syntax: "key member"},
+	"zrange":           {summary: "Replies with the members within a range of positions, scores or names, in either direction, optionally with their scores.", since: "1.2.0", syntax: "key start:string stop:string [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]"},
+	"zrangestore":      {summary: "Stores the members a ZRANGE would reply with at the destination and replies with how many.", since: "6.2.0", syntax: "dst:key src:key min:string max:string [BYSCORE | BYLEX] [REV] [LIMIT offset count]"},
+	"zrevrange":        {summary: "Replies with the members within a range of positions counted from the highest score.", since: "1.2.0", syntax: "key start stop [WITHSCORES]"},
+	"zrangebyscore":    {summary: "Replies with the members whose score is within the range, lowest first.", since: "1.0.5", syntax: "key min:double max:double [WITHSCORES] [LIMIT offset count]"},
+	"zrevrangebyscore": {summary: "Replies with the members whose score is within the range, highest first.", since: "2.2.0", syntax: "key max:double min:double [WITHSCORES] [LIMIT offset count]"},
+	"zrangebylex":      {summary: "Replies with the members whose name is within the range, for members of equal score.", since: "2.8.9", syntax: "key min:string max:string [LIMIT offset count]"},
+	"zrevrangebylex":   {summary: "Replies with the members whose name is within the range, in reverse, for members of equal score.", since: "2.8.9", syntax: "key max:string min:string [LIMIT offset count]"},
+	"zremrangebyrank":  {summary: "Removes the members within a range of positions; replies with how many.", since: "2.0.0", syntax: "key start stop"},
+	"zremrangebyscore": {summary: "Removes the members whose score is within the range; replies with how many.", since: "1.2.0", syntax: "key min:double max:double"},
+	"zremrangebylex":   {summary: "Removes the members whose name is within the range; replies with how many.", since: "2.8.9", syntax: "key min:string max:string"},
+	"zpopmin":          {summary: "Removes the members of lowest score, one or count of them, and replies with them and their scores.", since: "5.0.0", syntax: "key [count]"},
+	"zpopmax":          {summary: "Removes the members of highest score, one or count of them, and replies with them and their scores.", since: "5.0.0", syntax: "key [count]"},
+	"zmpop":            {summary: "Removes members from the lowest or highest end of the first non-empty sorted set of the keys and replies with its name and them.", since: "7.0.0", syntax: "numkeys:integer key [key ...] (MIN | MAX) [COUNT count]"},
+	"zrandmember":      {summary: "Replies with one random member, or count of them (distinct if count is positive, possibly repeated if negative), optionally with scores.", since: "6.2.0", syntax: "key [count [WITHSCORES]]"},
+	"zunion":           {summary: "Replies with the members of any of the sorted sets, scores combined.", since: "6.2.0", syntax: "numkeys:integer key [key ...] [WEIGHTS weight:integer [weight:integer ...]] [AGGREGATE (SUM | MIN | MAX)] [WITHSCORES]"},
+	"zinter":           {summary: "Replies with the members of every one of the sorted sets, scores combined.", since: "6.2.0", syntax: "numkeys:integer key [key ...] [WEIGHTS weight:integer [weight:integer ...]] [AGGREGATE (SUM | MIN | MAX)] [WITHSCORES]"},
+	"zdiff":            {summary: "Replies with the members of the first sorted set that none of the others holds.", since: "6.2.0", syntax: "numkeys:integer key [key ...] [WITHSCORES]"},
+	"zunionstore":      {summary: "Stores the union of the sorted sets at the destination and replies with its size.", since: "2.0.0", syntax: "destination:key numkeys:integer key [key ...] [WEIGHTS weight:integer [weight:integer ...]] [AGGREGATE (SUM | MIN | MAX)]"},
+	"zinterstore":      {summary: "Stores the intersection of the sorted sets at the destination and replies with its size.", since: "2.0.0", syntax: "destination:key numkeys:integer key [key ...] [WEIGHTS weight:integer [weight:integer ...]] [AGGREGATE (SUM | MIN | MAX)]"},
+	"zdiffstore":       {summary: "Stores the difference of the first sorted set and the others at the destination and replies with its size.", since: "6.2.0", syntax: "destination:key numkeys:integer key [key ...]"},
+	"zintercard":       {summary: "Replies with how many members every one of the sorted sets holds, counting no further than the limit.", since: "7.0.0", syntax: "numkeys:integer key [key ...] [LIMIT limit:integer]"},
+	"zscan":            {summary: "Iterates over the members and scores of a sorted set, a page at a time.", since: "2.8.0", syntax: "key cursor [MATCH pattern] [COUNT count]"},
 }

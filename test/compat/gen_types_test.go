@@ -1,6 +1,9 @@
 package compat
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // The collection types' commands. They share the key pool with the
 // strings, so every command also meets keys of every other type
@@ -30,11 +33,13 @@ const collectionShare = 0.5
 
 // collectionCommand is one command of hashes, sets, sorted sets or lists.
 func (g *gen) collectionCommand(inMulti bool) ([]string, mode) {
-	switch g.r.IntN(2) {
+	switch g.r.IntN(3) {
 	case 0:
 		return g.hashCommand(inMulti)
-	default:
+	case 1:
 		return g.setCommand(inMulti)
+	default:
+		return g.zsetCommand(inMulti)
 	}
 }
 
@@ -165,6 +170,185 @@ func (g *gen) setCommand(inMulti bool) ([]string, mode) {
 			return []string{"SCARD", k}, mExact
 		}
 		return g.scanOpts([]string{"SSCAN", k, "0"}), mScanColl
+	default:
+		return []string{g.pick("TYPE", "DEL", "EXISTS"), k}, mExact
+	}
+}
+
+var scorePool = []string{"0", "1", "2", "-1", "1.5", "-2.5", "10", "1e3", "2.5e-3", "inf", "-inf", "+inf", "-0", "0x10", "3"}
+var badScores = []string{"nan", "abc", "", " 1", "1 ", "1e400", "1e", "--1", "inf1"}
+
+func (g *gen) score() string {
+	if g.chance(0.05) {
+		return g.pick(badScores...)
+	}
+	return g.pick(scorePool...)
+}
+
+func (g *gen) scoreBound() string {
+	switch n := g.r.IntN(10); {
+	case n < 1:
+		return g.pick("nan", "abc", "((1", "(", "", " 2", "1e400")
+	case n < 4:
+		return "(" + g.pick(scorePool...)
+	default:
+		return g.pick(scorePool...)
+	}
+}
+
+func (g *gen) lexBound() string {
+	switch n := g.r.IntN(10); {
+	case n < 1:
+		return g.pick("a", "", "+a", "-a")
+	case n < 3:
+		return g.pick("-", "+")
+	default:
+		return g.pick("[", "(") + g.pick("", "f1", "f2", "f3", "x", "1", "a")
+	}
+}
+
+func (g *gen) limitOpt(args []string) []string {
+	if g.chance(0.3) {
+		args = append(args, "LIMIT", g.pick("0", "1", "2", "-1", "x"), g.pick("1", "2", "-1", "0", "5", "x"))
+	}
+	return args
+}
+
+func (g *gen) zsetCommand(inMulti bool) ([]string, mode) {
+	k := g.key()
+	switch n := g.r.IntN(60); {
+	case n < 10:
+		args := []string{"ZADD", k}
+		for range g.r.IntN(3) {
+			args = append(args, g.pick("NX", "XX", "GT", "LT", "CH", "INCR", "ch", "gt"))
+		}
+		for range 1 + g.r.IntN(3) {
+			args = append(args, g.score(), g.field())
+		}
+		return args, mExact
+	case n < 12:
+		return []string{"ZINCRBY", k, g.score(), g.field()}, mExact
+	case n < 14:
+		return append([]string{"ZREM", k}, g.fields(1, 3)...), mExact
+	case n < 16:
+		return []string{"ZSCORE", k, g.field()}, mExact
+	case n < 17:
+		return append([]string{"ZMSCORE", k}, g.fields(1, 3)...), mExact
+	case n < 18:
+		return []string{"ZCARD", k}, mExact
+	case n < 20:
+		return []string{"ZCOUNT", k, g.scoreBound(), g.scoreBound()}, mExact
+	case n < 21:
+		return []string{"ZLEXCOUNT", k, g.lexBound(), g.lexBound()}, mExact
+	case n < 23:
+		return []string{g.pick("ZRANK", "ZREVRANK"), k, g.field()}, mExact
+	case n < 28:
+		args := []string{"ZRANGE", k}
+		switch g.r.IntN(3) {
+		case 0:
+			args = append(args, g.intArg(-6, 6), g.intArg(-6, 6))
+		case 1:
+			args = append(args, g.scoreBound(), g.scoreBound(), "BYSCORE")
+		default:
+			args = append(args, g.lexBound(), g.lexBound(), "BYLEX")
+		}
+		if g.chance(0.3) {
+			args = append(args, "REV")
+		}
+		args = g.limitOpt(args)
+		if g.chance(0.4) {
+			args = append(args, "WITHSCORES")
+		}
+		if g.chance(0.1) {
+			g.r.Shuffle(len(args)-4, func(i, j int) { args[4+i], args[4+j] = args[4+j], args[4+i] })
+		}
+		return args, mExact
+	case n < 29:
+		args := []string{"ZRANGESTORE", g.key(), k, g.scoreBound(), g.scoreBound(), g.pick("BYSCORE", "REV", "BYLEX", "WITHSCORES")}
+		return g.limitOpt(args), mExact
+	case n < 31:
+		args := []string{"ZREVRANGE", k, g.intArg(-6, 6), g.intArg(-6, 6)}
+		if g.chance(0.4) {
+			args = append(args, "WITHSCORES")
+		}
+		return args, mExact
+	case n < 35:
+		name := g.pick("ZRANGEBYSCORE", "ZREVRANGEBYSCORE")
+		args := []string{name, k, g.scoreBound(), g.scoreBound()}
+		if g.chance(0.4) {
+			args = append(args, "WITHSCORES")
+		}
+		return g.limitOpt(args), mExact
+	case n < 37:
+		return g.limitOpt([]string{g.pick("ZRANGEBYLEX", "ZREVRANGEBYLEX"), k, g.lexBound(), g.lexBound()}), mExact
+	case n < 38:
+		return []string{"ZREMRANGEBYRANK", k, g.intArg(-4, 4), g.intArg(-4, 4)}, mExact
+	case n < 39:
+		return []string{"ZREMRANGEBYSCORE", k, g.scoreBound(), g.scoreBound()}, mExact
+	case n < 40:
+		return []string{"ZREMRANGEBYLEX", k, g.lexBound(), g.lexBound()}, mExact
+	case n < 43:
+		args := []string{g.pick("ZPOPMIN", "ZPOPMAX"), k}
+		if g.chance(0.6) {
+			args = append(args, g.pick("1", "2", "0", "-1", "10", "x"))
+		}
+		return args, mExact
+	case n < 45:
+		keys := g.keys(1, 3)
+		args := append([]string{"ZMPOP", strconv.Itoa(len(keys))}, keys...)
+		if g.chance(0.1) {
+			args[1] = g.pick("0", "-1", "5", "x")
+		}
+		args = append(args, g.pick("MIN", "MAX", "min", "BAD"))
+		if g.chance(0.5) {
+			args = append(args, "COUNT", g.pick("1", "2", "10", "0", "-1", "x"))
+		}
+		return args, mExact
+	case n < 47:
+		args := []string{"ZRANDMEMBER", k}
+		if g.chance(0.3) {
+			return args, mNil
+		}
+		args = append(args, g.countArg())
+		if g.chance(0.4) {
+			args = append(args, g.pick("WITHSCORES", "WITHVALUES"))
+		}
+		return args, mLen
+	case n < 53:
+		name := g.pick("ZUNION", "ZINTER", "ZDIFF", "ZUNIONSTORE", "ZINTERSTORE", "ZDIFFSTORE", "ZINTERCARD")
+		var args []string
+		if strings.HasSuffix(name, "STORE") {
+			args = []string{name, g.key()}
+		} else {
+			args = []string{name}
+		}
+		keys := g.keys(1, 3)
+		num := strconv.Itoa(len(keys))
+		if g.chance(0.08) {
+			num = g.pick("0", "-1", "5", "x")
+		}
+		args = append(append(args, num), keys...)
+		if g.chance(0.3) {
+			args = append(args, "WEIGHTS")
+			for range keys {
+				args = append(args, g.pick("1", "2", "0", "-1", "0.5", "inf", "x"))
+			}
+		}
+		if g.chance(0.3) {
+			args = append(args, "AGGREGATE", g.pick("SUM", "MIN", "MAX", "max", "AVG"))
+		}
+		if g.chance(0.3) {
+			args = append(args, "WITHSCORES")
+		}
+		if name == "ZINTERCARD" && g.chance(0.5) {
+			args = append(args, "LIMIT", g.pick("0", "1", "-1", "x"))
+		}
+		return args, mExact
+	case n < 56:
+		if inMulti {
+			return []string{"ZCARD", k}, mExact
+		}
+		return g.scanOpts([]string{"ZSCAN", k, "0"}), mScanColl
 	default:
 		return []string{g.pick("TYPE", "DEL", "EXISTS"), k}, mExact
 	}

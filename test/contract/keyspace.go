@@ -291,7 +291,19 @@ func smKeyspaceCrash(t *testing.T, h SMHarness) {
 
 // moreCollectionCommands covers the types after hashes.
 func moreCollectionCommands(rng *rand.Rand, key func() string, member func() string, many func(...string) []string) []string {
-	switch rng.IntN(5) {
+	switch rng.IntN(10) {
+	case 5, 6:
+		args := []string{"ZADD", key()}
+		for range 1 + rng.IntN(25) {
+			args = append(args, fmt.Sprint(rng.IntN(10)-5), member())
+		}
+		return args
+	case 7:
+		return many("ZREM", key())
+	case 8:
+		return []string{"ZPOPMIN", key(), fmt.Sprint(rng.IntN(5))}
+	case 9:
+		return []string{"ZREMRANGEBYSCORE", key(), fmt.Sprint(rng.IntN(10) - 5), "+inf"}
 	case 0:
 		return many("SADD", key())
 	case 1:
