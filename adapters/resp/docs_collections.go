@@ -6,7 +6,7 @@ package resp
 
 // withCollectionDocs adds the collection types' entries to t.
 func withCollectionDocs(t map[string]docEntry) map[string]docEntry {
-	for _, group := range []map[string]docEntry{hashDocs, setDocs, zsetDocs} {
+	for _, group := range []map[string]docEntry{hashDocs, setDocs, zsetDocs, listDocs} {
 		for name, e := range group {
 			t[name] = e
 		}
@@ -86,4 +86,24 @@ var zsetDocs = map[string]docEntry{
 	"zdiffstore":       {summary: "Stores the difference of the first sorted set and the others at the destination and replies with its size.", since: "6.2.0", syntax: "destination:key numkeys:integer key [key ...]"},
 	"zintercard":       {summary: "Replies with how many members every one of the sorted sets holds, counting no further than the limit.", since: "7.0.0", syntax: "numkeys:integer key [key ...] [LIMIT limit:integer]"},
 	"zscan":            {summary: "Iterates over the members and scores of a sorted set, a page at a time.", since: "2.8.0", syntax: "key cursor [MATCH pattern] [COUNT count]"},
+}
+
+var listDocs = map[string]docEntry{
+	"lpush":     {summary: "Adds elements at the head of a list, creating it if needed; replies with the new length.", since: "1.0.0", syntax: "key element [element ...]"},
+	"rpush":     {summary: "Adds elements at the tail of a list, creating it if needed; replies with the new length.", since: "1.0.0", syntax: "key element [element ...]"},
+	"lpushx":    {summary: "Adds elements at the head of a list only if the list exists; replies with its length.", since: "2.2.0", syntax: "key element [element ...]"},
+	"rpushx":    {summary: "Adds elements at the tail of a list only if the list exists; replies with its length.", since: "2.2.0", syntax: "key element [element ...]"},
+	"lpop":      {summary: "Removes and replies with the first element, or the first count of them.", since: "1.0.0", syntax: "key [count]"},
+	"rpop":      {summary: "Removes and replies with the last element, or the last count of them.", since: "1.0.0", syntax: "key [count]"},
+	"llen":      {summary: "Replies with the length of a list; 0 for an absent key.", since: "1.0.0", syntax: "key"},
+	"lrange":    {summary: "Replies with the elements between two positions, both included; negative positions count from the tail.", since: "1.0.0", syntax: "key start stop"},
+	"lindex":    {summary: "Replies with the element at a position, or nil.", since: "1.0.0", syntax: "key index"},
+	"lset":      {summary: "Replaces the element at a position.", since: "1.0.0", syntax: "key index element"},
+	"linsert":   {summary: "Inserts an element before or after the first occurrence of a pivot; replies with the new length, or -1 if the pivot is absent.", since: "2.2.0", syntax: "key (BEFORE | AFTER) pivot element"},
+	"lrem":      {summary: "Removes occurrences of an element, from the head (count > 0), the tail (count < 0) or all (0); replies with how many.", since: "1.0.0", syntax: "key count element"},
+	"ltrim":     {summary: "Keeps only the elements between two positions, both included.", since: "1.0.0", syntax: "key start stop"},
+	"lpos":      {summary: "Replies with the position of matching elements, optionally the rank-th match, count of them, within the first maxlen elements.", since: "6.0.6", syntax: "key element [RANK rank:integer] [COUNT num-matches:integer] [MAXLEN len:integer]"},
+	"lmove":     {summary: "Removes an element from one end of a list, pushes it at one end of another, and replies with it.", since: "6.2.0", syntax: "source:key destination:key (LEFT | RIGHT) (LEFT | RIGHT)"},
+	"rpoplpush": {summary: "Removes the last element of a list, pushes it at the head of another, and replies with it.", since: "1.2.0", syntax: "source:key destination:key"},
+	"lmpop":     {summary: "Removes elements from one end of the first non-empty list of the keys and replies with its name and them.", since: "7.0.0", syntax: "numkeys:integer key [key ...] (LEFT | RIGHT) [COUNT count]"},
 }

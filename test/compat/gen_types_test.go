@@ -33,11 +33,13 @@ const collectionShare = 0.5
 
 // collectionCommand is one command of hashes, sets, sorted sets or lists.
 func (g *gen) collectionCommand(inMulti bool) ([]string, mode) {
-	switch g.r.IntN(3) {
+	switch g.r.IntN(4) {
 	case 0:
 		return g.hashCommand(inMulti)
 	case 1:
 		return g.setCommand(inMulti)
+	case 2:
+		return g.listCommand()
 	default:
 		return g.zsetCommand(inMulti)
 	}
@@ -349,6 +351,59 @@ func (g *gen) zsetCommand(inMulti bool) ([]string, mode) {
 			return []string{"ZCARD", k}, mExact
 		}
 		return g.scanOpts([]string{"ZSCAN", k, "0"}), mScanColl
+	default:
+		return []string{g.pick("TYPE", "DEL", "EXISTS"), k}, mExact
+	}
+}
+
+func (g *gen) end() string { return g.pick("LEFT", "RIGHT", "left", "right", "UP") }
+
+func (g *gen) listCommand() ([]string, mode) {
+	k := g.key()
+	switch n := g.r.IntN(50); {
+	case n < 10:
+		return append([]string{g.pick("LPUSH", "RPUSH", "LPUSH", "RPUSH", "LPUSHX", "RPUSHX"), k}, g.fields(1, 4)...), mExact
+	case n < 15:
+		args := []string{g.pick("LPOP", "RPOP"), k}
+		if g.chance(0.4) {
+			args = append(args, g.pick("1", "2", "0", "-1", "10", "x"))
+		}
+		return args, mExact
+	case n < 17:
+		return []string{"LLEN", k}, mExact
+	case n < 22:
+		return []string{"LRANGE", k, g.intArg(-6, 6), g.intArg(-6, 6)}, mExact
+	case n < 24:
+		return []string{"LINDEX", k, g.intArg(-5, 5)}, mExact
+	case n < 26:
+		return []string{"LSET", k, g.intArg(-5, 5), g.field()}, mExact
+	case n < 28:
+		return []string{"LINSERT", k, g.pick("BEFORE", "AFTER", "after", "MIDDLE"), g.field(), g.field()}, mExact
+	case n < 30:
+		return []string{"LREM", k, g.intArg(-3, 3), g.field()}, mExact
+	case n < 32:
+		return []string{"LTRIM", k, g.intArg(-5, 5), g.intArg(-5, 5)}, mExact
+	case n < 36:
+		args := []string{"LPOS", k, g.field()}
+		for range g.r.IntN(3) {
+			args = append(args, g.pick("RANK", "COUNT", "MAXLEN", "BAD"), g.pick("1", "2", "-1", "-2", "0", "x", "-9223372036854775808"))
+		}
+		return args, mExact
+	case n < 40:
+		return []string{"LMOVE", k, g.key(), g.end(), g.end()}, mExact
+	case n < 42:
+		return []string{"RPOPLPUSH", k, g.key()}, mExact
+	case n < 45:
+		keys := g.keys(1, 3)
+		args := append([]string{"LMPOP", strconv.Itoa(len(keys))}, keys...)
+		if g.chance(0.1) {
+			args[1] = g.pick("0", "-1", "5", "x")
+		}
+		args = append(args, g.end())
+		if g.chance(0.5) {
+			args = append(args, "COUNT", g.pick("1", "2", "10", "0", "-1", "x"))
+		}
+		return args, mExact
 	default:
 		return []string{g.pick("TYPE", "DEL", "EXISTS"), k}, mExact
 	}

@@ -291,7 +291,22 @@ func smKeyspaceCrash(t *testing.T, h SMHarness) {
 
 // moreCollectionCommands covers the types after hashes.
 func moreCollectionCommands(rng *rand.Rand, key func() string, member func() string, many func(...string) []string) []string {
-	switch rng.IntN(10) {
+	switch rng.IntN(14) {
+	case 10, 11:
+		return many([]string{"LPUSH", "RPUSH"}[rng.IntN(2)], key())
+	case 12:
+		return []string{[]string{"LPOP", "RPOP"}[rng.IntN(2)], key(), fmt.Sprint(rng.IntN(5))}
+	case 13:
+		switch rng.IntN(4) {
+		case 0:
+			return []string{"LTRIM", key(), fmt.Sprint(rng.IntN(5)), fmt.Sprint(rng.IntN(20) - 5)}
+		case 1:
+			return []string{"LREM", key(), fmt.Sprint(rng.IntN(5) - 2), member()}
+		case 2:
+			return []string{"LINSERT", key(), "BEFORE", member(), member()}
+		default:
+			return []string{"LMOVE", key(), key(), "LEFT", "RIGHT"}
+		}
 	case 5, 6:
 		args := []string{"ZADD", key()}
 		for range 1 + rng.IntN(25) {
