@@ -490,24 +490,12 @@ func rpoplpush(c *ctx, args [][]byte) domain.Reply {
 }
 
 func lmpop(c *ctx, args [][]byte) domain.Reply {
-	keys, end, count, rep, ok := parseMPop(args, [2]string{"LEFT", "RIGHT"})
-	if !ok {
-		return rep
-	}
-	for _, k := range keys {
-		r, found, wrong := c.lookupType(k, TypeList)
-		if wrong {
-			return ErrWrongType
-		}
-		if !found {
-			continue
-		}
+	return mpop(c, args, TypeList, [2]string{"LEFT", "RIGHT"}, func(k []byte, r Record, count int64, end int) domain.Reply {
 		out := make([][]byte, 0, min(count, r.Count))
 		for range min(count, r.Count) {
 			out = append(out, c.lpopOne(&r, end == 0))
 		}
 		c.save(k, r)
-		return domain.ArrayReply(domain.BulkReply(bytes.Clone(k)), bulks(out))
-	}
-	return domain.Reply{Kind: domain.ReplyNilArray}
+		return bulks(out)
+	})
 }

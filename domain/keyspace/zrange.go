@@ -523,25 +523,33 @@ func parseMPop(args [][]byte, ends [2]string) (keys [][]byte, end int, count int
 	return args[2:where], end, count, domain.Reply{}, true
 }
 
-func zmpop(c *ctx, args [][]byte) domain.Reply {
-	keys, end, count, rep, ok := parseMPop(args, [2]string{"MIN", "MAX"})
+// mpop is LMPOP and ZMPOP: pop runs on the first key of args holding a
+// t (absent keys skipped, another type WRONGTYPE) and its reply follows
+// the key's name; no such key: a nil array.
+func mpop(c *ctx, args [][]byte, t Type, ends [2]string, pop func(key []byte, r Record, count int64, end int) domain.Reply) domain.Reply {
+	keys, end, count, rep, ok := parseMPop(args, ends)
 	if !ok {
 		return rep
 	}
 	for _, k := range keys {
-		r, found, wrong := c.lookupType(k, TypeZSet)
+		r, found, wrong := c.lookupType(k, t)
 		if wrong {
 			return ErrWrongType
 		}
-		if !found {
-			continue
+		if found {
+			return domain.ArrayReply(domain.BulkReply(bytes.Clone(k)), pop(k, r, count, end))
 		}
+	}
+	return domain.Reply{Kind: domain.ReplyNilArray}
+}
+
+func zmpop(c *ctx, args [][]byte) domain.Reply {
+	return mpop(c, args, TypeZSet, [2]string{"MIN", "MAX"}, func(k []byte, r Record, count int64, end int) domain.Reply {
 		es := c.zpopFrom(k, r, count, end == 1)
 		pairs := make([]domain.Reply, len(es))
 		for i, e := range es {
 			pairs[i] = domain.ArrayReply(domain.BulkReply(e.member), scoreReply(e.score))
 		}
-		return domain.ArrayReply(domain.BulkReply(bytes.Clone(k)), domain.ArrayReply(pairs...))
-	}
-	return domain.Reply{Kind: domain.ReplyNilArray}
+		return domain.ArrayReply(pairs...)
+	})
 }
