@@ -6,7 +6,7 @@ package resp
 
 // withCollectionDocs adds the collection types' entries to t.
 func withCollectionDocs(t map[string]docEntry) map[string]docEntry {
-	for _, group := range []map[string]docEntry{hashDocs, setDocs, zsetDocs, listDocs} {
+	for _, group := range []map[string]docEntry{hashDocs, setDocs, zsetDocs, listDocs, objectDocs} {
 		for name, e := range group {
 			t[name] = e
 		}
@@ -106,4 +106,12 @@ var listDocs = map[string]docEntry{
 	"lmove":     {summary: "Removes an element from one end of a list, pushes it at one end of another, and replies with it.", since: "6.2.0", syntax: "source:key destination:key (LEFT | RIGHT) (LEFT | RIGHT)"},
 	"rpoplpush": {summary: "Removes the last element of a list, pushes it at the head of another, and replies with it.", since: "1.2.0", syntax: "source:key destination:key"},
 	"lmpop":     {summary: "Removes elements from one end of the first non-empty list of the keys and replies with its name and them.", since: "7.0.0", syntax: "numkeys:integer key [key ...] (LEFT | RIGHT) [COUNT count]"},
+}
+
+var objectDocs = map[string]docEntry{
+	"object": {summary: "Groups the subcommands that describe how a key's value is kept.", since: "2.2.3", subs: map[string]docEntry{
+		"encoding": {summary: "Replies with the name of the encoding Redis would use for the key's value at its size.", since: "2.2.3", syntax: "key"},
+		"refcount": {summary: "Replies with the key's reference count (always 1 in Seshat).", since: "2.2.3", syntax: "key"},
+		"idletime": {summary: "Replies with the key's idle time in seconds (not tracked in Seshat: 0).", since: "2.2.3", syntax: "key"},
+	}},
 }

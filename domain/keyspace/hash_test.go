@@ -163,3 +163,19 @@ func TestRandomnessIsTheEntrys(t *testing.T) {
 		t.Fatalf("two runs drew %v and %v", a, b)
 	}
 }
+
+func TestObjectEncoding(t *testing.T) {
+	x := newTester(t)
+	x.expect(ok, "set", "i", "123")
+	x.expect(ok, "set", "s", "short")
+	x.expect(num(1), "hset", "h", "f", "v")
+	x.expect(num(2), "sadd", "is", "1", "2")
+	x.expect(num(1), "sadd", "ss", "a")
+	x.expect(num(1), "zadd", "z", "1", "a")
+	x.expect(num(1), "rpush", "l", "a")
+	for key, want := range map[string]string{"i": "int", "s": "embstr", "h": "listpack", "is": "intset", "ss": "hashtable", "z": "listpack", "l": "quicklist"} {
+		x.expect(bulk(want), "object", "encoding", key)
+	}
+	x.expect(nil_, "object", "encoding", "nokey")
+	x.expect(errr("ERR unknown subcommand 'bad'. Try OBJECT HELP."), "object", "bad", "k")
+}
