@@ -55,3 +55,22 @@ func TestDropElemsIsConstantWork(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkHSetFields applies HSET entries of 1000 new fields each to one
+// growing hash: the cost per field as the hash grows.
+func BenchmarkHSetFields(b *testing.B) {
+	kv := benchDB(b, Options{}).StateMachine()
+	b.ReportAllocs()
+	for i := range b.N {
+		call := domain.Call{Args: [][]byte{[]byte("HSET"), []byte("h")}}
+		for f := range 1000 {
+			call.Args = append(call.Args, fmt.Appendf(nil, "f%d-%d", i, f), []byte("v"))
+		}
+		cmd := domain.Command{Time: 1_700_000_000_000, Calls: []domain.Call{call}}
+		e := domain.Entry{Index: domain.Index(i + 1), Term: 1, Type: domain.EntryNormal, Data: domain.EncodeCommand(cmd)}
+		if _, err := kv.Apply([]domain.Entry{e}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/field")
+}

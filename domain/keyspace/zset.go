@@ -72,6 +72,9 @@ func (c *ctx) zscoreOf(r Record, m []byte) (float64, bool) {
 // zset stores member m at score (had: it was there at old), keeping both
 // the member's record and the score index, and the count.
 func (c *ctx) zset(r *Record, m []byte, score, old float64, had bool) {
+	if score == 0 {
+		score = 0 // -0 is stored as 0, as Redis's compact encoding does
+	}
 	if had {
 		if old == score { // as Redis: -0 and 0 are the same score
 			return
