@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
 // hsetEntry is an entry whose command sets n fields of hash key.
@@ -73,4 +74,83 @@ func BenchmarkHSetFields(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*1000), "ns/field")
+}
+
+// BenchmarkBigCollection builds a hash and a sorted set of 1M elements
+// each on Pebble's state machine, then measures one entry's apply on
+// them: HSET of one field, ZADD of one member, ZRANGE of 10 by rank and
+// by score (reads through View), and DEL of the whole hash (constant
+// work: one range deletion).
+func BenchmarkBigCollection(b *testing.B) {
+	const size = 1_000_000
+	kv := benchDB(b, Options{}).StateMachine()
+	index := domain.Index(0)
+	apply := func(args ...string) domain.Result {
+		index++
+		call := domain.Call{}
+		for _, a := range args {
+			call.Args = append(call.Args, []byte(a))
+		}
+		cmd := domain.Command{Time: 1_700_000_000_000, Calls: []domain.Call{call}}
+		res, err := kv.Apply([]domain.Entry{{Index: index, Term: 1, Type: domain.EntryNormal, Data: domain.EncodeCommand(cmd)}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return res[0]
+	}
+	for i := 0; i < size; i += 1000 {
+		h := []string{"HSET", "h"}
+		z := []string{"ZADD", "z"}
+		for j := i; j < i+1000; j++ {
+			h = append(h, fmt.Sprintf("f%d", j), "v")
+			z = append(z, fmt.Sprint(j), fmt.Sprintf("m%d", j))
+		}
+		apply(h...)
+		apply(z...)
+	}
+	var e keyspace.Engine
+	read := func(args ...string) domain.Reply {
+		call := domain.Call{}
+		for _, a := range args {
+			call.Args = append(call.Args, []byte(a))
+		}
+		var r domain.Reply
+		err := kv.View(func(st keyspace.Store) (err error) {
+			r, err = e.Read(st, 1_700_000_000_000, call)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		return r
+	}
+	b.Run("HSET", func(b *testing.B) {
+		for i := range b.N {
+			apply("HSET", "h", fmt.Sprintf("new%d", i), "v")
+		}
+	})
+	b.Run("ZADD", func(b *testing.B) {
+		for i := range b.N {
+			apply("ZADD", "z", fmt.Sprint(i%size), fmt.Sprintf("new%d", i))
+		}
+	})
+	b.Run("ZRANGE-rank-middle", func(b *testing.B) {
+		for range b.N {
+			read("ZRANGE", "z", "500000", "500009")
+		}
+	})
+	b.Run("ZRANGEBYSCORE-middle", func(b *testing.B) {
+		for range b.N {
+			if r := read("ZRANGEBYSCORE", "z", "500000", "+inf", "LIMIT", "0", "10"); len(r.Array) != 10 {
+				b.Fatalf("got %v", r)
+			}
+		}
+	})
+	b.Run("DEL", func(b *testing.B) {
+		for range b.N {
+			if r := apply("DEL", "h"); b.N == 1 && r.Reply.Int != 1 {
+				b.Fatalf("DEL = %v", r.Reply)
+			}
+		}
+	})
 }
