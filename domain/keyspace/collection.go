@@ -255,6 +255,10 @@ func randMembers(c *ctx, args [][]byte, t Type, with string) domain.Reply {
 	var picked []pair
 	rng := c.rand(args[1])
 	switch {
+	case count < -maxRandRepeats:
+		// Redis would build the reply (and cut the client off at its
+		// output limit); a node refuses rather than run out of memory.
+		return domain.ErrorReply("ERR value is out of range")
 	case count < 0:
 		picked = make([]pair, 0, min(-count, 1<<20))
 		for range -count {
@@ -286,6 +290,10 @@ func b2iInt(b bool) int {
 	}
 	return 0
 }
+
+// maxRandRepeats bounds the replies of a negative count (members may
+// repeat, so the count is not bounded by the collection's size).
+const maxRandRepeats = 1 << 24
 
 // scanAllBelow is the size up to which HSCAN, SSCAN and ZSCAN answer a
 // whole collection at once with cursor 0, as Redis does for its compact
