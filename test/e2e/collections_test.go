@@ -120,6 +120,30 @@ func TestCollectionsThroughGoRedis(t *testing.T) {
 			fail("EXEC's HGET", cmds[3].(*redis.StringCmd).Val(), "v")
 		})
 	}
+	// redis-cli runs each type too, through another node.
+	if cli, err := exec.LookPath("redis-cli"); err == nil {
+		_, port, _ := net.SplitHostPort(c.clients[lead-1])
+		for _, step := range []struct{ args, want string }{
+			{"HSET cli:h f v", "1"},
+			{"HGET cli:h f", "v"},
+			{"SADD cli:s a b", "2"},
+			{"SCARD cli:s", "2"},
+			{"ZADD cli:z 1.5 a", "1"},
+			{"ZSCORE cli:z a", "1.5"},
+			{"RPUSH cli:l x y", "2"},
+			{"LRANGE cli:l 0 -1", "x\ny"},
+			{"TYPE cli:z", "zset"},
+			{"LPUSH cli:h x", "WRONGTYPE Operation against a key holding the wrong kind of value"},
+		} {
+			out, err := exec.Command(cli, append([]string{"-p", port}, strings.Fields(step.args)...)...).CombinedOutput()
+			if err != nil {
+				t.Fatalf("redis-cli %s: %v\n%s", step.args, err, out)
+			}
+			if got := strings.TrimSpace(string(out)); got != step.want {
+				t.Errorf("redis-cli %s = %q, want %q", step.args, got, step.want)
+			}
+		}
+	}
 	// Every node holds the same collections, the SPOPped set included.
 	var want string
 	for id := 1; id <= 3; id++ {
