@@ -1,6 +1,7 @@
 package keyspace
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -185,16 +186,32 @@ func (c *ctx) cloneColl(srcDB int, r Record, dstDB int) Record {
 // members returns copies of a hash's, set's or sorted set's members (in
 // member order) with what a reply shows beside each: a hash's value, a
 // sorted set's score, nothing for a set.
-func (c *ctx) members(r Record) []pair {
-	if r.Type != TypeZSet {
-		return c.elems(r)
+func (c *ctx) members(r Record) []pair { return c.membersPage(r, 0, -1) }
+
+// membersPage is members from the skip-th on, at most limit of them
+// (limit < 0: all); the skipped ones are passed over, not copied.
+func (c *ctx) membersPage(r Record, skip, limit int64) []pair {
+	var from []byte
+	if r.Type == TypeZSet {
+		from = []byte{zMemberTag}
 	}
 	out := make([]pair, 0, min(r.Count, 1024))
-	c.escan(r, []byte{zMemberTag}, false, func(sub, val []byte) bool {
-		if len(sub) == 0 || sub[0] != zMemberTag {
+	c.escan(r, from, false, func(sub, val []byte) bool {
+		if r.Type == TypeZSet && (len(sub) == 0 || sub[0] != zMemberTag) {
 			return false
 		}
-		out = append(out, pair{append([]byte(nil), sub[1:]...), formatScore(decodeScore(val))})
+		if skip > 0 {
+			skip--
+			return true
+		}
+		if limit >= 0 && int64(len(out)) >= limit {
+			return false
+		}
+		p := pair{bytes.Clone(sub), bytes.Clone(val)}
+		if r.Type == TypeZSet {
+			p = pair{bytes.Clone(sub[1:]), formatScore(decodeScore(val))}
+		}
+		out = append(out, p)
 		return true
 	})
 	return out
@@ -326,16 +343,21 @@ func scanColl(c *ctx, args [][]byte, t Type) domain.Reply {
 	out := []domain.Reply{}
 	next := uint64(0)
 	if found {
-		ms := c.members(r)
-		from, to := uint64(0), uint64(len(ms))
-		if len(ms) > scanAllBelow {
-			from = min(cursor, to)
-			to = min(from+uint64(count), to)
-			if to < uint64(len(ms)) {
-				next = to
+		var ms []pair
+		if r.Count <= scanAllBelow {
+			ms = c.members(r)
+		} else {
+			// A page is at least a 64th of the collection (COUNT is a
+			// hint), so a whole iteration reads the collection at most
+			// 64 times over, however small COUNT is.
+			page := max(uint64(count), uint64(r.Count)/64)
+			skip := min(cursor, uint64(r.Count))
+			ms = c.membersPage(r, int64(skip), int64(page))
+			if skip+uint64(len(ms)) < uint64(r.Count) {
+				next = skip + uint64(len(ms))
 			}
 		}
-		for _, p := range ms[from:to] {
+		for _, p := range ms {
 			if usePattern && !Match(pattern, p.sub, false) {
 				continue
 			}

@@ -1,6 +1,7 @@
 package keyspace
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/seshat-kv/seshat/domain"
@@ -178,4 +179,34 @@ func TestObjectEncoding(t *testing.T) {
 	}
 	x.expect(nil_, "object", "encoding", "nokey")
 	x.expect(errr("ERR unknown subcommand 'bad'. Try OBJECT HELP."), "object", "bad", "k")
+}
+
+// A collection larger than scanAllBelow is paged; iterating to cursor 0
+// returns every element once when nothing changes meanwhile.
+func TestScanPagesABigCollection(t *testing.T) {
+	x := newTester(t)
+	args := []string{"sadd", "s"}
+	for i := range 2000 {
+		args = append(args, fmt.Sprintf("m%04d", i))
+	}
+	x.expect(num(2000), args...)
+	seen := map[string]bool{}
+	cursor, pages := "0", 0
+	for {
+		r := x.do("sscan", "s", cursor, "COUNT", "7")
+		pages++
+		for _, m := range r.Array[1].Array {
+			if seen[string(m.Bulk)] {
+				t.Fatalf("%s returned twice", m.Bulk)
+			}
+			seen[string(m.Bulk)] = true
+		}
+		cursor = string(r.Array[0].Bulk)
+		if cursor == "0" {
+			break
+		}
+	}
+	if len(seen) != 2000 || pages < 2 || pages > 65 {
+		t.Fatalf("%d members in %d pages, want 2000 in 2 to 65", len(seen), pages)
+	}
 }
