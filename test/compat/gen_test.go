@@ -395,7 +395,7 @@ func (g *gen) command(inMulti bool) ([]string, mode) {
 			args = append(args, "COUNT", strconv.Itoa(1+g.r.IntN(10)))
 		}
 		if g.chance(0.2) {
-			args = append(args, "TYPE", g.pick("string", "list"))
+			args = append(args, "TYPE", g.pick("string", "list", "hash", "set", "zset", "none"))
 		}
 		return args, mScan
 	case n < 118:
