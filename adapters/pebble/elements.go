@@ -3,6 +3,7 @@ package pebble
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -42,9 +43,37 @@ func (s *batchStore) elemKey(db int, inst uint64, sub []byte) ([]byte, error) {
 	return append(elemPrefix(s.gen, s.dbs.slot[db], inst), sub...), nil
 }
 
+// elemScratch holds buffers a batchStore reuses for element keys and
+// sealed values: Pebble copies both into the batch, and a read uses the
+// key only during the call, so one element write or read allocates
+// nothing for them.
+type elemScratch struct{ key, val []byte }
+
+// scratchKey is elemKey built in the scratch buffer, valid until the
+// next element call.
+func (s *batchStore) scratchKey(db int, inst uint64, sub []byte) ([]byte, error) {
+	if db < 0 || db >= domain.MaxDatabases {
+		return nil, fmt.Errorf("pebble kv: database %d out of range", db)
+	}
+	k := append(s.elem.key[:0], prefixData)
+	k = binary.BigEndian.AppendUint64(k, s.gen)
+	k = binary.BigEndian.AppendUint32(k, s.dbs.slot[db]|elemSlotBit)
+	k = binary.BigEndian.AppendUint64(k, inst)
+	s.elem.key = append(k, sub...)
+	return s.elem.key, nil
+}
+
+// scratchSeal is seal(key, payload) built in the scratch buffer.
+func (s *batchStore) scratchSeal(key, payload []byte) []byte {
+	crc := crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, payload)
+	v := binary.LittleEndian.AppendUint32(s.elem.val[:0], crc)
+	s.elem.val = append(v, payload...)
+	return s.elem.val
+}
+
 // ElemGet implements keyspace.Store; the value is the caller's.
 func (s *batchStore) ElemGet(db int, inst uint64, sub []byte) ([]byte, bool, error) {
-	k, err := s.elemKey(db, inst, sub)
+	k, err := s.scratchKey(db, inst, sub)
 	if err != nil {
 		return nil, false, err
 	}
@@ -64,11 +93,11 @@ func (s *batchStore) ElemPut(db int, inst uint64, sub, val []byte) error {
 	if s.w == nil {
 		return errReadOnlyView
 	}
-	k, err := s.elemKey(db, inst, sub)
+	k, err := s.scratchKey(db, inst, sub)
 	if err != nil {
 		return err
 	}
-	return classify(s.w.Set(k, seal(k, val), nil))
+	return classify(s.w.Set(k, s.scratchSeal(k, val), nil))
 }
 
 // ElemDelete implements keyspace.Store.
@@ -76,7 +105,7 @@ func (s *batchStore) ElemDelete(db int, inst uint64, sub []byte) error {
 	if s.w == nil {
 		return errReadOnlyView
 	}
-	k, err := s.elemKey(db, inst, sub)
+	k, err := s.scratchKey(db, inst, sub)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,7 @@ type batchStore struct {
 	// before it writes it, and Put and Delete need the old record for the
 	// counts, so most writes then cost no second read.
 	known map[string]*keyspace.Record
+	elem  elemScratch // see elements.go
 }
 
 var _ keyspace.Store = (*batchStore)(nil)
