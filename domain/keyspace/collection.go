@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -191,29 +192,79 @@ func (c *ctx) members(r Record) []pair { return c.membersPage(r, 0, -1) }
 // membersPage is members from the skip-th on, at most limit of them
 // (limit < 0: all); the skipped ones are passed over, not copied.
 func (c *ctx) membersPage(r Record, skip, limit int64) []pair {
-	var from []byte
-	if r.Type == TypeZSet {
-		from = []byte{zMemberTag}
-	}
-	out := make([]pair, 0, min(r.Count, 1024))
-	c.escan(r, from, false, func(sub, val []byte) bool {
-		if r.Type == TypeZSet && (len(sub) == 0 || sub[0] != zMemberTag) {
-			return false
-		}
-		if skip > 0 {
-			skip--
+	var out []pair
+	c.eachMember(r, func(i int64, m, val []byte) bool {
+		if i < skip {
 			return true
 		}
 		if limit >= 0 && int64(len(out)) >= limit {
 			return false
 		}
-		p := pair{bytes.Clone(sub), bytes.Clone(val)}
-		if r.Type == TypeZSet {
-			p = pair{bytes.Clone(sub[1:]), formatScore(decodeScore(val))}
-		}
-		out = append(out, p)
+		out = append(out, memberPair(r, m, val))
 		return true
 	})
+	return out
+}
+
+// membersAt returns copies of the members at the ascending positions
+// idx (in member order), passing over the others without copying them.
+func (c *ctx) membersAt(r Record, idx []int64) []pair {
+	out := make([]pair, 0, len(idx))
+	c.eachMember(r, func(i int64, m, val []byte) bool {
+		if len(out) == len(idx) {
+			return false
+		}
+		if i == idx[len(out)] {
+			out = append(out, memberPair(r, m, val))
+		}
+		return true
+	})
+	return out
+}
+
+// eachMember calls fn with each member of r in member order, its
+// position and its stored value (a sorted set's score bytes), until fn
+// returns false. The slices are valid only during the call.
+func (c *ctx) eachMember(r Record, fn func(i int64, m, val []byte) bool) {
+	var from []byte
+	if r.Type == TypeZSet {
+		from = []byte{zMemberTag}
+	}
+	var i int64
+	c.escan(r, from, false, func(sub, val []byte) bool {
+		if r.Type == TypeZSet {
+			if len(sub) == 0 || sub[0] != zMemberTag {
+				return false
+			}
+			sub = sub[1:]
+		}
+		i++
+		return fn(i-1, sub, val)
+	})
+}
+
+// memberPair copies a member out with what a reply shows beside it.
+func memberPair(r Record, m, val []byte) pair {
+	if r.Type == TypeZSet {
+		return pair{bytes.Clone(m), formatScore(decodeScore(val))}
+	}
+	return pair{bytes.Clone(m), bytes.Clone(val)}
+}
+
+// sample returns k distinct positions of [0, n) drawn from rng,
+// ascending (Floyd's algorithm: k draws, whatever n).
+func sample(rng *rand.Rand, n, k int64) []int64 {
+	chosen := make(map[int64]bool, k)
+	out := make([]int64, 0, k)
+	for j := n - k; j < n; j++ {
+		t := rng.Int64N(j + 1)
+		if chosen[t] {
+			t = j
+		}
+		chosen[t] = true
+		out = append(out, t)
+	}
+	slices.Sort(out)
 	return out
 }
 
@@ -262,13 +313,12 @@ func randMembers(c *ctx, args [][]byte, t Type, with string) domain.Reply {
 		if !ok {
 			return domain.NilReply
 		}
-		ms := c.members(r)
-		return domain.BulkReply(ms[c.rand(args[1]).IntN(len(ms))].sub)
+		i := c.rand(args[1]).Int64N(r.Count)
+		return domain.BulkReply(c.membersAt(r, []int64{i})[0].sub)
 	}
 	if !ok || count == 0 {
 		return domain.EmptyArray
 	}
-	ms := c.members(r)
 	var picked []pair
 	rng := c.rand(args[1])
 	switch {
@@ -277,19 +327,23 @@ func randMembers(c *ctx, args [][]byte, t Type, with string) domain.Reply {
 		// output limit); a node refuses rather than run out of memory.
 		return domain.ErrorReply("ERR value is out of range")
 	case count < 0:
-		picked = make([]pair, 0, min(-count, 1<<20))
-		for range -count {
-			picked = append(picked, ms[rng.IntN(len(ms))])
+		draws := make([]int64, -count)
+		for i := range draws {
+			draws[i] = rng.Int64N(r.Count)
 		}
-	case count >= int64(len(ms)):
-		picked = ms
+		idx := slices.Compact(slices.Sorted(slices.Values(draws)))
+		at := map[int64]pair{}
+		for i, p := range c.membersAt(r, idx) {
+			at[idx[i]] = p
+		}
+		picked = make([]pair, len(draws))
+		for i, d := range draws {
+			picked[i] = at[d]
+		}
+	case count >= r.Count:
+		picked = c.members(r)
 	default:
-		// The first count of a partial Fisher-Yates shuffle.
-		for i := range int(count) {
-			j := i + rng.IntN(len(ms)-i)
-			ms[i], ms[j] = ms[j], ms[i]
-		}
-		picked = ms[:count]
+		picked = c.membersAt(r, sample(rng, r.Count, count))
 	}
 	out := make([]domain.Reply, 0, len(picked)*(1+b2iInt(withValues)))
 	for _, p := range picked {

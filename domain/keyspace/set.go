@@ -171,18 +171,19 @@ func spop(c *ctx, args [][]byte) domain.Reply {
 	if count == 0 {
 		return domain.EmptyArray
 	}
-	ms := c.setMembers(r)
-	take := int(min(max(count, 1), int64(len(ms))))
-	rng := c.rand(args[1])
-	for i := range take {
-		j := i + rng.IntN(len(ms)-i)
-		ms[i], ms[j] = ms[j], ms[i]
+	take := min(max(count, 1), r.Count)
+	var popped [][]byte
+	if take == r.Count {
+		popped = c.setMembers(r)
+	} else {
+		for _, p := range c.membersAt(r, sample(c.rand(args[1]), r.Count, take)) {
+			popped = append(popped, p.sub)
+		}
 	}
-	popped := ms[:take]
 	for _, m := range popped {
 		c.edel(r, m)
 	}
-	r.Count -= int64(take)
+	r.Count -= take
 	c.save(args[1], r)
 	if count < 0 {
 		return domain.BulkReply(popped[0])
