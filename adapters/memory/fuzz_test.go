@@ -44,7 +44,7 @@ func checkRestore(t *testing.T, img []byte) {
 	// Restore with the meta the image claims, when it claims one, so that
 	// a well-formed image can succeed; else with a zero meta.
 	var meta domain.SnapshotMeta
-	if _, m, err := decodeImage(img); err == nil {
+	if _, _, m, err := decodeImage(img); err == nil {
 		meta = m
 	}
 	err := kv.Restore(meta, bytes.NewReader(img))

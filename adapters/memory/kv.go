@@ -35,12 +35,14 @@ type KV struct {
 		sync.Mutex
 		closed bool
 		dbs    map[int]map[string]keyspace.Record
+		elems  keyspace.Elems // collections' elements, by instance
 		meta   domain.SnapshotMeta
 		// undo holds, for each key changed since the last durable point,
 		// the record it had then; durableMeta is the applied point then.
 		// Keeping an undo record rather than a second copy of the maps
 		// makes Sync cost O(keys changed), not O(all keys).
 		undo        map[dbKey]undoValue
+		elemUndo    map[elemKey]elemUndo
 		durableMeta domain.SnapshotMeta
 	}
 }
@@ -55,6 +57,16 @@ type undoValue struct {
 	present bool
 }
 
+type elemKey struct {
+	inst uint64
+	sub  string
+}
+
+type elemUndo struct {
+	val     []byte
+	present bool
+}
+
 // NewKV returns an empty state machine with the zero applied point and
 // the default engine settings.
 func NewKV() *KV { return NewKVWith(keyspace.Engine{}) }
@@ -63,7 +75,9 @@ func NewKV() *KV { return NewKVWith(keyspace.Engine{}) }
 func NewKVWith(e keyspace.Engine) *KV {
 	k := &KV{engine: e}
 	k.mu.dbs = map[int]map[string]keyspace.Record{}
+	k.mu.elems = keyspace.Elems{}
 	k.mu.undo = map[dbKey]undoValue{}
+	k.mu.elemUndo = map[elemKey]elemUndo{}
 	return k
 }
 
@@ -172,9 +186,22 @@ func (k *KV) Sync() error {
 	return nil
 }
 
+// saveElemUndo is saveUndo for an element.
+func (k *KV) saveElemUndo(inst uint64, sub string) {
+	ek := elemKey{inst, sub}
+	if _, ok := k.mu.elemUndo[ek]; ok {
+		return
+	}
+	v, ok := k.mu.elems[inst][sub]
+	k.mu.elemUndo[ek] = elemUndo{val: v, present: ok}
+}
+
 func (k *KV) markDurable() {
 	if len(k.mu.undo) > 0 {
 		k.mu.undo = map[dbKey]undoValue{}
+	}
+	if len(k.mu.elemUndo) > 0 {
+		k.mu.elemUndo = map[elemKey]elemUndo{}
 	}
 	k.mu.durableMeta = cloneMeta(k.mu.meta)
 }
@@ -192,8 +219,16 @@ func (k *KV) Crash() {
 			delete(k.mu.dbs[dk.db], dk.key)
 		}
 	}
+	for ek, u := range k.mu.elemUndo {
+		if u.present {
+			k.mu.elems.Put(ek.inst, []byte(ek.sub), u.val)
+		} else {
+			k.mu.elems.Delete(ek.inst, []byte(ek.sub))
+		}
+	}
 	k.mu.meta = cloneMeta(k.mu.durableMeta)
 	k.mu.undo = map[dbKey]undoValue{}
+	k.mu.elemUndo = map[elemKey]elemUndo{}
 }
 
 // Close implements ports.StateMachine. It does not sync.
@@ -285,6 +320,7 @@ func (k *KV) Digest() uint64 {
 			rec := keyspace.EncodeRecord(m[key])
 			buf = binary.AppendUvarint(buf, uint64(len(rec)))
 			buf = append(buf, rec...)
+			buf = appendElems(buf, k.mu.elems[m[key].Inst])
 			h.Write(buf)
 			buf = buf[:0]
 		}
@@ -299,19 +335,35 @@ func (k *KV) Digest() uint64 {
 //	uvarint index, uvarint term, uvarint len + EncodeMembership bytes
 //	uvarint key count
 //	per key, in ascending (database, key) order: uvarint database,
-//	  uvarint len + key, uvarint len + keyspace.EncodeRecord bytes
+//	  uvarint len + key, uvarint len + keyspace.EncodeRecord bytes,
+//	  uvarint element count, and per element of the key's instance (none
+//	  for a string) in ascending sub-key order: uvarint len + sub-key,
+//	  uvarint len + value
 //	crc32c (Castagnoli) of everything above, 4 bytes big-endian
 //
 // Sorted keys make the image a function of the state alone, so two
 // replicas at the same point write identical images.
-const snapshotMagic = "SKV2"
+const snapshotMagic = "SKV3"
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 type imageRow struct {
-	db  int
-	key string
-	rec keyspace.Record
+	db    int
+	key   string
+	rec   keyspace.Record
+	elems []byte // appendElems of the key's elements
+}
+
+// appendElems appends a count and the pairs of m in sub-key order.
+func appendElems(b []byte, m map[string][]byte) []byte {
+	b = binary.AppendUvarint(b, uint64(len(m)))
+	for _, sub := range slices.Sorted(maps.Keys(m)) {
+		b = binary.AppendUvarint(b, uint64(len(sub)))
+		b = append(b, sub...)
+		b = binary.AppendUvarint(b, uint64(len(m[sub])))
+		b = append(b, m[sub]...)
+	}
+	return b
 }
 
 // Snapshot implements ports.StateMachine. It copies the state's shape under
@@ -328,7 +380,8 @@ func (k *KV) Snapshot(w io.Writer) (domain.SnapshotMeta, error) {
 	for _, db := range k.sortedDBs() {
 		m := k.mu.dbs[db]
 		for _, key := range slices.Sorted(maps.Keys(m)) {
-			rows = append(rows, imageRow{db, key, m[key]})
+			// Elements change in place: they are copied now.
+			rows = append(rows, imageRow{db, key, m[key], appendElems(nil, k.mu.elems[m[key].Inst])})
 		}
 	}
 	k.mu.Unlock()
@@ -351,6 +404,7 @@ func (k *KV) Snapshot(w io.Writer) (domain.SnapshotMeta, error) {
 		rec := keyspace.EncodeRecord(r.rec)
 		buf = binary.AppendUvarint(buf, uint64(len(rec)))
 		buf = append(buf, rec...)
+		buf = append(buf, r.elems...)
 		bw.Write(buf)
 	}
 	// bufio.Writer remembers the first write error and returns it here.
@@ -378,7 +432,7 @@ func (k *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 	if err != nil {
 		return fmt.Errorf("memory kv: restore at %d: read: %w", meta.Index, err)
 	}
-	dbs, got, err := decodeImage(image)
+	dbs, elems, got, err := decodeImage(image)
 	if err != nil {
 		return fmt.Errorf("memory kv: restore at %d: %w", meta.Index, err)
 	}
@@ -393,6 +447,7 @@ func (k *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 		return fmt.Errorf("memory kv: restore at %d: %w", meta.Index, domain.ErrClosed)
 	}
 	k.mu.dbs = dbs
+	k.mu.elems = elems
 	k.mu.meta = got
 	k.markDurable()
 	return nil
@@ -400,9 +455,9 @@ func (k *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 
 // decodeImage parses and checks a snapshot image. Every failure wraps
 // domain.ErrCorrupt.
-func decodeImage(b []byte) (map[int]map[string]keyspace.Record, domain.SnapshotMeta, error) {
-	fail := func(format string, args ...any) (map[int]map[string]keyspace.Record, domain.SnapshotMeta, error) {
-		return nil, domain.SnapshotMeta{}, fmt.Errorf("%w: snapshot image: %s", domain.ErrCorrupt, fmt.Sprintf(format, args...))
+func decodeImage(b []byte) (map[int]map[string]keyspace.Record, keyspace.Elems, domain.SnapshotMeta, error) {
+	fail := func(format string, args ...any) (map[int]map[string]keyspace.Record, keyspace.Elems, domain.SnapshotMeta, error) {
+		return nil, nil, domain.SnapshotMeta{}, fmt.Errorf("%w: snapshot image: %s", domain.ErrCorrupt, fmt.Sprintf(format, args...))
 	}
 	if len(b) < len(snapshotMagic)+4 {
 		return fail("%d bytes is too short", len(b))
@@ -444,7 +499,7 @@ func decodeImage(b []byte) (map[int]map[string]keyspace.Record, domain.SnapshotM
 	}
 	m, err := domain.DecodeMembership(mb)
 	if err != nil {
-		return nil, domain.SnapshotMeta{}, fmt.Errorf("snapshot image: %w", err)
+		return nil, nil, domain.SnapshotMeta{}, fmt.Errorf("snapshot image: %w", err)
 	}
 	meta.Membership = m
 	count := uvarint()
@@ -453,6 +508,7 @@ func decodeImage(b []byte) (map[int]map[string]keyspace.Record, domain.SnapshotM
 		return fail("bad key count")
 	}
 	dbs := map[int]map[string]keyspace.Record{}
+	elems := keyspace.Elems{}
 	prevDB, prev := -1, []byte(nil)
 	for i := uint64(0); i < count; i++ {
 		db := uvarint()
@@ -466,7 +522,21 @@ func decodeImage(b []byte) (map[int]map[string]keyspace.Record, domain.SnapshotM
 		}
 		rec, err := keyspace.DecodeRecord(raw)
 		if err != nil {
-			return nil, domain.SnapshotMeta{}, fmt.Errorf("snapshot image: key %d: %w", i, err)
+			return nil, nil, domain.SnapshotMeta{}, fmt.Errorf("snapshot image: key %d: %w", i, err)
+		}
+		n := uvarint()
+		if bad || n > uint64(len(body))/2 || (n > 0) != (rec.Inst != 0 && rec.Count > 0) || elems[rec.Inst] != nil {
+			return fail("bad elements of key %d", i)
+		}
+		var prevSub []byte
+		for j := uint64(0); j < n; j++ {
+			sub := readBytes(domain.MaxValueSize + 16)
+			val := readBytes(domain.MaxValueSize)
+			if bad || (j > 0 && bytes.Compare(prevSub, sub) >= 0) {
+				return fail("bad element %d of key %d", j, i)
+			}
+			prevSub = sub
+			elems.Put(rec.Inst, sub, val)
 		}
 		rec.Value = bytes.Clone(rec.Value)
 		prevDB, prev = int(db), key
@@ -478,7 +548,7 @@ func decodeImage(b []byte) (map[int]map[string]keyspace.Record, domain.SnapshotM
 	if len(body) != 0 {
 		return fail("%d trailing bytes", len(body))
 	}
-	return dbs, meta, nil
+	return dbs, elems, meta, nil
 }
 
 func metaEqual(a, b domain.SnapshotMeta) bool {

@@ -194,7 +194,7 @@ func TestKVRestoreRejectsMalformedBodies(t *testing.T) {
 		return binary.BigEndian.AppendUint32(bytes.Clone(body), crc32.Checksum(body, table))
 	}
 	header := func(count uint64) []byte {
-		b := []byte("SKV2")
+		b := []byte("SKV3")
 		b = binary.AppendUvarint(b, 0) // index
 		b = binary.AppendUvarint(b, 0) // term
 		m := domain.EncodeMembership(domain.Membership{})
@@ -208,7 +208,8 @@ func TestKVRestoreRejectsMalformedBodies(t *testing.T) {
 		b = append(b, k...)
 		rec := keyspace.EncodeRecord(keyspace.Record{Value: []byte(v), Version: 1})
 		b = binary.AppendUvarint(b, uint64(len(rec)))
-		return append(b, rec...)
+		b = append(b, rec...)
+		return binary.AppendUvarint(b, 0) // no elements
 	}
 	cat := func(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
 	good := cat(header(2), kvBytes("a", "1"), kvBytes("b", "2"))
@@ -217,17 +218,18 @@ func TestKVRestoreRejectsMalformedBodies(t *testing.T) {
 		t.Fatalf("Restore of a hand-made good image: %v", err)
 	}
 	for name, body := range map[string][]byte{
-		"trailing byte":       append(bytes.Clone(good), 0),
-		"keys out of order":   cat(header(2), kvBytes("b", "2"), kvBytes("a", "1")),
-		"a key twice":         cat(header(2), kvBytes("a", "1"), kvBytes("a", "2")),
-		"count too large":     cat(header(3), kvBytes("a", "1"), kvBytes("b", "2")),
-		"count too small":     cat(header(1), kvBytes("a", "1"), kvBytes("b", "2")),
-		"bad magic":           cat([]byte("SKV1"), good[4:]),
-		"bad membership":      cat([]byte("SKV2"), []byte{0, 0, 3, 1, 1, 0}, []byte{0}),
-		"value past the end":  cat(header(1), []byte{0, 1, 'a', 9, 'x'}),
-		"membership too long": cat([]byte("SKV2"), []byte{0, 0, 50}),
-		"bad record":          cat(header(1), []byte{0, 1, 'a', 2, 9, 0}),
-		"bad database":        cat(header(1), []byte{0xff, 0x7f, 1, 'a', 3, 1, 0, 0}),
+		"trailing byte":        append(bytes.Clone(good), 0),
+		"keys out of order":    cat(header(2), kvBytes("b", "2"), kvBytes("a", "1")),
+		"a key twice":          cat(header(2), kvBytes("a", "1"), kvBytes("a", "2")),
+		"count too large":      cat(header(3), kvBytes("a", "1"), kvBytes("b", "2")),
+		"count too small":      cat(header(1), kvBytes("a", "1"), kvBytes("b", "2")),
+		"bad magic":            cat([]byte("SKV2"), good[4:]),
+		"bad membership":       cat([]byte("SKV3"), []byte{0, 0, 3, 1, 1, 0}, []byte{0}),
+		"value past the end":   cat(header(1), []byte{0, 1, 'a', 9, 'x'}),
+		"membership too long":  cat([]byte("SKV3"), []byte{0, 0, 50}),
+		"bad record":           cat(header(1), []byte{0, 1, 'a', 2, 9, 0}),
+		"elements of a string": cat(header(1), kvBytes("a", "1")[:len(kvBytes("a", "1"))-1], []byte{1, 1, 'x', 0}),
+		"bad database":         cat(header(1), []byte{0xff, 0x7f, 1, 'a', 3, 1, 0, 0}),
 	} {
 		kv := memory.NewKV()
 		if err := kv.Restore(domain.SnapshotMeta{}, bytes.NewReader(seal(body))); !errors.Is(err, domain.ErrCorrupt) {

@@ -63,8 +63,9 @@ func (s writeStore) Delete(db int, key []byte) error {
 }
 
 func (s writeStore) FlushDB(db int) error {
-	for key := range s.k.mu.dbs[db] {
+	for key, r := range s.k.mu.dbs[db] {
 		s.k.saveUndo(db, key)
+		s.DropElems(db, r.Inst, r.Count)
 	}
 	delete(s.k.mu.dbs, db)
 	return nil
@@ -95,3 +96,49 @@ func (s readStore) Put(int, []byte, keyspace.Record) error { return errReadOnly 
 func (s readStore) Delete(int, []byte) error               { return errReadOnly }
 func (s readStore) FlushDB(int) error                      { return errReadOnly }
 func (s readStore) SwapDB(int, int) error                  { return errReadOnly }
+
+func (s writeStore) ElemGet(_ int, inst uint64, sub []byte) ([]byte, bool, error) {
+	v, ok := s.k.mu.elems.Get(inst, sub)
+	return v, ok, nil
+}
+
+func (s writeStore) ElemScan(_ int, inst uint64, from []byte, reverse bool, fn func(sub, val []byte) bool) error {
+	s.k.mu.elems.Scan(inst, from, reverse, fn)
+	return nil
+}
+
+func (s writeStore) ElemPut(_ int, inst uint64, sub, val []byte) error {
+	s.k.saveElemUndo(inst, string(sub))
+	s.k.mu.elems.Put(inst, sub, val)
+	return nil
+}
+
+func (s writeStore) ElemDelete(_ int, inst uint64, sub []byte) error {
+	s.k.saveElemUndo(inst, string(sub))
+	s.k.mu.elems.Delete(inst, sub)
+	return nil
+}
+
+// DropElems implements keyspace.Store. In memory it costs O(elements),
+// for the undo log; the O(1) contract is Pebble's.
+func (s writeStore) DropElems(_ int, inst uint64, _ int64) error {
+	for sub := range s.k.mu.elems[inst] {
+		s.k.saveElemUndo(inst, sub)
+	}
+	delete(s.k.mu.elems, inst)
+	return nil
+}
+
+func (s readStore) ElemGet(_ int, inst uint64, sub []byte) ([]byte, bool, error) {
+	v, ok := s.k.mu.elems.Get(inst, sub)
+	return v, ok, nil
+}
+
+func (s readStore) ElemScan(_ int, inst uint64, from []byte, reverse bool, fn func(sub, val []byte) bool) error {
+	s.k.mu.elems.Scan(inst, from, reverse, fn)
+	return nil
+}
+
+func (s readStore) ElemPut(int, uint64, []byte, []byte) error { return errReadOnly }
+func (s readStore) ElemDelete(int, uint64, []byte) error      { return errReadOnly }
+func (s readStore) DropElems(int, uint64, int64) error        { return errReadOnly }

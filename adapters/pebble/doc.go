@@ -9,7 +9,10 @@
 //
 //	0x01 log    0x01 | index (8 bytes, big endian)      -> term | type | data
 //	0x02 raft   0x02 | "vote" / "logfirst"              -> vote, first log index
-//	0x03 data   0x03 | generation (8 bytes) | user key  -> value
+//	0x03 data   0x03 | generation (8 bytes) | slot (4) | hash (8) | user key
+//	                                                    -> keyspace record
+//	            0x03 | generation | slot|1<<31 | instance (8) | sub-key
+//	                                                    -> a collection's element
 //	0x04 meta   0x04 | "applied"                        -> applied index, term,
 //	                                                       membership, generation
 //	0x05 snap   0x05 | "restore"                        -> restore in progress

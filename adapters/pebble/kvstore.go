@@ -37,6 +37,7 @@ type batchStore struct {
 	// keyBuf holds the stored key of the string paths' last Get, Put or
 	// Delete: Pebble copies what it keeps, so one buffer serves them all.
 	keyBuf []byte
+	elem  elemScratch // see elements.go
 }
 
 var _ keyspace.Store = (*batchStore)(nil)
@@ -247,6 +248,9 @@ func (s *batchStore) FlushDB(db int) error {
 	old := s.dbs.slot[db]
 	if err := s.w.DeleteRange(slotPrefix(s.gen, old), slotPrefix(s.gen, old+1), nil); err != nil {
 		return classify(err)
+	}
+	if err := s.dropElemSlot(old); err != nil {
+		return err
 	}
 	// Cached keys are by slot, and db's next slot is new: nothing cached
 	// can be wrong, but drop it all rather than reason about it.

@@ -26,19 +26,25 @@ import (
 // like a flipped bit. The first chunk is the meta ('M': index, term,
 // membership), then data chunks ('D': rows of a uvarint database number,
 // then uvarint-length-prefixed key and keyspace record, in ascending
-// (database, hash, key) order), then one end chunk ('E': the number of
-// rows) and nothing after it. A torn stream lacks the end chunk.
-var snapMagic = []byte("SESHSNP2")
+// (database, hash, key) order) and element chunks ('L': rows of a uvarint
+// database, then the uvarint-length-prefixed instance (8 bytes) and
+// sub-key, and value, in ascending (instance, sub-key) order per
+// database; a database's element rows follow its key rows), then one end
+// chunk ('E': the number of rows of both kinds) and nothing after it. A
+// torn stream lacks the end chunk.
+var snapMagic = []byte("SESHSNP3")
 
 const (
 	chunkMeta byte = 'M'
 	chunkData byte = 'D'
+	chunkElem byte = 'L'
 	chunkEnd  byte = 'E'
 )
 
 // maxChunk bounds a chunk a reader accepts: the largest chunk size plus one
-// pair of the largest key and value, which always travel whole.
-const maxChunk = maxSnapshotChunkSize + domain.MaxKeySize + domain.MaxValueSize + 2*binary.MaxVarintLen64 + 1
+// row of the largest key (or element sub-key, which may be as long as a
+// value) and value, which always travel whole.
+const maxChunk = maxSnapshotChunkSize + domain.MaxValueSize + 16 + domain.MaxValueSize + 3*binary.MaxVarintLen64 + 1
 
 func chunkCRC(seq uint64, body []byte) uint32 {
 	var s [8]byte
@@ -109,48 +115,18 @@ func (kv *KV) writeSnapshot(w io.Writer, snap *pebble.Snapshot, meta domain.Snap
 		return fmt.Errorf("pebble snapshot: write: %w", err)
 	}
 	var pairs uint64
-	cw.start(chunkData)
 	for db := range domain.MaxDatabases {
 		slot := dbs.slot[db]
-		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: slotPrefix(gen, slot), UpperBound: slotPrefix(gen, slot+1)})
-		if err != nil {
-			return fmt.Errorf("pebble snapshot: %w", classify(err))
-		}
-		for ok := it.First(); ok; ok = it.Next() {
-			k := it.Key()
-			rec, err := it.ValueAndErr()
+		for _, typ := range []byte{chunkData, chunkElem} {
+			s := slot
+			if typ == chunkElem {
+				s |= elemSlotBit
+			}
+			n, err := kv.writeRows(cw, snap, typ, db, slotPrefix(gen, s), slotPrefix(gen, s+1))
 			if err != nil {
-				it.Close()
-				return fmt.Errorf("pebble snapshot: key %q: %w", k[dataKeyLen:], classify(err))
+				return err
 			}
-			val, good := unseal(k, rec)
-			if !good {
-				it.Close()
-				return fmt.Errorf("pebble snapshot: key %q: %w: checksum mismatch", k[dataKeyLen:], domain.ErrCorrupt)
-			}
-			cw.buf = binary.AppendUvarint(cw.buf, uint64(db))
-			cw.buf = binary.AppendUvarint(cw.buf, uint64(len(k)-dataKeyLen))
-			cw.buf = append(cw.buf, k[dataKeyLen:]...)
-			cw.buf = binary.AppendUvarint(cw.buf, uint64(len(val)))
-			cw.buf = append(cw.buf, val...)
-			pairs++
-			if cw.payloadLen() >= kv.d.opts.SnapshotChunkSize {
-				if err := cw.flush(); err != nil {
-					it.Close()
-					return fmt.Errorf("pebble snapshot: write: %w", err)
-				}
-				cw.start(chunkData)
-			}
-		}
-		err = it.Error()
-		it.Close()
-		if err != nil {
-			return fmt.Errorf("pebble snapshot: %w", classify(err))
-		}
-	}
-	if cw.payloadLen() > 0 {
-		if err := cw.flush(); err != nil {
-			return fmt.Errorf("pebble snapshot: write: %w", err)
+			pairs += n
 		}
 	}
 	cw.start(chunkEnd)
@@ -159,6 +135,56 @@ func (kv *KV) writeSnapshot(w io.Writer, snap *pebble.Snapshot, meta domain.Snap
 		return fmt.Errorf("pebble snapshot: write: %w", err)
 	}
 	return nil
+}
+
+// writeRows writes the rows of db in [lower, upper) in chunks of type
+// typ, the key of each row without the slot's prefix, and returns how
+// many it wrote.
+func (kv *KV) writeRows(cw *chunkWriter, snap *pebble.Snapshot, typ byte, db int, lower, upper []byte) (uint64, error) {
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return 0, fmt.Errorf("pebble snapshot: %w", classify(err))
+	}
+	defer it.Close()
+	const prefixLen = 13 // prefixData | generation | slot
+	var rows uint64
+	cw.start(typ)
+	for ok := it.First(); ok; ok = it.Next() {
+		k := it.Key()
+		rec, err := it.ValueAndErr()
+		if err != nil {
+			return 0, fmt.Errorf("pebble snapshot: key %q: %w", k[prefixLen:], classify(err))
+		}
+		val, good := unseal(k, rec)
+		if !good {
+			return 0, fmt.Errorf("pebble snapshot: key %q: %w: checksum mismatch", k[prefixLen:], domain.ErrCorrupt)
+		}
+		row := k[prefixLen:]
+		if typ == chunkData {
+			row = k[dataKeyLen:] // the hash is recomputed on restore
+		}
+		cw.buf = binary.AppendUvarint(cw.buf, uint64(db))
+		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(row)))
+		cw.buf = append(cw.buf, row...)
+		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(val)))
+		cw.buf = append(cw.buf, val...)
+		rows++
+		if cw.payloadLen() >= kv.d.opts.SnapshotChunkSize {
+			if err := cw.flush(); err != nil {
+				return 0, fmt.Errorf("pebble snapshot: write: %w", err)
+			}
+			cw.start(typ)
+		}
+	}
+	if err := it.Error(); err != nil {
+		return 0, fmt.Errorf("pebble snapshot: %w", classify(err))
+	}
+	if cw.payloadLen() > 0 {
+		if err := cw.flush(); err != nil {
+			return 0, fmt.Errorf("pebble snapshot: write: %w", err)
+		}
+	}
+	return rows, nil
 }
 
 // errTorn marks a stream that ended early; it is reported as corrupt.
@@ -302,13 +328,26 @@ func (kv *KV) restoreRows(meta domain.SnapshotMeta, r io.Reader, gen uint64, dbs
 	// keeps the old state whole.
 	_ = b.Set(keyRestore, seal(keyRestore, encodeMeta(meta, gen, dbs)), nil)
 	var pairs uint64
-	var prev []byte
+	var prev, prevElem []byte
 	for {
 		typ, p, err := cr.next()
 		if err != nil {
 			return err
 		}
 		switch typ {
+		case chunkElem:
+			n, err := kv.restoreElems(b, p, gen, &prevElem)
+			if err != nil {
+				return fmt.Errorf("chunk %d: %w", cr.seq-1, err)
+			}
+			pairs += n
+			if b.Len() >= kv.d.opts.RestoreBatchSize {
+				if err := kv.d.commit(b, false); err != nil {
+					return err
+				}
+				b.Close()
+				b = kv.d.db.NewBatch()
+			}
 		case chunkData:
 			for len(p) > 0 {
 				db, n := binary.Uvarint(p)
@@ -366,6 +405,38 @@ func (kv *KV) restoreRows(meta domain.SnapshotMeta, r io.Reader, gen uint64, dbs
 			return fmt.Errorf("chunk %d: unknown type %q: %w", cr.seq-1, typ, domain.ErrCorrupt)
 		}
 	}
+}
+
+// restoreElems writes one element chunk's rows under generation gen and
+// returns how many there were. Rows must come in ascending key order
+// (prev is the last key written).
+func (kv *KV) restoreElems(b *pebble.Batch, p []byte, gen uint64, prev *[]byte) (uint64, error) {
+	var n uint64
+	for len(p) > 0 {
+		db, m := binary.Uvarint(p)
+		if m <= 0 || db >= domain.MaxDatabases {
+			return n, fmt.Errorf("bad database: %w", domain.ErrCorrupt)
+		}
+		row, rest, ok := cutBytes(p[m:], domain.MaxValueSize+16)
+		if !ok || len(row) < 8 {
+			return n, fmt.Errorf("bad element key: %w", domain.ErrCorrupt)
+		}
+		val, rest, ok := cutBytes(rest, domain.MaxValueSize)
+		if !ok {
+			return n, fmt.Errorf("bad element value: %w", domain.ErrCorrupt)
+		}
+		p = rest
+		k := append(slotPrefix(gen, uint32(db)|elemSlotBit), row...)
+		if *prev != nil && bytes.Compare(*prev, k) >= 0 {
+			return n, fmt.Errorf("element out of order: %w", domain.ErrCorrupt)
+		}
+		*prev = k
+		if err := b.Set(k, seal(k, val), nil); err != nil {
+			return n, classify(err)
+		}
+		n++
+	}
+	return n, nil
 }
 
 // cutBytes splits a uvarint-length-prefixed byte string off the front of p.

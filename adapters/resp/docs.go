@@ -43,7 +43,7 @@ type docEntry struct {
 }
 
 // docTable documents every command in commandTable.
-var docTable = map[string]docEntry{
+var docTable = withCollectionDocs(map[string]docEntry{
 	// Strings.
 	"get":         {summary: "Replies with the string held at a key, or nil if the key is absent.", since: "1.0.0", syntax: "key"},
 	"set":         {summary: "Stores a string under a key; may be made conditional, given an expiry, or asked for the replaced string.", since: "1.0.0", syntax: "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]"},
@@ -152,7 +152,7 @@ var docTable = map[string]docEntry{
 		"myid":    {summary: "Replies with this node's 40-character cluster name.", since: "3.0.0"},
 		"keyslot": {summary: "Replies with the hash slot a key falls in.", since: "3.0.0", syntax: "key:string"},
 	}},
-}
+})
 
 // paramTypes are the parameter types inferred from their names.
 var paramTypes = map[string]string{

@@ -1,6 +1,7 @@
 // Package keyspace is Seshat's Redis: the meaning of every data command
-// (strings, keys, expiry, databases, transactions), computed
-// deterministically over a Store.
+// (strings, hashes, sets, sorted sets, lists, keys, expiry, databases,
+// transactions), computed deterministically over a Store, which keeps
+// each collection element by element.
 //
 // Writes run inside the state machine's Apply, one entry at a time, with
 // the entry's index and the leader's time stamp as their only inputs, so

@@ -65,9 +65,11 @@ type ctx struct {
 	index    uint64 // the entry's index; 0 for reads
 	write    bool
 	db       int
-	dbs      int   // the number of databases
-	maxValue int   // bytes
-	err      error // the first store error; the run's result is void
+	dbs      int    // the number of databases
+	maxValue int    // bytes
+	err      error  // the first store error; the run's result is void
+	insts    uint64 // collections created by this entry so far
+	draws    uint64 // random generators handed out (see rand)
 }
 
 func (c *ctx) fail(err error) {
@@ -117,6 +119,9 @@ func (c *ctx) putIn(db int, key []byte, r Record) {
 		return
 	}
 	r.Version = c.index
+	if db < ShadowBase {
+		c.dropOld(db, key, r.Inst)
+	}
 	// r.Value often aliases the entry's bytes: a store that keeps it
 	// copies it (Store.Put's contract), one that encodes it need not.
 	if r.Value == nil {
@@ -130,13 +135,20 @@ func (c *ctx) putIn(db int, key []byte, r Record) {
 // del removes key from the current database.
 func (c *ctx) del(key []byte) { c.delIn(c.db, key) }
 
-func (c *ctx) delIn(db int, key []byte) {
+func (c *ctx) delIn(db int, key []byte) { c.removeIn(db, key, true) }
+
+// removeIn deletes key's record from db, and its elements if drop (not
+// when they now belong to another key: RENAME), leaving a tombstone.
+func (c *ctx) removeIn(db int, key []byte, drop bool) {
 	if c.err != nil {
 		return
 	}
 	if !c.write {
 		c.fail(fmt.Errorf("keyspace: internal error: delete in a read"))
 		return
+	}
+	if drop && db < ShadowBase {
+		c.dropOld(db, key, 0)
 	}
 	if err := c.st.Delete(db, key); err != nil {
 		c.fail(err)

@@ -97,7 +97,8 @@ func expireGeneric(c *ctx, args [][]byte, basetime int64, seconds bool, name str
 		c.del(key)
 		return domain.IntReply(1)
 	}
-	c.put(key, Record{Value: r.Value, ExpireAt: when})
+	r.ExpireAt = when
+	c.put(key, r)
 	return domain.IntReply(1)
 }
 
@@ -136,7 +137,8 @@ func persist(c *ctx, args [][]byte) domain.Reply {
 	if !ok || r.ExpireAt == 0 {
 		return domain.IntReply(0)
 	}
-	c.put(args[1], Record{Value: r.Value})
+	r.ExpireAt = 0
+	c.put(args[1], r)
 	return domain.IntReply(1)
 }
 

@@ -51,17 +51,11 @@ func exists(c *ctx, args [][]byte) domain.Reply {
 	return domain.IntReply(n)
 }
 
-// Status replies of TYPE: every value is a string.
-var (
-	typeString = domain.Reply{Kind: domain.ReplyStatus, Str: "string"}
-	typeNone   = domain.Reply{Kind: domain.ReplyStatus, Str: "none"}
-)
-
 func typeCmd(c *ctx, args [][]byte) domain.Reply {
-	if _, ok := c.lookup(args[1]); ok {
-		return typeString
+	if r, ok := c.lookup(args[1]); ok {
+		return domain.Reply{Kind: domain.ReplyStatus, Str: r.Type.Name()}
 	}
-	return typeNone
+	return domain.Reply{Kind: domain.ReplyStatus, Str: "none"}
 }
 
 func rename(c *ctx, args [][]byte) domain.Reply   { return renameGeneric(c, args, false) }
@@ -85,8 +79,10 @@ func renameGeneric(c *ctx, args [][]byte, nx bool) domain.Reply {
 	if _, found := c.lookup(dst); found && nx {
 		return domain.IntReply(0)
 	}
-	c.put(dst, Record{Value: r.Value, ExpireAt: r.ExpireAt})
-	c.del(src)
+	// A collection's elements stay where they are: the record, with its
+	// instance, changes name (O(1) as in Redis).
+	c.put(dst, r)
+	c.removeIn(c.db, src, false)
 	if nx {
 		return domain.IntReply(1)
 	}
@@ -145,7 +141,10 @@ func copyCmd(c *ctx, args [][]byte) domain.Reply {
 	if _, found := c.lookupIn(dst, newkey); found && !replace {
 		return domain.IntReply(0)
 	}
-	c.putIn(dst, newkey, Record{Value: r.Value, ExpireAt: r.ExpireAt})
+	if r.Type != TypeString {
+		r = c.cloneColl(c.db, r, dst)
+	}
+	c.putIn(dst, newkey, r)
 	return domain.IntReply(1)
 }
 
@@ -169,7 +168,11 @@ func move(c *ctx, args [][]byte) domain.Reply {
 	if _, found := c.lookupIn(dst, key); found {
 		return domain.IntReply(0)
 	}
-	c.putIn(dst, key, Record{Value: r.Value, ExpireAt: r.ExpireAt})
+	if r.Type != TypeString {
+		// Elements live under their database: they are copied.
+		r = c.cloneColl(c.db, r, dst)
+	}
+	c.putIn(dst, key, r)
 	c.del(key)
 	return domain.IntReply(1)
 }
@@ -289,40 +292,55 @@ func parseCursor(arg []byte) (uint64, bool) {
 	return v, true
 }
 
-func scan(c *ctx, args [][]byte) domain.Reply {
-	cursor, ok := parseCursor(args[1])
-	if !ok {
-		return domain.ErrorReply("ERR invalid cursor")
-	}
-	count := int64(10)
-	var pattern, typ []byte
-	usePattern, useType := false, false
-	for i := 2; i < len(args); i += 2 {
+// scanOptions are the options of SCAN and of HSCAN, SSCAN and ZSCAN.
+type scanOptions struct {
+	count               int64
+	pattern, typ        []byte
+	usePattern, useType bool
+}
+
+// parseScanOptions parses COUNT, MATCH and (withType: SCAN's) TYPE.
+func parseScanOptions(args [][]byte, withType bool) (scanOptions, domain.Reply, bool) {
+	o := scanOptions{count: 10}
+	for i := 0; i < len(args); i += 2 {
 		opt := strings.ToLower(string(args[i]))
 		hasArg := i+1 < len(args)
 		switch {
 		case opt == "count" && hasArg:
 			n, ok := ParseInt(args[i+1])
 			if !ok {
-				return ErrNotInteger
+				return o, ErrNotInteger, false
 			}
 			if n < 1 {
-				return ErrSyntax
+				return o, ErrSyntax, false
 			}
-			count = n
+			o.count = n
 		case opt == "match" && hasArg:
-			pattern = args[i+1]
-			usePattern = !matchAll(pattern)
-		case opt == "type" && hasArg:
-			typ = args[i+1]
-			if k := bytes.IndexByte(typ, 0); k >= 0 {
-				typ = typ[:k] // strcasecmp stops there
+			o.pattern = args[i+1]
+			o.usePattern = !matchAll(o.pattern)
+		case opt == "type" && hasArg && withType:
+			o.typ = args[i+1]
+			if k := bytes.IndexByte(o.typ, 0); k >= 0 {
+				o.typ = o.typ[:k] // strcasecmp stops there
 			}
-			useType = true
+			o.useType = true
 		default:
-			return ErrSyntax
+			return o, ErrSyntax, false
 		}
 	}
+	return o, domain.Reply{}, true
+}
+
+func scan(c *ctx, args [][]byte) domain.Reply {
+	cursor, ok := parseCursor(args[1])
+	if !ok {
+		return domain.ErrorReply("ERR invalid cursor")
+	}
+	o, rep, ok := parseScanOptions(args[2:], true)
+	if !ok {
+		return rep
+	}
+	count, pattern, usePattern, typ, useType := o.count, o.pattern, o.usePattern, o.typ, o.useType
 	if c.err != nil {
 		return domain.ArrayReply()
 	}
@@ -332,7 +350,7 @@ func scan(c *ctx, args [][]byte) domain.Reply {
 		if usePattern && !Match(pattern, key, false) {
 			return
 		}
-		if useType && !strings.EqualFold(string(typ), "string") {
+		if useType && !strings.EqualFold(string(typ), r.Type.Name()) {
 			return
 		}
 		if r.expiredAt(c.now) {

@@ -10,13 +10,16 @@ import (
 // stores are checked against, and the engine's own test store. It does
 // nothing for durability or speed (Scan sorts on every call).
 type MapStore struct {
-	dbs map[int]map[string]Record
+	dbs   map[int]map[string]Record
+	elems Elems
 }
 
 var _ Store = (*MapStore)(nil)
 
 // NewMapStore returns an empty MapStore.
-func NewMapStore() *MapStore { return &MapStore{dbs: map[int]map[string]Record{}} }
+func NewMapStore() *MapStore {
+	return &MapStore{dbs: map[int]map[string]Record{}, elems: Elems{}}
+}
 
 func (m *MapStore) db(n int) map[string]Record {
 	if m.dbs[n] == nil {
@@ -79,6 +82,9 @@ func ScanMap(m map[string]Record, from uint64, fn func([]byte, Record) bool) {
 
 // FlushDB implements Store.
 func (m *MapStore) FlushDB(db int) error {
+	for _, r := range m.dbs[db] {
+		delete(m.elems, r.Inst)
+	}
 	delete(m.dbs, db)
 	return nil
 }
@@ -99,4 +105,34 @@ func (m *MapStore) Len(db int) (int64, int64, error) {
 		}
 	}
 	return keys, exp, nil
+}
+
+// ElemGet implements Store.
+func (m *MapStore) ElemGet(_ int, inst uint64, sub []byte) ([]byte, bool, error) {
+	v, ok := m.elems.Get(inst, sub)
+	return v, ok, nil
+}
+
+// ElemPut implements Store.
+func (m *MapStore) ElemPut(_ int, inst uint64, sub, val []byte) error {
+	m.elems.Put(inst, sub, val)
+	return nil
+}
+
+// ElemDelete implements Store.
+func (m *MapStore) ElemDelete(_ int, inst uint64, sub []byte) error {
+	m.elems.Delete(inst, sub)
+	return nil
+}
+
+// ElemScan implements Store.
+func (m *MapStore) ElemScan(_ int, inst uint64, from []byte, reverse bool, fn func(sub, val []byte) bool) error {
+	m.elems.Scan(inst, from, reverse, fn)
+	return nil
+}
+
+// DropElems implements Store.
+func (m *MapStore) DropElems(_ int, inst uint64, _ int64) error {
+	delete(m.elems, inst)
+	return nil
 }

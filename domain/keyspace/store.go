@@ -28,4 +28,30 @@ type Store interface {
 	// Len returns the number of keys in db and of those with a deadline,
 	// expired ones not yet removed included (as Redis's DBSIZE).
 	Len(db int) (keys, expires int64, err error)
+
+	// The elements of a collection: pairs of sub-key and value under
+	// the collection's instance (Record.Inst) in db, ordered by sub-key
+	// (bytewise). The engine keeps the record's Count; the store only
+	// keeps the pairs. FlushDB removes db's elements and SwapDB moves
+	// them with the records; Delete and Put leave them alone (DropElems
+	// removes an instance's). The engine never asks for an instance in
+	// a database other than the one its record is in.
+
+	// ElemGet returns the value at sub, valid until the next call.
+	ElemGet(db int, inst uint64, sub []byte) ([]byte, bool, error)
+	// ElemPut stores val at sub, replacing any; a store that keeps the
+	// slices copies them.
+	ElemPut(db int, inst uint64, sub, val []byte) error
+	// ElemDelete removes sub; a missing one is not an error.
+	ElemDelete(db int, inst uint64, sub []byte) error
+	// ElemScan calls fn with the pairs in ascending sub-key order from
+	// the first at or after from (nil: the first), or with reverse in
+	// descending order from the last at or before from (nil: the last),
+	// until fn returns false. fn must not change the store; its slices
+	// are valid only during the call.
+	ElemScan(db int, inst uint64, from []byte, reverse bool, fn func(sub, val []byte) bool) error
+	// DropElems removes every pair of inst, of which there are about
+	// count (a hint). It must cost the write path O(1), whatever count,
+	// so that deleting a huge collection never stalls the cluster.
+	DropElems(db int, inst uint64, count int64) error
 }

@@ -40,7 +40,10 @@ var stringCommands = []*Spec{
 }
 
 func get(c *ctx, args [][]byte) domain.Reply {
-	r, ok := c.lookup(args[1])
+	r, ok, wrong := c.lookupString(args[1])
+	if wrong {
+		return ErrWrongType
+	}
 	if !ok {
 		return domain.NilReply
 	}
@@ -50,7 +53,10 @@ func get(c *ctx, args [][]byte) domain.Reply {
 func mget(c *ctx, args [][]byte) domain.Reply {
 	out := make([]domain.Reply, len(args)-1)
 	for i, k := range args[1:] {
-		out[i] = get(c, [][]byte{nil, k})
+		out[i] = domain.NilReply
+		if r, ok, wrong := c.lookupString(k); ok && !wrong {
+			out[i] = domain.BulkReply(r.Value)
+		}
 	}
 	return domain.ArrayReply(out...)
 }
@@ -144,7 +150,10 @@ func set(c *ctx, args [][]byte) domain.Reply {
 		}
 	}
 	key := args[1]
-	old, found := c.lookup(key)
+	old, found, wrong := c.lookupString(key)
+	if wrong && f.get {
+		return ErrWrongType
+	}
 	reply := domain.OK
 	if f.get {
 		reply = domain.NilReply
@@ -203,7 +212,11 @@ func setnx(c *ctx, args [][]byte) domain.Reply {
 // deadline.
 func getset(c *ctx, args [][]byte) domain.Reply {
 	reply := domain.NilReply
-	if old, found := c.lookup(args[1]); found {
+	old, found, wrong := c.lookupString(args[1])
+	if wrong {
+		return ErrWrongType
+	}
+	if found {
 		reply = domain.BulkReply(bytes.Clone(old.Value))
 	}
 	c.put(args[1], Record{Value: args[2]})
@@ -211,7 +224,10 @@ func getset(c *ctx, args [][]byte) domain.Reply {
 }
 
 func getdel(c *ctx, args [][]byte) domain.Reply {
-	old, found := c.lookup(args[1])
+	old, found, wrong := c.lookupString(args[1])
+	if wrong {
+		return ErrWrongType
+	}
 	if !found {
 		return domain.NilReply
 	}
@@ -229,7 +245,10 @@ func getex(c *ctx, args [][]byte) domain.Reply {
 		return ErrSyntax
 	}
 	key := args[1]
-	old, found := c.lookup(key)
+	old, found, wrong := c.lookupString(key)
+	if wrong {
+		return ErrWrongType
+	}
 	if !found {
 		return domain.NilReply
 	}
@@ -278,7 +297,10 @@ func (c *ctx) tooBig(size, n int64) bool {
 // created, even with an empty value.
 func appendCmd(c *ctx, args [][]byte) domain.Reply {
 	key, add := args[1], args[2]
-	old, found := c.lookup(key)
+	old, found, wrong := c.lookupString(key)
+	if wrong {
+		return ErrWrongType
+	}
 	if !found {
 		c.put(key, Record{Value: add})
 		return domain.IntReply(int64(len(add)))
@@ -293,7 +315,10 @@ func appendCmd(c *ctx, args [][]byte) domain.Reply {
 }
 
 func strlenCmd(c *ctx, args [][]byte) domain.Reply {
-	r, _ := c.lookup(args[1])
+	r, _, wrong := c.lookupString(args[1])
+	if wrong {
+		return ErrWrongType
+	}
 	return domain.IntReply(int64(len(r.Value)))
 }
 
@@ -305,7 +330,10 @@ func getrange(c *ctx, args [][]byte) domain.Reply {
 	if !ok1 || !ok2 {
 		return ErrNotInteger
 	}
-	r, found := c.lookup(args[1])
+	r, found, wrong := c.lookupString(args[1])
+	if wrong {
+		return ErrWrongType
+	}
 	if !found {
 		return domain.BulkReply(nil)
 	}
@@ -338,7 +366,10 @@ func setrange(c *ctx, args [][]byte) domain.Reply {
 	if offset < 0 {
 		return domain.ErrorReply("ERR offset is out of range")
 	}
-	old, found := c.lookup(key)
+	old, found, wrong := c.lookupString(key)
+	if wrong {
+		return ErrWrongType
+	}
 	if len(val) == 0 {
 		return domain.IntReply(int64(len(old.Value)))
 	}
@@ -381,7 +412,10 @@ func decrby(c *ctx, args [][]byte) domain.Reply {
 // incrDecr adds by to the integer at key (absent: 0), keeping the
 // deadline.
 func incrDecr(c *ctx, key []byte, by int64) domain.Reply {
-	old, found := c.lookup(key)
+	old, found, wrong := c.lookupString(key)
+	if wrong {
+		return ErrWrongType
+	}
 	var v int64
 	if found {
 		var ok bool
@@ -402,7 +436,10 @@ func incrDecr(c *ctx, key []byte, by int64) domain.Reply {
 // stays.
 func incrbyfloat(c *ctx, args [][]byte) domain.Reply {
 	key := args[1]
-	old, found := c.lookup(key)
+	old, found, wrong := c.lookupString(key)
+	if wrong {
+		return ErrWrongType
+	}
 	v := new(big.Float).SetPrec(ldPrec)
 	if found {
 		var ok bool
@@ -449,7 +486,10 @@ func setbit(c *ctx, args [][]byte) domain.Reply {
 		return domain.ErrorReply("ERR bit is not an integer or out of range")
 	}
 	key := args[1]
-	old, found := c.lookup(key)
+	old, found, wrong := c.lookupString(key)
+	if wrong {
+		return ErrWrongType
+	}
 	byteAt := int(off >> 3)
 	mask := byte(1) << (7 - uint(off&7))
 	var was bool
@@ -482,7 +522,10 @@ func getbit(c *ctx, args [][]byte) domain.Reply {
 	if !ok {
 		return errBitOffset
 	}
-	r, _ := c.lookup(args[1])
+	r, _, wrong := c.lookupString(args[1])
+	if wrong {
+		return ErrWrongType
+	}
 	byteAt := off >> 3
 	if byteAt >= int64(len(r.Value)) {
 		return domain.IntReply(0)
@@ -508,7 +551,10 @@ func bitAt(v []byte, i int64) bool { return v[i>>3]&(1<<(7-uint(i&7))) != 0 }
 // in bytes or bits. An absent key counts 0 before any argument is looked
 // at, as Redis 7.0 does.
 func bitcount(c *ctx, args [][]byte) domain.Reply {
-	r, found := c.lookup(args[1])
+	r, found, wrong := c.lookupString(args[1])
+	if wrong {
+		return ErrWrongType
+	}
 	if !found {
 		return domain.IntReply(0)
 	}
@@ -601,7 +647,10 @@ func bitpos(c *ctx, args [][]byte) domain.Reply {
 	if bit != 0 && bit != 1 {
 		return domain.ErrorReply("ERR The bit argument must be 1 or 0.")
 	}
-	r, found := c.lookup(args[1])
+	r, found, wrong := c.lookupString(args[1])
+	if wrong {
+		return ErrWrongType
+	}
 	if !found {
 		return domain.IntReply(-bit)
 	}

@@ -95,7 +95,7 @@ func register(specs ...[]*Spec) {
 }
 
 func init() {
-	register(stringCommands, keyCommands, expireCommands, watchCommands)
+	register(stringCommands, keyCommands, expireCommands, watchCommands, hashCommands, setCommands, zsetCommands, listCommands, objectCommands)
 }
 
 // Lookup returns the spec of the data command name (any case), or nil.

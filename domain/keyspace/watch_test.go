@@ -30,6 +30,19 @@ func TestKeyVersionsSeeEveryChange(t *testing.T) {
 		{"absent, swapped in", [][]string{{"SELECT1"}}, [][]string{{"SWAPDB", "0", "1"}}, true},
 		{"present, swapped twice", [][]string{{"SET", "k", "v"}}, [][]string{{"SWAPDB", "0", "1"}, {"SWAPDB", "1", "0"}}, true},
 		{"watch older than the tombstones", [][]string{{"SET", "k", "v"}}, [][]string{{"sleep"}}, true},
+		{"hset a field", [][]string{{"HSET", "k", "f", "v"}}, [][]string{{"HSET", "k", "g", "v"}}, true},
+		{"hdel a missing field", [][]string{{"HSET", "k", "f", "v"}}, [][]string{{"HDEL", "k", "nope"}}, false},
+		{"hdel the last field", [][]string{{"HSET", "k", "f", "v"}}, [][]string{{"HDEL", "k", "f"}}, true},
+		{"sadd a member", [][]string{{"SADD", "k", "a"}}, [][]string{{"SADD", "k", "b"}}, true},
+		{"sadd a member again", [][]string{{"SADD", "k", "a"}}, [][]string{{"SADD", "k", "a"}}, false},
+		{"spop", [][]string{{"SADD", "k", "a", "b"}}, [][]string{{"SPOP", "k"}}, true},
+		{"zadd a new score", [][]string{{"ZADD", "k", "1", "a"}}, [][]string{{"ZADD", "k", "2", "a"}}, true},
+		{"zadd the same score", [][]string{{"ZADD", "k", "1", "a"}}, [][]string{{"ZADD", "k", "1", "a"}}, false},
+		{"rpush", [][]string{{"RPUSH", "k", "a"}}, [][]string{{"RPUSH", "k", "b"}}, true},
+		{"lpop the last element", [][]string{{"RPUSH", "k", "a"}}, [][]string{{"LPOP", "k"}}, true},
+		{"lset", [][]string{{"RPUSH", "k", "a"}}, [][]string{{"LSET", "k", "0", "b"}}, true},
+		{"set over a hash", [][]string{{"HSET", "k", "f", "v"}}, [][]string{{"SET", "k", "v"}}, true},
+		{"read a hash", [][]string{{"HSET", "k", "f", "v"}}, [][]string{{"HGETALL", "k"}, {"HLEN", "k"}}, false},
 	} {
 		x := newTester(t)
 		for _, cmd := range c.setup {

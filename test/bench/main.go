@@ -56,6 +56,7 @@ type options struct {
 	keys       int
 	valueSize  int
 	follower   bool
+	types      bool
 	timeout    time.Duration
 	runTimeout time.Duration
 	keep       bool
@@ -70,6 +71,7 @@ func main() {
 	flag.IntVar(&o.keys, "keys", 100000, "key space (redis-benchmark -r), preloaded on both servers")
 	flag.IntVar(&o.valueSize, "d", 100, "value size in bytes (redis-benchmark -d)")
 	flag.BoolVar(&o.follower, "follower", true, "also run SET and GET -c 50 against a follower (forwarding)")
+	flag.BoolVar(&o.types, "types", true, "also run HSET, LPUSH, LPOP, SADD and ZADD -c 50 on the leader and redis-server")
 	flag.DurationVar(&o.timeout, "timeout", 20*time.Minute, "bound on the whole benchmark")
 	flag.DurationVar(&o.runTimeout, "run-timeout", 3*time.Minute, "bound on one redis-benchmark run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data and logs)")
@@ -121,7 +123,7 @@ func (t target) String() string {
 
 // benchCase is one redis-benchmark configuration on one target.
 type benchCase struct {
-	test     string // SET or GET
+	test     string // a redis-benchmark test: SET, GET, HSET, LPUSH, ...
 	clients  int
 	pipeline int // redis-benchmark -P (0: none)
 	target   target
@@ -225,6 +227,11 @@ func run(ctx context.Context, o options) (err error) {
 			return []int{rs.cmd.Process.Pid}
 		}
 		return seshatPids
+	}
+	if o.types {
+		for _, test := range []string{"HSET", "LPUSH", "LPOP", "SADD", "ZADD"} {
+			cases = append(cases, benchCase{test, 50, 0, seshatLeader}, benchCase{test, 50, 0, redisServer})
+		}
 	}
 
 	var notes []string

@@ -1,11 +1,15 @@
 // Package compat is a differential test of Seshat against redis-server: it
-// sends the same long, seeded, random sequence of commands (strings, keys,
-// expiry, databases, MULTI/EXEC/WATCH, bad arguments, binary and large
+// sends the same long, seeded, random sequence of commands (strings,
+// hashes, sets, sorted sets, lists, keys, expiry, databases,
+// MULTI/EXEC/WATCH, WRONGTYPE mixes, bad arguments, binary and large
 // values, over a small pool of colliding keys) to a real redis-server and to
 // a 3-node seshatd cluster, one command at a time from a few clients (on
 // Seshat each client talks to a different node), and compares every reply,
 // parsed by a raw RESP2 client, with go-cmp. TTLs are compared within 2 s
-// (2000 ms), KEYS and SCAN as sorted sets, RANDOMKEY only as nil or not.
+// (2000 ms), KEYS and SCAN as sorted sets, RANDOMKEY only as nil or not;
+// the collection commands as differences.txt's notes say (unordered
+// replies sorted, HSCAN/SSCAN/ZSCAN iterated to the end, random members
+// by count).
 // At the end it compares every key, value and TTL of every database.
 //
 // Run it (redis-server must be installed, e.g. apt-get install

@@ -10,13 +10,15 @@ import (
 type mode int
 
 const (
-	mExact  mode = iota
-	mSorted      // an array whose order is unspecified (KEYS)
-	mTTL         // seconds: equal within ttlTolS (TTL)
-	mPTTL        // milliseconds: equal within ttlTolMS (PTTL)
-	mNil         // only nil versus non-nil (RANDOMKEY)
-	mScan        // SCAN, iterated to completion by the runner
-	mSkip        // not compared (listed in differences.txt)
+	mExact    mode = iota
+	mSorted        // an array whose order is unspecified (KEYS)
+	mTTL           // seconds: equal within ttlTolS (TTL)
+	mPTTL          // milliseconds: equal within ttlTolMS (PTTL)
+	mNil           // only nil versus non-nil (RANDOMKEY)
+	mScan          // SCAN, iterated to completion by the runner
+	mSkip          // not compared (listed in differences.txt)
+	mLen           // an array's length only, or nil against non-nil (random members)
+	mScanColl      // HSCAN, SSCAN, ZSCAN: the cursor, and the page's elements sorted
 )
 
 const (
@@ -277,6 +279,9 @@ func (g *gen) rangeArgs(withUnit bool) []string {
 // compared inside a transaction (SCAN's cursors).
 func (g *gen) command(inMulti bool) ([]string, mode) {
 	k := g.key
+	if g.chance(collectionShare) {
+		return g.collectionCommand(inMulti)
+	}
 	// 0-169: ordinary commands; 170-177 (about 4.5%): wrong arity.
 	switch n := g.r.IntN(178); {
 	case n < 14:
@@ -390,7 +395,7 @@ func (g *gen) command(inMulti bool) ([]string, mode) {
 			args = append(args, "COUNT", strconv.Itoa(1+g.r.IntN(10)))
 		}
 		if g.chance(0.2) {
-			args = append(args, "TYPE", g.pick("string", "list"))
+			args = append(args, "TYPE", g.pick("string", "list", "hash", "set", "zset", "none"))
 		}
 		return args, mScan
 	case n < 118:

@@ -29,6 +29,9 @@ type ksDump struct {
 type ksRow struct {
 	Key string
 	Rec keyspace.Record
+	// Elems are a collection's elements, sub-key and value alternately,
+	// in sub-key order.
+	Elems []string
 }
 
 // ksDBs are the databases the scripts use, and the engine's own.
@@ -40,11 +43,26 @@ func dumpStore(t *testing.T, st keyspace.Store) ksDump {
 	for _, db := range ksDBs {
 		err := st.Scan(db, 0, func(k []byte, r keyspace.Record) bool {
 			r.Value = bytes.Clone(r.Value)
-			d.DBs[db] = append(d.DBs[db], ksRow{string(k), r})
+			d.DBs[db] = append(d.DBs[db], ksRow{Key: string(k), Rec: r})
 			return true
 		})
 		if err != nil {
 			t.Fatalf("Scan(%d): %v", db, err)
+		}
+		for i, row := range d.DBs[db] {
+			if row.Rec.Inst == 0 {
+				continue
+			}
+			err := st.ElemScan(db, row.Rec.Inst, nil, false, func(sub, val []byte) bool {
+				d.DBs[db][i].Elems = append(d.DBs[db][i].Elems, string(sub), string(val))
+				return true
+			})
+			if err != nil {
+				t.Fatalf("ElemScan(%d, %d): %v", db, row.Rec.Inst, err)
+			}
+			if want := row.Rec.Count; row.Rec.Type != keyspace.TypeZSet && int64(len(d.DBs[db][i].Elems)/2) != want {
+				t.Fatalf("db %d key %q: %d elements stored, record counts %d", db, row.Key, len(d.DBs[db][i].Elems)/2, want)
+			}
 		}
 		keys, exp, err := st.Len(db)
 		if err != nil {
@@ -75,6 +93,30 @@ func ksScript(seed uint64, n int) []domain.Command {
 	for range n {
 		now += int64(rng.IntN(4))
 		var args []string
+		if rng.IntN(2) == 0 {
+			args = collectionCommand(rng, key)
+		} else {
+			args = stringCommand(rng, key)
+		}
+		call := domain.Call{DB: rng.IntN(4)}
+		for _, a := range args {
+			call.Args = append(call.Args, []byte(a))
+		}
+		cmd := domain.Command{Time: now, Calls: []domain.Call{call}}
+		if rng.IntN(8) == 0 {
+			// A transaction of this call and a read.
+			cmd.Tx = true
+			cmd.Calls = append(cmd.Calls, domain.Call{DB: call.DB, Args: [][]byte{[]byte("GET"), []byte(key())}})
+		}
+		out = append(out, cmd)
+	}
+	return out
+}
+
+// stringCommand is a random command of strings, keys and databases.
+func stringCommand(rng *rand.Rand, key func() string) []string {
+	var args []string
+	{
 		switch rng.IntN(14) {
 		case 0, 1, 2:
 			args = []string{"SET", key(), fmt.Sprint(rng.IntN(100))}
@@ -108,19 +150,34 @@ func ksScript(seed uint64, n int) []domain.Command {
 		default:
 			args = []string{"MSET", key(), "a", key(), "b"}
 		}
-		call := domain.Call{DB: rng.IntN(4)}
-		for _, a := range args {
-			call.Args = append(call.Args, []byte(a))
-		}
-		cmd := domain.Command{Time: now, Calls: []domain.Call{call}}
-		if rng.IntN(8) == 0 {
-			// A transaction of this call and a read.
-			cmd.Tx = true
-			cmd.Calls = append(cmd.Calls, domain.Call{DB: call.DB, Args: [][]byte{[]byte("GET"), []byte(key())}})
-		}
-		out = append(out, cmd)
 	}
-	return out
+	return args
+}
+
+// collectionCommand is a random command of hashes, sets, sorted sets or
+// lists, some of them large enough that Pebble range-deletes them.
+func collectionCommand(rng *rand.Rand, key func() string) []string {
+	member := func() string { return fmt.Sprintf("m%d", rng.IntN(40)) }
+	many := func(cmd ...string) []string {
+		for range 1 + rng.IntN(30) {
+			cmd = append(cmd, member())
+		}
+		return cmd
+	}
+	switch rng.IntN(6) {
+	case 0:
+		args := []string{"HSET", key()}
+		for range 1 + rng.IntN(25) {
+			args = append(args, member(), fmt.Sprint(rng.IntN(100)))
+		}
+		return args
+	case 1:
+		return many("HDEL", key())
+	case 2:
+		return []string{"HINCRBY", key(), member(), fmt.Sprint(rng.IntN(10))}
+	default:
+		return moreCollectionCommands(rng, key, member, many)
+	}
 }
 
 // smKeyspaceMatchesEngine applies a random script to the state machine and
@@ -229,5 +286,48 @@ func smKeyspaceCrash(t *testing.T, h SMHarness) {
 	}
 	if d := cmp.Diff(dumpStore(t, ref), dumpReader(t, r)); d != "" {
 		t.Fatalf("keyspace after replay (-engine +got):\n%s", d)
+	}
+}
+
+// moreCollectionCommands covers the types after hashes.
+func moreCollectionCommands(rng *rand.Rand, key func() string, member func() string, many func(...string) []string) []string {
+	switch rng.IntN(14) {
+	case 10, 11:
+		return many([]string{"LPUSH", "RPUSH"}[rng.IntN(2)], key())
+	case 12:
+		return []string{[]string{"LPOP", "RPOP"}[rng.IntN(2)], key(), fmt.Sprint(rng.IntN(5))}
+	case 13:
+		switch rng.IntN(4) {
+		case 0:
+			return []string{"LTRIM", key(), fmt.Sprint(rng.IntN(5)), fmt.Sprint(rng.IntN(20) - 5)}
+		case 1:
+			return []string{"LREM", key(), fmt.Sprint(rng.IntN(5) - 2), member()}
+		case 2:
+			return []string{"LINSERT", key(), "BEFORE", member(), member()}
+		default:
+			return []string{"LMOVE", key(), key(), "LEFT", "RIGHT"}
+		}
+	case 5, 6:
+		args := []string{"ZADD", key()}
+		for range 1 + rng.IntN(25) {
+			args = append(args, fmt.Sprint(rng.IntN(10)-5), member())
+		}
+		return args
+	case 7:
+		return many("ZREM", key())
+	case 8:
+		return []string{"ZPOPMIN", key(), fmt.Sprint(rng.IntN(5))}
+	case 9:
+		return []string{"ZREMRANGEBYSCORE", key(), fmt.Sprint(rng.IntN(10) - 5), "+inf"}
+	case 0:
+		return many("SADD", key())
+	case 1:
+		return many("SREM", key())
+	case 2:
+		return []string{"SPOP", key(), fmt.Sprint(rng.IntN(4))}
+	case 3:
+		return []string{[]string{"SUNIONSTORE", "SINTERSTORE", "SDIFFSTORE"}[rng.IntN(3)], key(), key(), key()}
+	default:
+		return []string{"SMOVE", key(), key(), member()}
 	}
 }
