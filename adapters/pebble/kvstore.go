@@ -37,7 +37,7 @@ type batchStore struct {
 	// keyBuf holds the stored key of the string paths' last Get, Put or
 	// Delete: Pebble copies what it keeps, so one buffer serves them all.
 	keyBuf []byte
-	elem  elemScratch // see elements.go
+	elem   elemScratch // see elements.go
 }
 
 var _ keyspace.Store = (*batchStore)(nil)
