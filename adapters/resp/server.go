@@ -125,6 +125,7 @@ type Server struct {
 	totalConns atomic.Int64
 	totalCmds  atomic.Int64
 	cmdStats   map[string]*cmdStat
+	stats      serverStats // stats.go
 }
 
 // connState is a connection's state, redcon's conn context.
@@ -176,8 +177,9 @@ func New(kv ports.KV, opts Options) (*Server, error) {
 	s.conns = map[int64]*connState{}
 	s.cmdStats = map[string]*cmdStat{}
 	for _, name := range commandNames() {
-		s.cmdStats[name] = &cmdStat{name: name, container: containers[name]}
+		s.cmdStats[name] = &cmdStat{name: name, container: containers[name], lat: newLatencyHist()}
 	}
+	s.stats.init()
 	s.srv = redcon.NewServerNetwork("tcp", "", s.handle, s.accept, s.closed)
 	return s, nil
 }
@@ -300,6 +302,8 @@ type item struct {
 	// post, if set, rewrites the KV reply before it is written (EXEC
 	// splices in the replies of the connection commands it queued).
 	post func(domain.Reply) domain.Reply
+	// stat counts the command (nil: not in the table), for its latency.
+	stat *cmdStat
 }
 
 // handle serves cmd and every command pipelined behind it as one batch.
@@ -317,9 +321,9 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	items := make([]item, 0, len(cmds))
 	var reqs []ports.Request
 	for _, c := range cmds {
-		s.count(st, c.Args)
+		stat := s.count(st, c.Args)
 		it, r, isKV := s.parse(st, c.Args)
-		it.resp3 = st.resp3
+		it.resp3, it.stat = st.resp3, stat
 		if isKV {
 			it.req = len(reqs)
 			reqs = append(reqs, r)
@@ -329,7 +333,9 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 				return
 			}
 			items, reqs = items[:0], nil
+			t0 := time.Now()
 			it.barrier(conn)
+			s.observe(it.stat, time.Since(t0))
 			continue
 		}
 		items = append(items, it)
@@ -344,12 +350,20 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 // false if the connection was closed (QUIT).
 func (s *Server) flush(conn redcon.Conn, st *connState, items []item, reqs []ports.Request) bool {
 	var replies []ports.Reply
+	t0 := time.Now()
 	if len(reqs) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.BatchTimeout)
 		replies = s.kv.Do(ctx, reqs, ports.DoOptions{Relayed: st.relayed})
 		cancel()
+		for i, r := range replies {
+			s.countReply(reqs[i], r)
+		}
 	}
+	// Every command of the batch is answered once the batch has run: its
+	// latency is the batch's.
+	elapsed := time.Since(t0)
 	for _, it := range items {
+		s.observe(it.stat, elapsed)
 		switch {
 		case it.quit:
 			switch {
