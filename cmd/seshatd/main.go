@@ -64,6 +64,7 @@ type config struct {
 	noSync         bool
 	shutdownWait   time.Duration
 	requirePass    string
+	metricsListen  string
 }
 
 // engine is the keyspace settings every node of the cluster must share.
@@ -125,6 +126,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		noSync    = fs.Bool("no-sync", false, "never fsync (tests only: a crash loses acknowledged writes)")
 		shutdown  = fs.Duration("shutdown-timeout", 5*time.Second, "bound on a graceful shutdown")
 		reqPass   = fs.String("requirepass", "", "password clients must AUTH with (Redis's requirepass; prefer SESHAT_REQUIREPASS)")
+		metricsLn = fs.String("metrics-listen", "", "address of the HTTP server for /metrics (Prometheus), /healthz and /readyz (default: none)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -157,7 +159,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		clusterID: *clusterID, redirect: *redirect, logFormat: *format, tick: *tick,
 		electionTicks: *election, heartbeatTicks: *heartbeat, maxValueBytes: *maxValue, databases: *databases,
 		snapEntries: *snapEnts, trailEntries: *trailEnts,
-		noSync: *noSync, shutdownWait: *shutdown, requirePass: *reqPass,
+		noSync: *noSync, shutdownWait: *shutdown, requirePass: *reqPass, metricsListen: *metricsLn,
 	}
 	var err error
 	if c.logLevel, err = zerolog.ParseLevel(*level); err != nil || *level == "" {
@@ -284,6 +286,11 @@ func run(cfg config) (err error) {
 		return badConfig("--listen %s: %v", cfg.listen, err)
 	}
 	defer clientLn.Close()
+	obs, err := newObserver(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer obs.stop(context.Background())
 
 	// The peer address too, before anything logs: then a bad configuration
 	// gives one line on stderr. (tcp.New listens again just after.)
@@ -336,9 +343,9 @@ func run(cfg config) (err error) {
 			ElectionTicks:  cfg.electionTicks,
 			HeartbeatTicks: cfg.heartbeatTicks,
 		},
-		Log:             db.LogStore(),
+		Log:             obs.logStore(db.LogStore()),
 		Vote:            db.VoteStore(),
-		StateMachine:    db.StateMachine(),
+		StateMachine:    obs.stateMachine(db.StateMachine()),
 		Transport:       tr,
 		TickInterval:    cfg.tick,
 		SnapshotEntries: cfg.snapEntries,
@@ -376,6 +383,7 @@ func run(cfg config) (err error) {
 		return badConfig("%v", err)
 	}
 	srv.Serve(clientLn)
+	obs.start(n, svc, srv, db)
 	log.Info().Str("listen", clientLn.Addr().String()).Str("peer_listen", tr.Addr().String()).
 		Str("data_dir", cfg.dataDir).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")
 
