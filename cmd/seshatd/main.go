@@ -272,7 +272,10 @@ func newLogger(cfg config) zerolog.Logger {
 // run starts the node and serves until SIGTERM or SIGINT, or until the node
 // fails.
 func run(cfg config) (err error) {
-	log := newLogger(cfg)
+	// Every JSON line carries node (and component) exactly once: raft and
+	// tcp add node themselves, tcp, app and resp their component.
+	base := newLogger(cfg)
+	log := base.With().Uint64("node", uint64(cfg.id)).Logger()
 	if cfg.noSync {
 		log.Warn().Msg("--no-sync: nothing is fsynced, a crash loses acknowledged writes; for tests only")
 	}
@@ -323,7 +326,7 @@ func run(cfg config) (err error) {
 			peers[nid] = a
 		}
 	}
-	tlog := log.With().Str("component", "tcp").Logger()
+	tlog := base
 	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers, Logger: &tlog})
 	if err != nil {
 		return badConfig("--peer-listen %s: %v", cfg.peerListen, err)
@@ -335,7 +338,7 @@ func run(cfg config) (err error) {
 		ids = append(ids, nid)
 	}
 	slices.Sort(ids)
-	nlog := log.With().Str("component", "raft").Logger()
+	nlog := base.With().Str("component", "raft").Logger()
 	n, err := node.Start(node.Config{
 		Raft: consensus.Config{
 			ID:             cfg.id,
@@ -363,7 +366,7 @@ func run(cfg config) (err error) {
 	}()
 
 	electionTimeout := 2 * time.Duration(cfg.electionTicks) * cfg.tick
-	alog := log.With().Str("component", "app").Logger()
+	alog := log
 	svc, err := app.New(n, db.StateMachine(), app.Config{
 		ClientAddrs: cfg.clients,
 		Redirect:    cfg.redirect,
@@ -376,7 +379,7 @@ func run(cfg config) (err error) {
 		return badConfig("%v", err)
 	}
 	defer svc.Close()
-	rlog := log.With().Str("component", "resp").Logger()
+	rlog := log
 	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Databases: cfg.databases, Version: version, Logger: &rlog,
 		RequirePass: cfg.requirePass, Redirect: cfg.redirect})
 	if err != nil {

@@ -41,14 +41,13 @@ func newObserver(cfg config, log zerolog.Logger) (*observer, error) {
 		return nil, badConfig("--metrics-listen %s: %v", cfg.metricsListen, err)
 	}
 	o := &observer{ln: ln}
-	mlog := log.With().Uint64("node", uint64(cfg.id)).Logger()
 	o.srv, err = metrics.New(metrics.Options{
 		Status:      func() ports.KVStatus { return o.svc.Status() },
 		Replication: o.replication,
 		Clients:     func() ports.ClientStats { return o.resp.Stats() },
 		DiskFull:    func() bool { return o.db.DiskFull() },
 		Health:      o.health,
-		Logger:      &mlog,
+		Logger:      &log,
 	})
 	if err != nil {
 		_ = ln.Close()
