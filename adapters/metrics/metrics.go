@@ -131,7 +131,7 @@ func (s *Server) Registry() *prometheus.Registry { return s.reg }
 func (s *Server) Serve(ln net.Listener) {
 	s.done = make(chan error, 1)
 	go func() { s.done <- s.http.Serve(ln) }()
-	s.log.Debug().Str("addr", ln.Addr().String()).Msg("metrics served")
+	s.log.Info().Str("addr", ln.Addr().String()).Msg("metrics served")
 }
 
 // Shutdown stops the server, waiting for scrapes in flight until ctx ends.
