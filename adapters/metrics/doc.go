@@ -9,7 +9,9 @@
 // happens is measured by decorators of the storage ports: LogStore times
 // every Sync (the fsync latency histogram) and counts the entries each one
 // made durable, and StateMachine counts and times the snapshots built for
-// followers and the snapshots restored from a leader, with their bytes.
+// followers and the snapshots restored from a leader, with their bytes;
+// and the daemon reports each proposal and read barrier it makes of the
+// Raft node (Proposed, ReadIndexed).
 //
 // Metric names follow Prometheus' conventions: a seshat_ prefix, the unit
 // in the name (_seconds, _bytes), _total on counters, and label sets that

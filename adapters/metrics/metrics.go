@@ -90,6 +90,7 @@ type Server struct {
 	log     zerolog.Logger
 	reg     *prometheus.Registry
 	storage *storageMetrics
+	raft    *raftMetrics
 	http    *http.Server
 	done    chan error
 }
@@ -101,14 +102,14 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	s := &Server{opts: opts, log: opts.Logger.With().Str("component", "metrics").Logger(), reg: prometheus.NewRegistry()}
-	s.storage = newStorageMetrics()
-	for _, c := range []prometheus.Collector{
+	s.storage, s.raft = newStorageMetrics(), newRaftMetrics()
+	cs := []prometheus.Collector{
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		&statusCollector{opts: &s.opts},
 		&clientCollector{opts: &s.opts},
-		s.storage,
-	} {
+	}
+	for _, c := range append(append(cs, s.storage.collectors()...), s.raft.collectors()...) {
 		if err := s.reg.Register(c); err != nil {
 			return nil, fmt.Errorf("metrics: register: %w", err)
 		}

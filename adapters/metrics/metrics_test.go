@@ -2,7 +2,9 @@ package metrics
 
 import (
 	"bytes"
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -338,5 +340,34 @@ func TestStateMachineMeasured(t *testing.T) {
 	// The restore read the whole image once, and part of it the second time.
 	if got := value(t, fams, "seshat_snapshot_bytes_total", "op", "restore"); got < float64(img.Len()) || got > float64(img.Len()+img.Len()/2) {
 		t.Errorf("restore bytes = %v, want between %d and %d", got, img.Len(), img.Len()+img.Len()/2)
+	}
+}
+
+func TestRaftCalls(t *testing.T) {
+	s, err := New(Options{Status: leaderStatus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Proposed(3, 2*time.Millisecond, nil)
+	s.Proposed(5, time.Millisecond, nil)
+	s.Proposed(1, time.Second, fmt.Errorf("node: %w", domain.ErrLeadershipLost))
+	s.Proposed(2, time.Second, context.DeadlineExceeded)
+	s.Proposed(1, time.Second, errors.New("something new"))
+	s.ReadIndexed(time.Millisecond, nil)
+	s.ReadIndexed(time.Second, domain.ErrNoLeader)
+	fams := families(t, s)
+	expect(t, fams, []sample{
+		{"seshat_proposals_total", []string{"outcome", "ok"}, 2},
+		{"seshat_proposals_total", []string{"outcome", "leadership_lost"}, 1},
+		{"seshat_proposals_total", []string{"outcome", "timeout"}, 1},
+		{"seshat_proposals_total", []string{"outcome", "error"}, 1},
+		{"seshat_proposed_commands_total", nil, 12},
+		{"seshat_proposal_duration_seconds", nil, 2},
+		{"seshat_read_index_requests_total", []string{"outcome", "ok"}, 1},
+		{"seshat_read_index_requests_total", []string{"outcome", "no_leader"}, 1},
+		{"seshat_read_index_duration_seconds", nil, 1},
+	})
+	if got := fams["seshat_proposal_duration_seconds"].Metric[0].Histogram.GetSampleSum(); got != 0.003 {
+		t.Errorf("proposal seconds sum = %v, want 0.003 (successes only)", got)
 	}
 }

@@ -67,18 +67,6 @@ func (m *storageMetrics) collectors() []prometheus.Collector {
 		m.snapshots, m.snapshotBytes, m.snapshotSeconds}
 }
 
-func (m *storageMetrics) Describe(ch chan<- *prometheus.Desc) {
-	for _, c := range m.collectors() {
-		c.Describe(ch)
-	}
-}
-
-func (m *storageMetrics) Collect(ch chan<- prometheus.Metric) {
-	for _, c := range m.collectors() {
-		c.Collect(ch)
-	}
-}
-
 // LogStore returns ls measured: each Sync is timed and the entries
 // appended since the previous Sync are counted. It changes nothing of
 // ls's behaviour or errors.

@@ -367,7 +367,7 @@ func run(cfg config) (err error) {
 
 	electionTimeout := 2 * time.Duration(cfg.electionTicks) * cfg.tick
 	alog := log
-	svc, err := app.New(n, db.StateMachine(), app.Config{
+	svc, err := app.New(obs.appNode(n), db.StateMachine(), app.Config{
 		ClientAddrs: cfg.clients,
 		Redirect:    cfg.redirect,
 		LeaderWait:  electionTimeout,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"slices"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/seshat-kv/seshat/adapters/resp"
 	"github.com/seshat-kv/seshat/app"
 	"github.com/seshat-kv/seshat/consensus/node"
+	"github.com/seshat-kv/seshat/domain"
 	"github.com/seshat-kv/seshat/ports"
 )
 
@@ -70,6 +72,35 @@ func (o *observer) stateMachine(sm ports.StateMachine) ports.StateMachine {
 		return sm
 	}
 	return o.srv.StateMachine(sm)
+}
+
+// appNode returns the node as the service is to call it: with each
+// proposal and read barrier reported to the metrics.
+func (o *observer) appNode(n *node.Node) app.Node {
+	if o == nil {
+		return n
+	}
+	return measuredNode{Node: n, m: o.srv}
+}
+
+// measuredNode is a node whose Propose and ReadIndex calls are measured.
+type measuredNode struct {
+	*node.Node
+	m *metrics.Server
+}
+
+func (n measuredNode) Propose(ctx context.Context, cmds ...[]byte) ([]domain.Result, error) {
+	t0 := time.Now()
+	res, err := n.Node.Propose(ctx, cmds...)
+	n.m.Proposed(len(cmds), time.Since(t0), err)
+	return res, err
+}
+
+func (n measuredNode) ReadIndex(ctx context.Context) error {
+	t0 := time.Now()
+	err := n.Node.ReadIndex(ctx)
+	n.m.ReadIndexed(time.Since(t0), err)
+	return err
 }
 
 // start serves /metrics, /healthz and /readyz from the running node.

@@ -248,8 +248,9 @@ func gauge(fams map[string]*dto.MetricFamily, name string) string {
 // metricsAgree scrapes n's /metrics, parses it with Prometheus' parser
 // and compares term, leader and commit index with INFO's. Both are read
 // without a write in between, but a heartbeat may land between the two
-// reads, so a mismatch is retried a few times before it fails.
-func metricsAgree(t *testing.T, n node) {
+// reads, so a mismatch is retried a few times before it fails. It
+// returns the parsed exposition.
+func metricsAgree(t *testing.T, n node) map[string]*dto.MetricFamily {
 	t.Helper()
 	var diff string
 	for range 10 {
@@ -281,11 +282,12 @@ func metricsAgree(t *testing.T, n node) {
 			t.Fatalf("%s /metrics lacks the command or fsync metrics", n.service)
 		}
 		if diff == "" {
-			return
+			return fams
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s: /metrics disagrees with INFO:%s", n.service, diff)
+	return nil
 }
 
 func randomName(prefix string) string {
@@ -349,13 +351,26 @@ func TestComposeCluster(t *testing.T) {
 	waitLeader(t, c.nodes, 30*time.Second)
 	readAll(t, stopped, 150)
 
+	proposed := 0.0
 	for _, n := range c.nodes {
 		for _, path := range []string{"/healthz", "/readyz"} {
 			if code, body, err := scrape(n, path); err != nil || code != http.StatusOK {
 				t.Errorf("%s %s = %d %q %v, want 200", n.service, path, code, body, err)
 			}
 		}
-		metricsAgree(t, n)
+		fams := metricsAgree(t, n)
+		if f := fams["seshat_proposals_total"]; f != nil {
+			for _, m := range f.Metric {
+				if m.Label[0].GetValue() == "ok" {
+					proposed += m.Counter.GetValue()
+				}
+			}
+		}
+	}
+	// The 50 writes made while the old leader was stopped were proposed
+	// by the new one, which has not restarted since.
+	if proposed < 50 {
+		t.Errorf("successful proposals on the nodes' /metrics: %v, want at least 50", proposed)
 	}
 	t.Logf("whole test %v", time.Since(start).Round(time.Millisecond))
 }
