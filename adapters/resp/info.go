@@ -1,6 +1,8 @@
 package resp
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"runtime"
@@ -159,6 +161,7 @@ func (s *Server) info(args [][]byte) string {
 			{"multiplexing_api", "epoll"},
 			{"go_version", runtime.Version()},
 			{"process_id", strconv.Itoa(os.Getpid())},
+			{"run_id", runID(s.start)},
 			{"tcp_port", port},
 			{"server_time_usec", itoa(time.Now().UnixMicro())},
 			{"uptime_in_seconds", itoa(int64(up / time.Second))},
@@ -334,6 +337,13 @@ func replicationFields(st ports.KVStatus) [][2]string {
 		{"repl_backlog_first_byte_offset", "0"},
 		{"repl_backlog_histlen", "0"},
 	}...)
+}
+
+// runID is Redis's run_id: 40 hex digits naming this run of the server,
+// different after every restart (tools use it to notice one).
+func runID(start time.Time) string {
+	sum := sha1.Sum(fmt.Appendf(nil, "%d/%d", os.Getpid(), start.UnixNano()))
+	return hex.EncodeToString(sum[:])
 }
 
 // replID is a 40-hex-digit replication id, as Redis's: the leader's id
