@@ -2,14 +2,14 @@ package docker
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -17,27 +17,10 @@ import (
 	"github.com/seshat-kv/seshat/test/spawn"
 )
 
-// syncBuffer is a bytes.Buffer a process writes while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // startProcesses runs a 3-node cluster of seshatd processes on loopback
-// ports, with metrics and JSON logs, and returns the nodes and their logs.
-func startProcesses(t *testing.T) ([]node, []*syncBuffer) {
+// ports, with metrics and JSON logs, and returns the nodes and the paths
+// of their logs.
+func startProcesses(t *testing.T) ([]node, []string) {
 	t.Helper()
 	bin, err := spawn.BuildSeshatd("", t.TempDir(), false)
 	if err != nil {
@@ -53,10 +36,14 @@ func startProcesses(t *testing.T) ([]node, []*syncBuffer) {
 		clients = append(clients, fmt.Sprintf("%d=127.0.0.1:%d", i+1, ports[3*i]))
 	}
 	var nodes []node
-	var logs []*syncBuffer
+	var logs []string
 	for i := range 3 {
 		n := node{service: fmt.Sprintf("seshat%d", i+1), port: ports[3*i], mport: ports[3*i+2]}
-		log := &syncBuffer{}
+		logPath := filepath.Join(t.TempDir(), n.service+".log")
+		log, err := os.Create(logPath)
+		if err != nil {
+			t.Fatal(err)
+		}
 		cmd := exec.Command(bin, "--id", strconv.Itoa(i+1), "--data-dir", t.TempDir(),
 			"--listen", fmt.Sprintf("127.0.0.1:%d", n.port), "--metrics-listen", fmt.Sprintf("127.0.0.1:%d", n.mport),
 			"--cluster", strings.Join(peers, ","), "--clients", strings.Join(clients, ","), "--log-format", "json")
@@ -74,11 +61,12 @@ func startProcesses(t *testing.T) ([]node, []*syncBuffer) {
 				_ = cmd.Process.Kill()
 				<-done
 			}
-			if t.Failed() {
-				t.Logf("%s's log:\n%s", n.service, log.String())
+			_ = log.Close()
+			if b, _ := os.ReadFile(logPath); t.Failed() {
+				t.Logf("%s's log:\n%s", n.service, b)
 			}
 		})
-		nodes, logs = append(nodes, n), append(logs, log)
+		nodes, logs = append(nodes, n), append(logs, logPath)
 	}
 	return nodes, logs
 }
@@ -87,6 +75,8 @@ func startProcesses(t *testing.T) ([]node, []*syncBuffer) {
 // with each key once and node equal to id.
 func checkJSONLog(t *testing.T, log string, id int) {
 	t.Helper()
+	// The node still runs: a last line may be half written.
+	log = log[:strings.LastIndexByte(log, '\n')+1]
 	sc := bufio.NewScanner(strings.NewReader(log))
 	lines := 0
 	for sc.Scan() {
@@ -168,7 +158,11 @@ func TestMetricsOfProcesses(t *testing.T) {
 			fams = metricsAgree(t, n)
 		}
 	}
-	for i, log := range logs {
-		checkJSONLog(t, log.String(), i+1)
+	for i, path := range logs {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkJSONLog(t, string(b), i+1)
 	}
 }
