@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
@@ -369,5 +370,48 @@ func TestRaftCalls(t *testing.T) {
 	})
 	if got := fams["seshat_proposal_duration_seconds"].Metric[0].Histogram.GetSampleSum(); got != 0.003 {
 		t.Errorf("proposal seconds sum = %v, want 0.003 (successes only)", got)
+	}
+}
+
+// TestLint runs promtool's lint (promlint, the same checks as
+// `promtool check metrics`) over an exposition where every metric family
+// of the adapter has a sample.
+func TestLint(t *testing.T) {
+	s, err := New(Options{
+		Status:      leaderStatus,
+		Replication: func() Replication { return Replication{FirstIndex: 1, Peers: []Peer{{ID: 2, Match: 3}}} },
+		DiskFull:    func() bool { return false },
+		Clients: func() ports.ClientStats {
+			return ports.ClientStats{LatencyBounds: []float64{1},
+				Commands: []ports.CommandStats{{Name: "get", Calls: 1, Buckets: []uint64{1, 0}}},
+				Errors:   map[string]uint64{"MOVED": 1}}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Proposed(1, time.Millisecond, nil)
+	s.ReadIndexed(time.Millisecond, nil)
+	ls := s.LogStore(memory.NewLogStore())
+	if err := ls.Append(entries(1, 2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := ls.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	var img bytes.Buffer
+	if _, err := s.StateMachine(memory.NewKV()).Snapshot(&img); err != nil {
+		t.Fatal(err)
+	}
+	_, body := scrape(t, s.Handler(), "/metrics")
+	problems, err := promlint.New(strings.NewReader(body)).Lint()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("lint: %s: %s", p.Metric, p.Text)
+	}
+	if n := strings.Count(body, "\n# TYPE seshat_"); n < 33 {
+		t.Errorf("only %d seshat_ families linted: %s", n, body)
 	}
 }

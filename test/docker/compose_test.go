@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil/promlint"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
@@ -245,8 +246,8 @@ func gauge(fams map[string]*dto.MetricFamily, name string) string {
 	return strconv.FormatFloat(f.Metric[0].Gauge.GetValue(), 'f', -1, 64)
 }
 
-// metricsAgree scrapes n's /metrics, parses it with Prometheus' parser
-// and compares term, leader and commit index with INFO's. Both are read
+// metricsAgree scrapes n's /metrics, parses it with Prometheus' parser,
+// lints it as promtool does, and compares term, leader and commit index with INFO's. Both are read
 // without a write in between, but a heartbeat may land between the two
 // reads, so a mismatch is retried a few times before it fails. It
 // returns the parsed exposition.
@@ -262,6 +263,12 @@ func metricsAgree(t *testing.T, n node) map[string]*dto.MetricFamily {
 		fams, err := p.TextToMetricFamilies(strings.NewReader(body))
 		if err != nil {
 			t.Fatalf("%s /metrics does not parse: %v", n.service, err)
+		}
+		// promtool check metrics' lint, in process (Debian's promtool
+		// comes with the whole Prometheus server).
+		problems, err := promlint.New(strings.NewReader(body)).Lint()
+		if err != nil || len(problems) > 0 {
+			t.Fatalf("%s /metrics: lint: %v %v", n.service, err, problems)
 		}
 		f, err := info(t, n)
 		if err != nil {
