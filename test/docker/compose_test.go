@@ -307,7 +307,8 @@ func randomName(prefix string) string {
 // built image: a write through one node is read through another, a
 // leader stopped with docker stop hands over and exits cleanly, the
 // restarted container has every key (those written while it was down
-// too), and each node's /metrics agrees with its INFO.
+// too), each node's /metrics agrees with its INFO, and after the whole
+// cluster is stopped and started every key is still there.
 func TestComposeCluster(t *testing.T) {
 	requireDocker(t)
 	start := time.Now()
@@ -379,5 +380,18 @@ func TestComposeCluster(t *testing.T) {
 	if proposed < 50 {
 		t.Errorf("successful proposals on the nodes' /metrics: %v, want at least 50", proposed)
 	}
+
+	// The whole cluster stopped and started again: nothing is left in
+	// memory, every key comes back from the volumes.
+	c.mustCompose("stop", "--timeout", "15")
+	for _, n := range c.nodes {
+		id := c.container(n)
+		if code := strings.TrimSpace(mustRun(t, nil, "", "docker", "inspect", "--format", "{{.State.ExitCode}}", id)); code != "0" {
+			t.Fatalf("docker-compose stop: %s exited %s, want 0", n.service, code)
+		}
+	}
+	c.mustCompose("start")
+	waitLeader(t, c.nodes, 30*time.Second)
+	readAll(t, c.nodes[0], 150)
 	t.Logf("whole test %v", time.Since(start).Round(time.Millisecond))
 }
