@@ -174,18 +174,19 @@ func waitLeader(t *testing.T, nodes []node, within time.Duration) string {
 	for time.Now().Before(deadline) {
 		seen = seen[:0]
 		views := map[string]bool{}
-		leader := ""
+		leader, answered := "", 0
 		for _, n := range nodes {
 			f, err := info(t, n)
-			if err != nil {
+			if err != nil { // not up yet: a container just started
 				seen = append(seen, err.Error())
 				continue
 			}
+			answered++
 			leader = f["leader"]
 			views[f["leader"]+"/"+f["term"]] = true
 			seen = append(seen, n.service+" leader="+f["leader"]+" term="+f["term"])
 		}
-		if len(views) == 1 && len(seen) == len(nodes) && leader != "0" && leader != "" {
+		if answered == len(nodes) && len(views) == 1 && leader != "0" && leader != "" {
 			return leader
 		}
 		time.Sleep(200 * time.Millisecond)
@@ -311,6 +312,7 @@ func randomName(prefix string) string {
 // cluster is stopped and started every key is still there.
 func TestComposeCluster(t *testing.T) {
 	requireDocker(t)
+	t.Parallel() // beside TestMetricsOfProcesses: no port, name or file shared
 	start := time.Now()
 	image := randomName("seshat-test:")
 	buildImage(t, image)

@@ -122,6 +122,7 @@ func checkJSONLog(t *testing.T, log string, id int) {
 // up, /healthz and /readyz answer 200, and the JSON logs carry node once
 // on every line.
 func TestMetricsOfProcesses(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("redis-cli"); err != nil {
 		t.Skip("redis-cli is not installed (Debian's redis-tools)")
 	}
