@@ -352,7 +352,8 @@ func TestComposeCluster(t *testing.T) {
 		t.Fatalf("docker stop of the leader: exit code %s after %v, want 0 (a clean shutdown)", code, took)
 	}
 	logs := mustRun(t, nil, "", "docker", "logs", id)
-	if !strings.Contains(logs, `"message":"stopped"`) || strings.Contains(logs, "hand-over failed") {
+	if !strings.Contains(logs, `"message":"transferring leadership"`) || !strings.Contains(logs, `"message":"stopped"`) ||
+		strings.Contains(logs, "hand-over failed") {
 		t.Fatalf("the stopped leader did not hand over and stop cleanly:\n%s", logs)
 	}
 	t.Logf("docker stop of the leader took %v", took.Round(time.Millisecond))
