@@ -10,6 +10,14 @@ BENCHTIME ?= 2s
 build:
 	CGO_ENABLED=0 $(GO) build -o bin/seshatd ./cmd/seshatd
 
+# The container image: a static seshatd on the host, FROM scratch around
+# it (no registry needed). Then: docker-compose -f cmd/seshatd/docker-compose.yml up
+IMAGE   ?= seshat:latest
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo dev)
+.PHONY: image
+image:
+	GO=$(GO) ./cmd/seshatd/image.sh $(IMAGE) $(VERSION)
+
 # A local 3-node cluster in the foreground: client ports 7379-7381, peer
 # ports 7479-7481, data in ./data/N (kept between runs). Ctrl-C stops it.
 run: build

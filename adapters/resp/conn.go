@@ -71,12 +71,14 @@ func (s *Server) register(conn redcon.Conn) *connState {
 	return st
 }
 
-// count records a command for INFO (stats, commandstats) and CLIENT LIST.
-func (s *Server) count(st *connState, args [][]byte) {
+// count records a command for INFO (stats, commandstats) and CLIENT LIST,
+// and returns its counters (nil: not in the table).
+func (s *Server) count(st *connState, args [][]byte) *cmdStat {
 	s.totalCmds.Add(1)
 	st.lastAt = time.Now()
 	if len(args) == 0 || len(args[0]) > 32 {
-		return
+		s.countUnknown()
+		return nil
 	}
 	var buf [32]byte
 	name := buf[:len(args[0])]
@@ -88,13 +90,15 @@ func (s *Server) count(st *connState, args [][]byte) {
 	}
 	stat := s.cmdStats[string(name)]
 	if stat == nil {
-		return
+		s.countUnknown()
+		return nil
 	}
 	stat.calls.Add(1)
 	st.lastCmd = stat.name
 	if stat.container && len(args) > 1 {
 		st.lastCmd = stat.name + "|" + strings.ToLower(string(args[1]))
 	}
+	return stat
 }
 
 // cmdStat counts the calls of one command.
@@ -102,6 +106,7 @@ type cmdStat struct {
 	name      string
 	container bool
 	calls     atomic.Int64
+	lat       *latencyHist // stats.go
 }
 
 func valueItem(v domain.Reply) item { return item{req: -1, val: &v} }

@@ -1,6 +1,8 @@
 package resp
 
 import (
+	"crypto/sha1"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"runtime"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/seshat-kv/seshat/domain"
 	"github.com/seshat-kv/seshat/domain/keyspace"
+	"github.com/seshat-kv/seshat/ports"
 )
 
 // configParams are the parameters CONFIG GET knows, with their values.
@@ -73,7 +76,9 @@ func (s *Server) config(args [][]byte) item {
 		s.totalConns.Store(0)
 		for _, c := range s.cmdStats {
 			c.calls.Store(0)
+			c.lat.reset()
 		}
+		s.stats.reset()
 		return okItem
 	case "rewrite":
 		return errorItem("ERR The server is running without a config file")
@@ -156,6 +161,7 @@ func (s *Server) info(args [][]byte) string {
 			{"multiplexing_api", "epoll"},
 			{"go_version", runtime.Version()},
 			{"process_id", strconv.Itoa(os.Getpid())},
+			{"run_id", runID(s.start)},
 			{"tcp_port", port},
 			{"server_time_usec", itoa(time.Now().UnixMicro())},
 			{"uptime_in_seconds", itoa(int64(up / time.Second))},
@@ -223,22 +229,7 @@ func (s *Server) info(args [][]byte) string {
 	}
 	if want["replication"] {
 		st := s.kv.Status()
-		role := "slave"
-		if st.Role == "leader" {
-			role = "master"
-		}
-		fields := [][2]string{{"role", role}}
-		if role == "slave" {
-			host, p, _ := splitPort(st.LeaderAddr)
-			link := "up"
-			if st.LeaderAddr == "" {
-				link = "down"
-			}
-			fields = append(fields, [2]string{"master_host", host}, [2]string{"master_port", p},
-				[2]string{"master_link_status", link})
-		} else {
-			fields = append(fields, [2]string{"connected_slaves", "0"})
-		}
+		fields := replicationFields(st)
 		fields = append(fields,
 			[2]string{"raft_role", st.Role},
 			[2]string{"node_id", u64(uint64(st.ID))},
@@ -263,7 +254,13 @@ func (s *Server) info(args [][]byte) string {
 		section("Modules", nil)
 	}
 	if want["errorstats"] {
-		section("Errorstats", nil)
+		var fields [][2]string
+		for i, k := range errorKinds {
+			if n := s.stats.errors[i].Load(); n > 0 {
+				fields = append(fields, [2]string{"errorstat_" + k, "count=" + u64(n)})
+			}
+		}
+		section("Errorstats", fields)
 	}
 	if want["cluster"] {
 		enabled := "0"
@@ -286,14 +283,75 @@ func (s *Server) info(args [][]byte) string {
 	if want["commandstats"] {
 		var fields [][2]string
 		for _, name := range commandNames() {
-			if n := s.cmdStats[name].calls.Load(); n > 0 {
+			c := s.cmdStats[name]
+			if n := c.calls.Load(); n > 0 {
+				usec := c.lat.sumNs.Load() / 1000
 				fields = append(fields, [2]string{"cmdstat_" + name,
-					fmt.Sprintf("calls=%d,usec=0,usec_per_call=0.00,rejected_calls=0,failed_calls=0", n)})
+					fmt.Sprintf("calls=%d,usec=%d,usec_per_call=%.2f,rejected_calls=0,failed_calls=0", n, usec, float64(usec)/float64(n))})
 			}
 		}
 		section("Commandstats", fields)
 	}
 	return b.String()
+}
+
+// replicationFields are INFO replication's Redis fields for st. Redis's
+// replication offset counts bytes of its replication stream; Seshat's
+// stream is the Raft log, so the offsets are log indexes: the master's is
+// its commit index, a replica's the index it has applied (what it has
+// processed of the stream).
+func replicationFields(st ports.KVStatus) [][2]string {
+	var fields [][2]string
+	if st.Role == "leader" {
+		fields = [][2]string{{"role", "master"}}
+	} else {
+		host, p, _ := splitPort(st.LeaderAddr)
+		link := "up"
+		if st.LeaderAddr == "" {
+			link = "down"
+		}
+		applied := u64(uint64(st.Applied))
+		fields = [][2]string{
+			{"role", "slave"},
+			{"master_host", host},
+			{"master_port", p},
+			{"master_link_status", link},
+			{"master_last_io_seconds_ago", "0"},
+			{"master_sync_in_progress", "0"},
+			{"slave_read_repl_offset", applied},
+			{"slave_repl_offset", applied},
+			{"slave_priority", "100"},
+			{"slave_read_only", "0"},
+			{"replica_announced", "1"},
+		}
+	}
+	return append(fields, [][2]string{
+		{"connected_slaves", "0"},
+		{"master_failover_state", "no-failover"},
+		{"master_replid", replID(st)},
+		{"master_replid2", strings.Repeat("0", 40)},
+		{"master_repl_offset", u64(uint64(st.Commit))},
+		{"second_repl_offset", "-1"},
+		{"repl_backlog_active", "0"},
+		{"repl_backlog_size", "0"},
+		{"repl_backlog_first_byte_offset", "0"},
+		{"repl_backlog_histlen", "0"},
+	}...)
+}
+
+// runID is Redis's run_id: 40 hex digits naming this run of the server,
+// different after every restart (tools use it to notice one).
+func runID(start time.Time) string {
+	sum := sha1.Sum(fmt.Appendf(nil, "%d/%d", os.Getpid(), start.UnixNano()))
+	return hex.EncodeToString(sum[:])
+}
+
+// replID is a 40-hex-digit replication id, as Redis's: the leader's id
+// and term, so it changes, like Redis's, when a new master takes over,
+// and every node that follows the same leader in the same term shows the
+// same one.
+func replID(st ports.KVStatus) string {
+	return fmt.Sprintf("%020x%020x", uint64(st.Leader), uint64(st.Term))
 }
 
 func executable() string {

@@ -125,6 +125,7 @@ type Server struct {
 	totalConns atomic.Int64
 	totalCmds  atomic.Int64
 	cmdStats   map[string]*cmdStat
+	stats      serverStats // stats.go
 }
 
 // connState is a connection's state, redcon's conn context.
@@ -181,8 +182,9 @@ func New(kv ports.KV, opts Options) (*Server, error) {
 	s.conns = map[int64]*connState{}
 	s.cmdStats = map[string]*cmdStat{}
 	for _, name := range commandNames() {
-		s.cmdStats[name] = &cmdStat{name: name, container: containers[name]}
+		s.cmdStats[name] = &cmdStat{name: name, container: containers[name], lat: newLatencyHist()}
 	}
+	s.stats.init()
 	s.srv = redcon.NewServerNetwork("tcp", "", s.handle, s.accept, s.closed)
 	return s, nil
 }
@@ -309,6 +311,8 @@ type item struct {
 	// once the commands before it have, together with the relayed
 	// batches pipelined right behind it.
 	relay []byte
+	// stat counts the command (nil: not in the table), for its latency.
+	stat *cmdStat
 }
 
 // handle serves cmd and every command pipelined behind it as one batch.
@@ -330,9 +334,9 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	// overwrites it or the connection closes.
 	defer func() { st.cmds, st.items, st.reqs = cmds[:0], items[:0], reqs[:0] }()
 	for _, c := range cmds {
-		s.count(st, c.Args)
+		stat := s.count(st, c.Args)
 		it, r, isKV := s.parse(st, c.Args)
-		it.resp3 = st.resp3
+		it.resp3, it.stat = st.resp3, stat
 		if it.relay != nil {
 			if len(relays) == 0 && !s.flush(conn, st, items, reqs) {
 				return
@@ -354,7 +358,9 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 				return
 			}
 			items, reqs = items[:0], reqs[:0]
+			t0 := time.Now()
 			it.barrier(conn)
+			s.observe(it.stat, time.Since(t0))
 			continue
 		}
 		items = append(items, it)
@@ -372,12 +378,20 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 // false if the connection was closed (QUIT).
 func (s *Server) flush(conn redcon.Conn, st *connState, items []item, reqs []ports.Request) bool {
 	var replies []ports.Reply
+	t0 := time.Now()
 	if len(reqs) > 0 {
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.BatchTimeout)
 		replies = s.kv.Do(ctx, reqs, ports.DoOptions{Relayed: st.relayed})
 		cancel()
+		for i, r := range replies {
+			s.countReply(reqs[i], r)
+		}
 	}
+	// Every command of the batch is answered once the batch has run: its
+	// latency is the batch's.
+	elapsed := time.Since(t0)
 	for _, it := range items {
+		s.observe(it.stat, elapsed)
 		switch {
 		case it.quit:
 			switch {

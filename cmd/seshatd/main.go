@@ -69,6 +69,7 @@ type config struct {
 	requirePass    string
 	readMode       consensus.ReadMode
 	leaseDrift     int
+	metricsListen  string
 }
 
 // engine is the keyspace settings every node of the cluster must share.
@@ -132,6 +133,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		reqPass   = fs.String("requirepass", "", "password clients must AUTH with (Redis's requirepass; prefer SESHAT_REQUIREPASS)")
 		readMode  = fs.String("read-mode", "readindex", "how the leader confirms a linearizable read: readindex (a heartbeat round) or lease (no round trip; assumes bounded clock drift, see README)")
 		leaseDrft = fs.Int("lease-drift-ticks", 0, "with --read-mode lease: the clock-drift bound in ticks, the lease being election-ticks minus it (default election-ticks/2)")
+		metricsLn = fs.String("metrics-listen", "", "address of the HTTP server for /metrics (Prometheus), /healthz and /readyz (default: none)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -164,7 +166,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		clusterID: *clusterID, redirect: *redirect, logFormat: *format, tick: *tick,
 		electionTicks: *election, heartbeatTicks: *heartbeat, maxValueBytes: *maxValue, databases: *databases,
 		snapEntries: *snapEnts, trailEntries: *trailEnts,
-		noSync: *noSync, shutdownWait: *shutdown, requirePass: *reqPass,
+		noSync: *noSync, shutdownWait: *shutdown, requirePass: *reqPass, metricsListen: *metricsLn,
 	}
 	var err error
 	if c.readMode, err = consensus.ParseReadMode(*readMode); err != nil {
@@ -283,7 +285,10 @@ func newLogger(cfg config) zerolog.Logger {
 // run starts the node and serves until SIGTERM or SIGINT, or until the node
 // fails.
 func run(cfg config) (err error) {
-	log := newLogger(cfg)
+	// Every JSON line carries node (and component) exactly once: raft and
+	// tcp add node themselves, tcp, app and resp their component.
+	base := newLogger(cfg)
+	log := base.With().Uint64("node", uint64(cfg.id)).Logger()
 	if cfg.noSync {
 		log.Warn().Msg("--no-sync: nothing is fsynced, a crash loses acknowledged writes; for tests only")
 	}
@@ -297,6 +302,11 @@ func run(cfg config) (err error) {
 		return badConfig("--listen %s: %v", cfg.listen, err)
 	}
 	defer clientLn.Close()
+	obs, err := newObserver(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer obs.stop(context.Background())
 
 	// The peer address too, before anything logs: then a bad configuration
 	// gives one line on stderr. (tcp.New listens again just after.)
@@ -329,7 +339,7 @@ func run(cfg config) (err error) {
 			peers[nid] = a
 		}
 	}
-	tlog := log.With().Str("component", "tcp").Logger()
+	tlog := base
 	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers, Logger: &tlog})
 	if err != nil {
 		return badConfig("--peer-listen %s: %v", cfg.peerListen, err)
@@ -341,7 +351,7 @@ func run(cfg config) (err error) {
 		ids = append(ids, nid)
 	}
 	slices.Sort(ids)
-	nlog := log.With().Str("component", "raft").Logger()
+	nlog := base.With().Str("component", "raft").Logger()
 	n, err := node.Start(node.Config{
 		Raft: consensus.Config{
 			ID:              cfg.id,
@@ -351,9 +361,9 @@ func run(cfg config) (err error) {
 			ReadMode:        cfg.readMode,
 			LeaseDriftTicks: cfg.leaseDrift,
 		},
-		Log:             db.LogStore(),
+		Log:             obs.logStore(db.LogStore()),
 		Vote:            db.VoteStore(),
-		StateMachine:    db.StateMachine(),
+		StateMachine:    obs.stateMachine(db.StateMachine()),
 		Transport:       tr,
 		TickInterval:    cfg.tick,
 		SnapshotEntries: cfg.snapEntries,
@@ -371,14 +381,14 @@ func run(cfg config) (err error) {
 	}()
 
 	electionTimeout := 2 * time.Duration(cfg.electionTicks) * cfg.tick
-	relayLog := log.With().Str("component", "relay").Logger()
+	relayLog := log
 	rl, err := relay.New(relay.Options{Password: cfg.requirePass, Logger: &relayLog})
 	if err != nil {
 		return badConfig("%v", err)
 	}
 	defer rl.Close()
-	alog := log.With().Str("component", "app").Logger()
-	svc, err := app.New(n, db.StateMachine(), app.Config{
+	alog := log
+	svc, err := app.New(obs.appNode(n), db.StateMachine(), app.Config{
 		ClientAddrs: cfg.clients,
 		Relay:       rl,
 		Redirect:    cfg.redirect,
@@ -390,13 +400,14 @@ func run(cfg config) (err error) {
 		return badConfig("%v", err)
 	}
 	defer svc.Close()
-	rlog := log.With().Str("component", "resp").Logger()
+	rlog := log
 	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Databases: cfg.databases, Version: version, Logger: &rlog,
 		RequirePass: cfg.requirePass, Redirect: cfg.redirect})
 	if err != nil {
 		return badConfig("%v", err)
 	}
 	srv.Serve(clientLn)
+	obs.start(n, svc, srv, db)
 	log.Info().Str("listen", clientLn.Addr().String()).Str("peer_listen", tr.Addr().String()).
 		Str("data_dir", cfg.dataDir).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")
 
