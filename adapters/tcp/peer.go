@@ -156,32 +156,8 @@ func (w *writer) connect() (_ *outConn, err error) {
 	}()
 	_ = conn.SetDeadline(deadline)
 	bw := bufio.NewWriterSize(conn, writeBufferSize)
-	hs := handshakePayload{ClusterID: opts.ClusterID, From: opts.ID, To: w.p.id}
-	if err := writeFrame(bw, frameHandshake, hs.append(nil)); err != nil {
-		return nil, fmt.Errorf("tcp: handshake to %s: %w", w.p.addr, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return nil, fmt.Errorf("tcp: handshake to %s: %w", w.p.addr, err)
-	}
-	fr := newFrameReader(conn, handshakeMaxBytes)
-	typ, payload, err := fr.readFrame()
-	if err != nil {
-		return nil, fmt.Errorf("tcp: handshake answer from %s: %w", w.p.addr, err)
-	}
-	switch typ {
-	case frameReject:
-		return nil, fmt.Errorf("tcp: peer at %s rejected the handshake: %q", w.p.addr, payload)
-	case frameHandshakeAck:
-	default:
-		return nil, fmt.Errorf("tcp: peer at %s answered the handshake with a %s frame: %w", w.p.addr, typ, domain.ErrCorrupt)
-	}
-	ack, err := decodeHandshake(payload)
-	if err != nil {
-		return nil, fmt.Errorf("tcp: handshake ack from %s: %w", w.p.addr, err)
-	}
-	if ack.ClusterID != opts.ClusterID || ack.From != w.p.id || ack.To != opts.ID {
-		return nil, fmt.Errorf("tcp: peer at %s acked as node %d of cluster %q for node %d, want node %d of %q for %d: %w",
-			w.p.addr, ack.From, ack.ClusterID, ack.To, w.p.id, opts.ClusterID, opts.ID, domain.ErrCorrupt)
+	if err := w.t.handshaker().dial(newFrameReader(conn, handshakeMaxBytes), bw, w.p.id); err != nil {
+		return nil, fmt.Errorf("tcp: handshake with %s: %w", w.p.addr, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return &outConn{conn: conn, bw: bw}, nil
