@@ -64,6 +64,7 @@ type config struct {
 	noSync         bool
 	shutdownWait   time.Duration
 	requirePass    string
+	sec            securityConfig // TLS and peer authentication (security.go)
 }
 
 // engine is the keyspace settings every node of the cluster must share.
@@ -107,7 +108,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 	var (
 		id        = fs.Uint64("id", 0, "this node's id (non-zero, one of --cluster's)")
 		dataDir   = fs.String("data-dir", "", "directory of this node's data (created if needed)")
-		listen    = fs.String("listen", "127.0.0.1:6379", "client (Redis protocol) address to listen on")
+		listen    = fs.String("listen", "127.0.0.1:6379", "client (Redis protocol) address to listen on; empty or 0: none (TLS only, see --tls-port)")
 		peer      = fs.String("peer-listen", "", "peer address to listen on (default: this node's --cluster address)")
 		cluster   = fs.String("cluster", "", "peer addresses of every node: 1=host:port,2=host:port,...")
 		clients   = fs.String("clients", "", "client addresses of every node, for forwarding and MOVED: 1=host:port,...")
@@ -125,6 +126,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		noSync    = fs.Bool("no-sync", false, "never fsync (tests only: a crash loses acknowledged writes)")
 		shutdown  = fs.Duration("shutdown-timeout", 5*time.Second, "bound on a graceful shutdown")
 		reqPass   = fs.String("requirepass", "", "password clients must AUTH with (Redis's requirepass; prefer SESHAT_REQUIREPASS)")
+		secFlags  = addSecurityFlags(fs)
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -208,6 +210,18 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 	if c.peerListen == "" {
 		c.peerListen = c.cluster[c.id]
 	}
+	if clientListenDisabled(c.listen) {
+		c.listen = ""
+	}
+	if c.sec, err = secFlags.resolve(c.listen); err != nil {
+		return c, err
+	}
+	switch {
+	case c.listen == "" && c.sec.tlsListen == "":
+		return c, errors.New("--listen and --tls-port are both off: clients could not connect")
+	case c.listen == "" && len(c.cluster) > 1 && !c.redirect:
+		return c, errors.New("--listen is off, but followers forward writes to the leader's plain client port (--clients): keep --listen on a private address, or use --redirect")
+	}
 	return c, nil
 }
 
@@ -279,11 +293,11 @@ func run(cfg config) (err error) {
 	}
 	// Listen first: an address in use is a configuration error, found
 	// before anything is opened.
-	clientLn, err := net.Listen("tcp", cfg.listen)
+	clientLns, err := listenClients(cfg)
 	if err != nil {
-		return badConfig("--listen %s: %v", cfg.listen, err)
+		return err
 	}
-	defer clientLn.Close()
+	defer clientLns.close()
 
 	// The peer address too, before anything logs: then a bad configuration
 	// gives one line on stderr. (tcp.New listens again just after.)
@@ -317,7 +331,8 @@ func run(cfg config) (err error) {
 		}
 	}
 	tlog := log.With().Str("component", "tcp").Logger()
-	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers, Logger: &tlog})
+	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers,
+		PeerSecret: cfg.sec.peerSecret, Logger: &tlog})
 	if err != nil {
 		return badConfig("--peer-listen %s: %v", cfg.peerListen, err)
 	}
@@ -375,9 +390,10 @@ func run(cfg config) (err error) {
 	if err != nil {
 		return badConfig("%v", err)
 	}
-	srv.Serve(clientLn)
-	log.Info().Str("listen", clientLn.Addr().String()).Str("peer_listen", tr.Addr().String()).
+	defer serveClients(srv, clientLns, log)()
+	clientLns.logFields(log.Info()).Str("peer_listen", tr.Addr().String()).Bool("peer_auth", len(cfg.sec.peerSecret) > 0).
 		Str("data_dir", cfg.dataDir).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")
+	warnInsecure(log, cfg)
 
 	sigc := make(chan os.Signal, 2)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)
