@@ -284,7 +284,8 @@ func newLogger(cfg config) zerolog.Logger {
 // run starts the node and serves until SIGTERM or SIGINT, or until the node
 // fails.
 func run(cfg config) (err error) {
-	log := newLogger(cfg)
+	base := newLogger(cfg)
+	log := componentLog(base, cfg.id, "seshatd")
 	if cfg.noSync {
 		log.Warn().Msg("--no-sync: nothing is fsynced, a crash loses acknowledged writes; for tests only")
 	}
@@ -308,7 +309,7 @@ func run(cfg config) (err error) {
 	}
 	// Pebble is chatty at info (WAL recovery, flushes): keep it to
 	// warnings unless debugging.
-	plog := log.With().Str("component", "pebble").Logger()
+	plog := componentLog(base, cfg.id, "pebble")
 	if cfg.logLevel > zerolog.DebugLevel {
 		plog = plog.Level(max(cfg.logLevel, zerolog.WarnLevel))
 	}
@@ -330,7 +331,7 @@ func run(cfg config) (err error) {
 			peers[nid] = a
 		}
 	}
-	tlog := log.With().Str("component", "tcp").Logger()
+	tlog := componentLog(base, cfg.id, "tcp")
 	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers,
 		PeerSecret: cfg.sec.peerSecret, Logger: &tlog})
 	if err != nil {
@@ -343,7 +344,7 @@ func run(cfg config) (err error) {
 		ids = append(ids, nid)
 	}
 	slices.Sort(ids)
-	nlog := log.With().Str("component", "raft").Logger()
+	nlog := componentLog(base, cfg.id, "raft")
 	n, err := node.Start(node.Config{
 		Raft: consensus.Config{
 			ID:             cfg.id,
@@ -371,7 +372,7 @@ func run(cfg config) (err error) {
 	}()
 
 	electionTimeout := 2 * time.Duration(cfg.electionTicks) * cfg.tick
-	alog := log.With().Str("component", "app").Logger()
+	alog := componentLog(base, cfg.id, "app")
 	svc, err := app.New(n, db.StateMachine(), app.Config{
 		ClientAddrs: cfg.clients,
 		Redirect:    cfg.redirect,
@@ -384,13 +385,13 @@ func run(cfg config) (err error) {
 		return badConfig("%v", err)
 	}
 	defer svc.Close()
-	rlog := log.With().Str("component", "resp").Logger()
+	rlog := componentLog(base, cfg.id, "resp")
 	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Databases: cfg.databases, Version: version, Logger: &rlog,
 		RequirePass: cfg.requirePass, Redirect: cfg.redirect})
 	if err != nil {
 		return badConfig("%v", err)
 	}
-	defer serveClients(srv, clientLns, log)()
+	defer serveClients(srv, clientLns, componentLog(base, cfg.id, "tls"))()
 	clientLns.logFields(log.Info()).Str("peer_listen", tr.Addr().String()).Bool("peer_auth", len(cfg.sec.peerSecret) > 0).
 		Str("data_dir", cfg.dataDir).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")
 	warnInsecure(log, cfg)

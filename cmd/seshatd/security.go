@@ -182,7 +182,7 @@ func serveClients(srv *resp.Server, l *clientListeners, log zerolog.Logger) (sto
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		l.certs.watch(ctx, log.With().Str("component", "tls").Logger())
+		l.certs.watch(ctx, log)
 	}()
 	return func() { cancel(); <-done }
 }
