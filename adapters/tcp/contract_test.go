@@ -1,21 +1,31 @@
 package tcp_test
 
 import (
+	"crypto/tls"
 	"testing"
 	"time"
 
 	"github.com/seshat-kv/seshat/adapters/tcp"
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/test/certs"
 	"github.com/seshat-kv/seshat/test/contract"
 )
 
-// The ports.Transport contract, without peer authentication and with it.
+// The ports.Transport contract, without peer authentication and with each
+// kind.
 func TestTransportContract(t *testing.T) {
-	for name, secret := range map[string]string{"NoSecret": "", "PeerSecret": "contract-suite secret"} {
+	ca := certs.NewAuthority(t, "contract CA")
+	pair := ca.Issue(t, "node")
+	peerTLS := &tls.Config{Certificates: []tls.Certificate{pair.TLS(t)}, RootCAs: ca.Pool(), ClientCAs: ca.Pool(),
+		ClientAuth: tls.RequireAndVerifyClientCert}
+	for name, auth := range map[string]struct {
+		secret string
+		tls    *tls.Config
+	}{"NoAuth": {}, "PeerSecret": {secret: "contract-suite secret"}, "PeerTLS": {tls: peerTLS}} {
 		t.Run(name, func(t *testing.T) {
 			contract.TestTransport(t, func(t *testing.T) contract.TransportHarness {
 				opts := func(id domain.NodeID) tcp.Options {
-					return tcp.Options{ID: id, ClusterID: "contract", PeerSecret: []byte(secret),
+					return tcp.Options{ID: id, ClusterID: "contract", PeerSecret: []byte(auth.secret), TLS: auth.tls,
 						BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond}
 				}
 				a, err := tcp.New(opts(1))

@@ -59,7 +59,13 @@
 // contains the secret. The secret authenticates the connection's opening,
 // not its bytes: an attacker on the network path between two nodes (not
 // merely able to reach the port) could still inject frames into an
-// established connection. TLS between peers is future work.
+// established connection.
+//
+// With Options.TLS every connection runs over mutual TLS first (each side
+// shows a certificate the other verifies; the dialer also checks that the
+// acceptor's names the host it dialed), then the handshake above, secret
+// or not, inside it. That protects the bytes too. A failed TLS handshake
+// is a refusal like the others ("auth":true, Stats.RejectedConns).
 //
 // # Frames
 //

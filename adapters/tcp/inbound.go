@@ -31,10 +31,18 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	}()
 	log := t.log.With().Str("remote", conn.RemoteAddr().String()).Logger()
 
-	br := bufio.NewReaderSize(conn, 64<<10)
-	fr := newFrameReader(br, handshakeMaxBytes)
-	bw := bufio.NewWriterSize(conn, 512)
 	_ = conn.SetDeadline(time.Now().Add(t.opts.DialTimeout))
+	rw, err := t.serverTLS(ctx, conn) // conn itself without TLS
+	if err != nil {
+		if ctx.Err() == nil {
+			t.stats.rejected.Add(1)
+			log.Warn().Err(err).Bool("auth", true).Msg("inbound connection rejected")
+		}
+		return
+	}
+	br := bufio.NewReaderSize(rw, 64<<10)
+	fr := newFrameReader(br, handshakeMaxBytes)
+	bw := bufio.NewWriterSize(rw, 512)
 	from, err := t.handshaker().accept(fr, bw)
 	if err != nil {
 		if ctx.Err() != nil {
@@ -97,7 +105,7 @@ func (t *Transport) serveInbound(conn net.Conn) {
 			// Keep the read deadline ReadTimeout ahead, resetting it only
 			// when an eighth of it has passed (SetReadDeadline is not free).
 			if now := time.Now(); now.Sub(deadlineSet) > t.opts.ReadTimeout/8 {
-				_ = conn.SetReadDeadline(now.Add(t.opts.ReadTimeout))
+				_ = rw.SetReadDeadline(now.Add(t.opts.ReadTimeout))
 				deadlineSet = now
 			}
 		},

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -105,6 +106,16 @@ type Options struct {
 	// reaches the listener and knows the cluster id and a member's id is
 	// taken for that member.
 	PeerSecret []byte
+	// TLS, if set, runs every peer connection over mutual TLS with this
+	// configuration, in both roles, before the handshake: it must carry
+	// this node's certificate (Certificates, GetCertificate or
+	// GetConfigForClient for accepting, GetClientCertificate or
+	// Certificates for dialing) and, to authenticate peers, require and
+	// verify theirs (ClientAuth tls.RequireAndVerifyClientCert with
+	// ClientCAs, and RootCAs or VerifyConnection). A dial verifies the
+	// peer's certificate against the host of its address unless
+	// ServerName is set. Shared, not copied, by Clone. Default: plain TCP.
+	TLS *tls.Config
 	// Logger receives the transport's logs. Default: zerolog.Nop().
 	Logger *zerolog.Logger
 }

@@ -64,10 +64,12 @@ type writer struct {
 	failures int    // consecutive failed connection attempts
 }
 
-// outConn is an established, handshaken outbound connection.
+// outConn is an established, handshaken outbound connection: conn (TLS
+// or not) is read and written, raw (the TCP connection) closed, at once
+// and without a TLS goodbye that a dead peer would make wait.
 type outConn struct {
-	conn net.Conn
-	bw   *bufio.Writer
+	conn, raw net.Conn
+	bw        *bufio.Writer
 }
 
 func (w *writer) run() {
@@ -155,12 +157,16 @@ func (w *writer) connect() (_ *outConn, err error) {
 		}
 	}()
 	_ = conn.SetDeadline(deadline)
-	bw := bufio.NewWriterSize(conn, writeBufferSize)
-	if err := w.t.handshaker().dial(newFrameReader(conn, handshakeMaxBytes), bw, w.p.id); err != nil {
+	rw, err := w.t.clientTLS(dctx, conn, w.p.addr)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriterSize(rw, writeBufferSize)
+	if err := w.t.handshaker().dial(newFrameReader(rw, handshakeMaxBytes), bw, w.p.id); err != nil {
 		return nil, fmt.Errorf("tcp: handshake with %s: %w", w.p.addr, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return &outConn{conn: conn, bw: bw}, nil
+	return &outConn{conn: rw, raw: conn, bw: bw}, nil
 }
 
 // serve writes the peer's queue to oc until the connection fails or the
@@ -179,10 +185,10 @@ func (w *writer) serve(oc *outConn) error {
 		deadErr = err
 		close(dead)
 	}()
-	stop := context.AfterFunc(w.p.ctx, func() { _ = oc.conn.Close() })
+	stop := context.AfterFunc(w.p.ctx, func() { _ = oc.raw.Close() })
 	defer func() {
 		stop()
-		_ = oc.conn.Close()
+		_ = oc.raw.Close()
 		<-dead
 	}()
 	keepalive := time.NewTicker(max(w.t.opts.ReadTimeout/3, time.Millisecond))

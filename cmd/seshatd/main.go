@@ -332,8 +332,12 @@ func run(cfg config) (err error) {
 		}
 	}
 	tlog := componentLog(base, cfg.id, "tcp")
+	peerCerts, peerTLSConfig, err := peerTLS(cfg)
+	if err != nil {
+		return err
+	}
 	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers,
-		PeerSecret: cfg.sec.peerSecret, Logger: &tlog})
+		PeerSecret: cfg.sec.peerSecret, TLS: peerTLSConfig, Logger: &tlog})
 	if err != nil {
 		return badConfig("--peer-listen %s: %v", cfg.peerListen, err)
 	}
@@ -391,8 +395,10 @@ func run(cfg config) (err error) {
 	if err != nil {
 		return badConfig("%v", err)
 	}
-	defer serveClients(srv, clientLns, componentLog(base, cfg.id, "tls"))()
-	clientLns.logFields(log.Info()).Str("peer_listen", tr.Addr().String()).Bool("peer_auth", len(cfg.sec.peerSecret) > 0).
+	serveClients(srv, clientLns)
+	defer watchCerts(componentLog(base, cfg.id, "tls"), clientLns.certs, peerCerts)()
+	clientLns.logFields(log.Info()).Str("peer_listen", tr.Addr().String()).Bool("peer_secret", len(cfg.sec.peerSecret) > 0).
+		Bool("peer_tls", peerCerts != nil).
 		Str("data_dir", cfg.dataDir).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")
 	warnInsecure(log, cfg)
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"sync/atomic"
 	"syscall"
@@ -28,11 +29,18 @@ type securityConfig struct {
 	// empty: no authentication.
 	peerSecret []byte
 	// tlsListen is the address of the TLS client listener; empty: none.
-	tlsListen      string
-	tlsCert        string
-	tlsKey         string
-	tlsCA          string
-	tlsAuthClients tls.ClientAuthType
+	tlsListen string
+	// clientTLS are the TLS client listener's files, peerTLS the peers'
+	// (mutual TLS between nodes; cert empty: none).
+	clientTLS, peerTLS certFiles
+}
+
+// certFiles name a certificate, its key and the CA that the other side's
+// certificate must chain to, and whether the other side must show one.
+type certFiles struct {
+	cert, key, ca string
+	auth          tls.ClientAuthType
+	flag          string // the flags' prefix, for errors: "--tls" or "--peer-tls"
 }
 
 // securityFlags are the flags behind securityConfig, registered on the
@@ -40,6 +48,7 @@ type securityConfig struct {
 type securityFlags struct {
 	peerSecret, peerSecretFile               *string
 	tlsPort, tlsCert, tlsKey, tlsCA, tlsAuth *string
+	peerCert, peerKey, peerCA                *string
 }
 
 func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
@@ -51,6 +60,9 @@ func addSecurityFlags(fs *flag.FlagSet) *securityFlags {
 		tlsKey:         fs.String("tls-key", "", "PEM private key of --tls-cert"),
 		tlsCA:          fs.String("tls-ca", "", "PEM CA certificates that client certificates must chain to"),
 		tlsAuth:        fs.String("tls-auth-clients", "yes", "client certificates: yes (required), optional (checked if sent) or no"),
+		peerCert:       fs.String("peer-tls-cert", "", "PEM certificate of this node for mutual TLS between peers (needs --peer-tls-key and --peer-tls-ca); reloaded like --tls-cert"),
+		peerKey:        fs.String("peer-tls-key", "", "PEM private key of --peer-tls-cert"),
+		peerCA:         fs.String("peer-tls-ca", "", "PEM CA certificates that peers' certificates must chain to"),
 	}
 }
 
@@ -77,13 +89,19 @@ func (f *securityFlags) resolve(listen string) (securityConfig, error) {
 		return c, fmt.Errorf("the peer secret is %d bytes; use at least %d (for example: head -c 32 /dev/urandom | base64)", n, tcp.MinPeerSecretLen)
 	}
 
+	c.peerTLS = certFiles{cert: *f.peerCert, key: *f.peerKey, ca: *f.peerCA, auth: tls.RequireAndVerifyClientCert, flag: "--peer-tls"}
+	if p := c.peerTLS; (p.cert != "" || p.key != "" || p.ca != "") && (p.cert == "" || p.key == "" || p.ca == "") {
+		return c, errors.New("mutual TLS between peers needs all of --peer-tls-cert, --peer-tls-key and --peer-tls-ca")
+	}
+
+	c.clientTLS = certFiles{cert: *f.tlsCert, key: *f.tlsKey, ca: *f.tlsCA, flag: "--tls"}
 	switch *f.tlsAuth {
 	case "yes":
-		c.tlsAuthClients = tls.RequireAndVerifyClientCert
+		c.clientTLS.auth = tls.RequireAndVerifyClientCert
 	case "optional":
-		c.tlsAuthClients = tls.VerifyClientCertIfGiven
+		c.clientTLS.auth = tls.VerifyClientCertIfGiven
 	case "no":
-		c.tlsAuthClients = tls.NoClientCert
+		c.clientTLS.auth = tls.NoClientCert
 	default:
 		return c, fmt.Errorf("--tls-auth-clients %q: want yes, optional or no", *f.tlsAuth)
 	}
@@ -91,17 +109,17 @@ func (f *securityFlags) resolve(listen string) (securityConfig, error) {
 	if c.tlsListen, err = tlsAddr(*f.tlsPort, listen); err != nil {
 		return c, err
 	}
-	c.tlsCert, c.tlsKey, c.tlsCA = *f.tlsCert, *f.tlsKey, *f.tlsCA
+	ct := c.clientTLS
 	if c.tlsListen == "" {
-		if c.tlsCert != "" || c.tlsKey != "" || c.tlsCA != "" {
+		if ct.cert != "" || ct.key != "" || ct.ca != "" {
 			return c, errors.New("--tls-cert, --tls-key and --tls-ca need --tls-port")
 		}
 		return c, nil
 	}
 	switch {
-	case c.tlsCert == "" || c.tlsKey == "":
+	case ct.cert == "" || ct.key == "":
 		return c, errors.New("--tls-port needs --tls-cert and --tls-key")
-	case c.tlsCA == "" && c.tlsAuthClients != tls.NoClientCert:
+	case ct.ca == "" && ct.auth != tls.NoClientCert:
 		return c, fmt.Errorf("--tls-auth-clients %s needs --tls-ca (or --tls-auth-clients no)", *f.tlsAuth)
 	}
 	return c, nil
@@ -148,7 +166,7 @@ func listenClients(cfg config) (*clientListeners, error) {
 		}
 	}
 	if cfg.sec.tlsListen != "" {
-		if l.certs, err = newCertReloader(cfg.sec); err != nil {
+		if l.certs, err = newCertReloader(cfg.sec.clientTLS); err != nil {
 			l.close()
 			return nil, badConfig("%v", err)
 		}
@@ -168,23 +186,27 @@ func (l *clientListeners) close() {
 	}
 }
 
-// serveClients serves srv on the listeners and, with TLS, reloads the
-// certificates until the returned function is called.
-func serveClients(srv *resp.Server, l *clientListeners, log zerolog.Logger) (stop func()) {
+// serveClients serves srv on the listeners.
+func serveClients(srv *resp.Server, l *clientListeners) {
 	if l.plain != nil {
 		srv.Serve(l.plain)
 	}
-	if l.tls == nil {
-		return func() {}
+	if l.tls != nil {
+		srv.ServeTLS(l.tls, l.certs.serverConfig())
 	}
-	srv.ServeTLS(l.tls, l.certs.serverConfig())
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		l.certs.watch(ctx, log)
-	}()
-	return func() { cancel(); <-done }
+}
+
+// peerTLS returns the peers' certificate holder and the transport's TLS
+// configuration, or nils without --peer-tls-*.
+func peerTLS(cfg config) (*certReloader, *tls.Config, error) {
+	if cfg.sec.peerTLS.cert == "" {
+		return nil, nil, nil
+	}
+	r, err := newCertReloader(cfg.sec.peerTLS)
+	if err != nil {
+		return nil, nil, badConfig("%v", err)
+	}
+	return r, r.peerConfig(), nil
 }
 
 // logFields adds the listeners' addresses to a log event.
@@ -200,8 +222,8 @@ func (l *clientListeners) logFields(ev *zerolog.Event) *zerolog.Event {
 
 // warnInsecure logs, once at start, what the configuration leaves open.
 func warnInsecure(log zerolog.Logger, cfg config) {
-	if len(cfg.sec.peerSecret) == 0 && len(cfg.cluster) > 1 {
-		log.Warn().Msg("no --peer-secret: peers are not authenticated, so any process that can reach the peer port and knows the cluster id can send Raft messages as a member; set the same --peer-secret on every node outside a trusted network")
+	if len(cfg.sec.peerSecret) == 0 && cfg.sec.peerTLS.cert == "" && len(cfg.cluster) > 1 {
+		log.Warn().Msg("no --peer-secret or --peer-tls-*: peers are not authenticated, so any process that can reach the peer port and knows the cluster id can send Raft messages as a member; set the same --peer-secret on every node (or peer certificates) outside a trusted network")
 	}
 }
 
@@ -209,18 +231,18 @@ func warnInsecure(log zerolog.Logger, cfg config) {
 // change (SIGHUP reloads at once).
 const certPollInterval = time.Second
 
-// certReloader holds the TLS client listener's configuration, rebuilt from
-// the certificate, key and CA files on SIGHUP and when any of them changes
-// on disk. New connections get the newest; a failed reload (a half-written
-// file, a key that does not match) keeps the previous one and logs why.
+// certReloader holds a TLS configuration, rebuilt from the certificate,
+// key and CA files on SIGHUP and when any of them changes on disk. New
+// connections get the newest; a failed reload (a half-written file, a key
+// that does not match) keeps the previous one and logs why.
 type certReloader struct {
-	sec   securityConfig
+	files certFiles
 	cur   atomic.Pointer[tls.Config]
 	stamp string // the files' sizes and times at the last load attempt
 }
 
-func newCertReloader(sec securityConfig) (*certReloader, error) {
-	r := &certReloader{sec: sec}
+func newCertReloader(files certFiles) (*certReloader, error) {
+	r := &certReloader{files: files}
 	r.stamp = r.fileStamp()
 	cfg, err := r.load()
 	if err != nil {
@@ -232,19 +254,20 @@ func newCertReloader(sec securityConfig) (*certReloader, error) {
 
 // load reads the files and builds a server configuration.
 func (r *certReloader) load() (*tls.Config, error) {
-	cert, err := tls.LoadX509KeyPair(r.sec.tlsCert, r.sec.tlsKey)
+	f := r.files
+	cert, err := tls.LoadX509KeyPair(f.cert, f.key)
 	if err != nil {
-		return nil, fmt.Errorf("--tls-cert %s / --tls-key %s: %v", r.sec.tlsCert, r.sec.tlsKey, err)
+		return nil, fmt.Errorf("%s-cert %s / %s-key %s: %v", f.flag, f.cert, f.flag, f.key, err)
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientAuth: r.sec.tlsAuthClients}
-	if r.sec.tlsCA != "" {
-		pem, err := os.ReadFile(r.sec.tlsCA)
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}, ClientAuth: f.auth}
+	if f.ca != "" {
+		pem, err := os.ReadFile(f.ca)
 		if err != nil {
-			return nil, fmt.Errorf("--tls-ca: %v", err)
+			return nil, fmt.Errorf("%s-ca: %v", f.flag, err)
 		}
 		cfg.ClientCAs = x509.NewCertPool()
 		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--tls-ca %s holds no PEM certificate", r.sec.tlsCA)
+			return nil, fmt.Errorf("%s-ca %s holds no PEM certificate", f.flag, f.ca)
 		}
 	}
 	return cfg, nil
@@ -261,9 +284,34 @@ func (r *certReloader) serverConfig() *tls.Config {
 	}
 }
 
+// peerConfig is serverConfig for accepting peers, and for dialing them it
+// shows the newest certificate and verifies the peer's against the newest
+// CA and the name dialed (crypto/tls verifies only against fixed RootCAs,
+// so its own check is replaced by VerifyConnection's).
+func (r *certReloader) peerConfig() *tls.Config {
+	cfg := r.serverConfig()
+	cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		return &r.cur.Load().Certificates[0], nil
+	}
+	cfg.InsecureSkipVerify = true // VerifyConnection verifies
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if len(cs.PeerCertificates) == 0 {
+			return errors.New("peer showed no certificate")
+		}
+		opts := x509.VerifyOptions{Roots: r.cur.Load().ClientCAs, DNSName: cs.ServerName,
+			Intermediates: x509.NewCertPool(), KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
+		for _, c := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+		_, err := cs.PeerCertificates[0].Verify(opts)
+		return err
+	}
+	return cfg
+}
+
 func (r *certReloader) fileStamp() string {
 	var b []byte
-	for _, name := range []string{r.sec.tlsCert, r.sec.tlsKey, r.sec.tlsCA} {
+	for _, name := range []string{r.files.cert, r.files.key, r.files.ca} {
 		if fi, err := os.Stat(name); err == nil {
 			b = fmt.Appendf(b, "%d/%d;", fi.Size(), fi.ModTime().UnixNano())
 		} else {
@@ -276,38 +324,54 @@ func (r *certReloader) fileStamp() string {
 // reload loads the files again and, if they make a valid configuration,
 // serves it to new connections.
 func (r *certReloader) reload(log zerolog.Logger, why string) {
+	log = log.With().Str("files", r.files.flag+"-*").Str("trigger", why).Logger()
 	cfg, err := r.load()
 	if err != nil {
-		log.Warn().Err(err).Str("trigger", why).Msg("TLS certificates not reloaded; serving the previous ones")
+		log.Warn().Err(err).Msg("TLS certificates not reloaded; serving the previous ones")
 		return
 	}
 	r.cur.Store(cfg)
-	ev := log.Info().Str("trigger", why)
+	ev := log.Info()
 	if leaf := cfg.Certificates[0].Leaf; leaf != nil {
 		ev = ev.Str("subject", leaf.Subject.String()).Time("not_after", leaf.NotAfter)
 	}
 	ev.Msg("TLS certificates reloaded")
 }
 
-// watch reloads on SIGHUP and when the files change, until ctx ends.
-func (r *certReloader) watch(ctx context.Context, log zerolog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	tick := time.NewTicker(certPollInterval)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-			r.stamp = r.fileStamp()
-			r.reload(log, "SIGHUP")
-		case <-tick.C:
-			if st := r.fileStamp(); st != r.stamp {
-				r.stamp = st
-				r.reload(log, "file change")
+// watchCerts reloads each holder (nil ones skipped) on SIGHUP and when its
+// files change, until the returned function is called.
+func watchCerts(log zerolog.Logger, holders ...*certReloader) (stop func()) {
+	holders = slices.DeleteFunc(holders, func(r *certReloader) bool { return r == nil })
+	if len(holders) == 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		tick := time.NewTicker(certPollInterval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				for _, r := range holders {
+					r.stamp = r.fileStamp()
+					r.reload(log, "SIGHUP")
+				}
+			case <-tick.C:
+				for _, r := range holders {
+					if st := r.fileStamp(); st != r.stamp {
+						r.stamp = st
+						r.reload(log, "file change")
+					}
+				}
 			}
 		}
-	}
+	}()
+	return func() { cancel(); <-done }
 }

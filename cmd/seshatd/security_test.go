@@ -2,10 +2,14 @@ package main
 
 import (
 	"crypto/tls"
+	"errors"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 
@@ -34,15 +38,19 @@ func TestSecurityFlags(t *testing.T) {
 		t.Fatalf("SESHAT_PEER_SECRET: %q, %v", cfg.sec.peerSecret, err)
 	}
 	cfg, err = parseFlags(append(base, "--listen", "0.0.0.0:7000", "--tls-port", "7001", "--tls-cert", "c", "--tls-key", "k", "--tls-auth-clients", "no"), env(nil))
-	if err != nil || cfg.sec.tlsListen != "0.0.0.0:7001" || cfg.sec.tlsAuthClients != tls.NoClientCert {
+	if err != nil || cfg.sec.tlsListen != "0.0.0.0:7001" || cfg.sec.clientTLS.auth != tls.NoClientCert {
 		t.Fatalf("--tls-port on --listen's host: %+v, %v", cfg.sec, err)
 	}
 	cfg, err = parseFlags(append(base, "--listen", "0", "--tls-port", "127.0.0.2:9", "--tls-cert", "c", "--tls-key", "k", "--tls-ca", "ca"), env(nil))
-	if err != nil || cfg.listen != "" || cfg.sec.tlsListen != "127.0.0.2:9" || cfg.sec.tlsAuthClients != tls.RequireAndVerifyClientCert {
+	if err != nil || cfg.listen != "" || cfg.sec.tlsListen != "127.0.0.2:9" || cfg.sec.clientTLS.auth != tls.RequireAndVerifyClientCert {
 		t.Fatalf("TLS only: listen %q, %+v, %v", cfg.listen, cfg.sec, err)
 	}
+	cfg, err = parseFlags(append(base, "--peer-tls-cert", "c", "--peer-tls-key", "k", "--peer-tls-ca", "ca"), env(nil))
+	if err != nil || cfg.sec.peerTLS.cert != "c" || cfg.sec.peerTLS.auth != tls.RequireAndVerifyClientCert {
+		t.Fatalf("--peer-tls-*: %+v, %v", cfg.sec.peerTLS, err)
+	}
 	cfg, err = parseFlags(append(base, "--tls-port", "7001", "--tls-cert", "c", "--tls-key", "k", "--tls-ca", "ca", "--tls-auth-clients", "optional"), env(nil))
-	if err != nil || cfg.sec.tlsAuthClients != tls.VerifyClientCertIfGiven {
+	if err != nil || cfg.sec.clientTLS.auth != tls.VerifyClientCertIfGiven {
 		t.Fatalf("optional: %+v, %v", cfg.sec, err)
 	}
 
@@ -60,6 +68,7 @@ func TestSecurityFlags(t *testing.T) {
 		{append(base, "--tls-port", "70000"), "--tls-port"},
 		{append(base, "--tls-cert", "c"), "need --tls-port"},
 		{append(base, "--tls-auth-clients", "maybe"), "--tls-auth-clients"},
+		{append(base, "--peer-tls-cert", "c", "--peer-tls-key", "k"), "--peer-tls-ca"},
 		{append(base, "--listen", ""), "both off"},
 		{append(three, "--listen", "0", "--tls-port", "7001", "--tls-cert", "c", "--tls-key", "k", "--tls-auth-clients", "no"), "--redirect"},
 	} {
@@ -80,9 +89,9 @@ func TestCertReloader(t *testing.T) {
 	ca := certs.NewAuthority(t, "reload CA")
 	first := ca.Issue(t, "first")
 	first.Write(t, dir, "server")
-	sec := securityConfig{tlsCert: first.CertFile, tlsKey: first.KeyFile, tlsCA: ca.WriteCA(t, dir, "ca.crt"),
-		tlsAuthClients: tls.RequireAndVerifyClientCert}
-	r, err := newCertReloader(sec)
+	files := certFiles{cert: first.CertFile, key: first.KeyFile, ca: ca.WriteCA(t, dir, "ca.crt"),
+		auth: tls.RequireAndVerifyClientCert, flag: "--tls"}
+	r, err := newCertReloader(files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +125,60 @@ func TestCertReloader(t *testing.T) {
 	if got := serial(); got != second.Serial.String() {
 		t.Fatalf("after the rotation serving %s, want %s", got, second.Serial)
 	}
-	if _, err := newCertReloader(securityConfig{tlsCert: filepath.Join(dir, "none"), tlsKey: first.KeyFile}); err == nil {
+	if _, err := newCertReloader(certFiles{cert: filepath.Join(dir, "none"), key: first.KeyFile, flag: "--tls"}); err == nil {
 		t.Fatal("a missing certificate file loaded")
+	}
+}
+
+// peerConfig, used by both ends, lets two nodes of one CA through and
+// refuses a certificate of another CA or one that does not name the host
+// dialed.
+func TestPeerConfigIsMutual(t *testing.T) {
+	dir := t.TempDir()
+	ca, other := certs.NewAuthority(t, "peer CA"), certs.NewAuthority(t, "other CA")
+	caFile := ca.WriteCA(t, dir, "ca.crt")
+	holder := func(a *certs.Authority, name string) *certReloader {
+		p := a.Issue(t, name)
+		p.Write(t, dir, name)
+		r, err := newCertReloader(certFiles{cert: p.CertFile, key: p.KeyFile, ca: caFile, auth: tls.RequireAndVerifyClientCert, flag: "--peer-tls"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	a, b, stranger := holder(ca, "a"), holder(ca, "b"), holder(other, "stranger")
+	handshake := func(server, client *certReloader, name string) (error, error) {
+		c1, c2 := net.Pipe()
+		defer c1.Close()
+		defer c2.Close()
+		cc := client.peerConfig()
+		cc.ServerName = name
+		srv, cli := tls.Server(c1, server.peerConfig()), tls.Client(c2, cc)
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Handshake(); _ = c1.Close() }()
+		cerr := cli.Handshake()
+		if cerr == nil {
+			// TLS 1.3: the server's verdict on the client's certificate
+			// arrives after the client's handshake; read it.
+			_ = cli.SetReadDeadline(time.Now().Add(time.Second))
+			_, rerr := cli.Read(make([]byte, 1))
+			if rerr != nil && !errors.Is(rerr, os.ErrDeadlineExceeded) && !errors.Is(rerr, io.EOF) {
+				cerr = rerr
+			}
+		}
+		_ = c2.Close()
+		return <-errc, cerr
+	}
+	if serr, cerr := handshake(a, b, "127.0.0.1"); serr != nil || cerr != nil {
+		t.Fatalf("two members: server %v, client %v", serr, cerr)
+	}
+	if serr, _ := handshake(a, stranger, "127.0.0.1"); serr == nil {
+		t.Fatal("a member accepted a client certificate of another CA")
+	}
+	if _, cerr := handshake(stranger, a, "127.0.0.1"); cerr == nil {
+		t.Fatal("a member trusted a server certificate of another CA")
+	}
+	if _, cerr := handshake(a, b, "db.example.com"); cerr == nil {
+		t.Fatal("a member trusted a certificate that does not name the host dialed")
 	}
 }

@@ -74,14 +74,48 @@ func forge(t *testing.T, c *cluster, term uint64) uint64 {
 	return connects
 }
 
-// A process that knows the cluster id but not the peer secret dials every
-// node's peer port and sends forged votes, appends, heartbeats and
-// TimeoutNow: no node's term, leader, commit index or log moves, each
-// logs the refusal, and the cluster keeps serving. The same attack on a
-// cluster without a secret does move the term, so the check can fail.
-func TestPeerSecretKeepsForgersOut(t *testing.T) {
+// A process that knows the cluster id but not the peer secret (or has no
+// peer certificate) dials every node's peer port and sends forged votes,
+// appends, heartbeats and TimeoutNow: no node's term, leader, commit index
+// or log moves, each logs the refusal, and the cluster keeps serving. The
+// same attack on a cluster without either does move the term, so the
+// check can fail.
+func TestPeerAuthKeepsForgersOut(t *testing.T) {
 	const secret = "e2e peer secret, 32 bytes long!!"
-	c := newCluster(t, 3, "--peer-secret", secret)
+	f := newTLSFiles(t)
+	for _, tc := range []struct {
+		name, refusal string
+		flags         []string
+	}{
+		{"PeerSecret", "requires peer authentication", []string{"--peer-secret", secret}},
+		{"PeerTLS", "TLS handshake", []string{"--peer-tls-cert", f.server.CertFile, "--peer-tls-key", f.server.KeyFile, "--peer-tls-ca", f.caFile}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { forgersKeptOut(t, newCluster(t, 3, tc.flags...), tc.refusal, secret) })
+	}
+	t.Run("ControlWithoutAuth", func(t *testing.T) {
+		c := newCluster(t, 3)
+		lead := c.leader(10 * time.Second)
+		ctx := ctxT(t, 30*time.Second)
+		before := c.raftViews(ctx, t)
+		term, _ := strconv.ParseUint(before[lead-1].term, 10, 64)
+		if connects := forge(t, c, term); connects == 0 {
+			t.Fatal("the forger never connected to a cluster without a secret")
+		}
+		moved := false
+		for i, v := range c.raftViews(ctx, t) {
+			n, _ := strconv.ParseUint(v.term, 10, 64)
+			t.Logf("node %d: term %d -> %d", i+1, term, n)
+			moved = moved || n > term
+		}
+		if !moved {
+			t.Fatal("forged messages did not move any term without a secret: the attack above proves nothing")
+		}
+	})
+}
+
+// forgersKeptOut runs the attack on c, whose nodes authenticate peers, and
+// checks that nothing moved and that each node logged refusal.
+func forgersKeptOut(t *testing.T, c *cluster, refusal, secret string) {
 	lead := c.leader(10 * time.Second)
 	ctx := ctxT(t, 60*time.Second)
 	if err := c.client(lead).Set(ctx, "before", "attack", 0).Err(); err != nil {
@@ -108,31 +142,11 @@ func TestPeerSecretKeepsForgersOut(t *testing.T) {
 	}
 	for id := 1; id <= 3; id++ {
 		b, _ := os.ReadFile(filepath.Join(c.dir, "node"+strconv.Itoa(id)+".log"))
-		if !strings.Contains(string(b), "requires peer authentication") {
-			t.Errorf("node %d logged no refusal:\n%s", id, c.logTail(id))
+		if !strings.Contains(string(b), refusal) {
+			t.Errorf("node %d logged no refusal (%q):\n%s", id, refusal, c.logTail(id))
 		}
 		if strings.Contains(string(b), secret) {
 			t.Errorf("node %d logged the peer secret", id)
 		}
 	}
-
-	t.Run("ControlWithoutSecret", func(t *testing.T) {
-		c := newCluster(t, 3)
-		lead := c.leader(10 * time.Second)
-		ctx := ctxT(t, 30*time.Second)
-		before := c.raftViews(ctx, t)
-		term, _ := strconv.ParseUint(before[lead-1].term, 10, 64)
-		if connects := forge(t, c, term); connects == 0 {
-			t.Fatal("the forger never connected to a cluster without a secret")
-		}
-		moved := false
-		for i, v := range c.raftViews(ctx, t) {
-			n, _ := strconv.ParseUint(v.term, 10, 64)
-			t.Logf("node %d: term %d -> %d", i+1, term, n)
-			moved = moved || n > term
-		}
-		if !moved {
-			t.Fatal("forged messages did not move any term without a secret: the attack above proves nothing")
-		}
-	})
 }
