@@ -77,11 +77,10 @@ type handshaker struct {
 	self    domain.NodeID
 	secret  []byte                   // empty: no authentication
 	known   func(domain.NodeID) bool // may this node connect?
-	nonce   func() []byte            // newNonce, or a test's
 }
 
 func (t *Transport) handshaker() *handshaker {
-	return &handshaker{cluster: t.opts.ClusterID, self: t.opts.ID, secret: t.opts.PeerSecret, known: t.knownPeer, nonce: newNonce}
+	return &handshaker{cluster: t.opts.ClusterID, self: t.opts.ID, secret: t.opts.PeerSecret, known: t.knownPeer}
 }
 
 // refusal is a handshake the acceptor turns down: the reason is sent to the
@@ -92,7 +91,7 @@ type refusal struct {
 	auth   bool
 }
 
-func (r *refusal) Error() string { return r.reason }
+func (r *refusal) Error() string { return "tcp: handshake refused: " + r.reason }
 
 func (r *refusal) Unwrap() error {
 	if r.auth {
@@ -120,7 +119,7 @@ func (h *handshaker) accept(fr *frameReader, bw *bufio.Writer) (domain.NodeID, e
 		return hs.From, h.reject(bw, err)
 	}
 	if len(h.secret) > 0 {
-		nonce := h.nonce()
+		nonce := newNonce()
 		ch := handshakePayload{ClusterID: h.cluster, From: h.self, To: hs.From, Nonce: nonce,
 			MAC: proof(h.secret, roleAcceptor, h.cluster, hs.From, h.self, hs.Nonce, nonce)}
 		if err := writeFlush(bw, frameChallenge, ch.append(nil)); err != nil {
@@ -194,7 +193,7 @@ func (h *handshaker) reject(bw *bufio.Writer, err error) error {
 func (h *handshaker) dial(fr *frameReader, bw *bufio.Writer, peer domain.NodeID) error {
 	hs := handshakePayload{ClusterID: h.cluster, From: h.self, To: peer}
 	if len(h.secret) > 0 {
-		hs.Nonce = h.nonce()
+		hs.Nonce = newNonce()
 	}
 	if err := writeFlush(bw, frameHandshake, hs.append(nil)); err != nil {
 		return err

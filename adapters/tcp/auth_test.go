@@ -142,7 +142,7 @@ func TestOneSidedSecretRefused(t *testing.T) {
 func handshakeAs(t *testing.T, c net.Conn, from, to domain.NodeID, secret string, sent *bytes.Buffer) error {
 	t.Helper()
 	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
-	h := &handshaker{cluster: "test", self: from, secret: []byte(secret), nonce: newNonce}
+	h := &handshaker{cluster: "test", self: from, secret: []byte(secret)}
 	err := h.dial(newFrameReader(c, handshakeMaxBytes), bufio.NewWriter(io.MultiWriter(c, sent)), to)
 	_ = c.SetDeadline(time.Time{})
 	return err
@@ -236,9 +236,9 @@ func TestReflectedProofRefused(t *testing.T) {
 // A dialer does not trust an acceptor that replays a challenge recorded
 // from another handshake: the dialer's nonce is new.
 func TestDialerRefusesReplayedChallenge(t *testing.T) {
-	acceptor := &handshaker{cluster: "test", self: 1, secret: []byte(testSecret), nonce: newNonce,
+	acceptor := &handshaker{cluster: "test", self: 1, secret: []byte(testSecret),
 		known: func(id domain.NodeID) bool { return id == 2 }}
-	dialer := &handshaker{cluster: "test", self: 2, secret: []byte(testSecret), nonce: newNonce}
+	dialer := &handshaker{cluster: "test", self: 2, secret: []byte(testSecret)}
 
 	// A recorded honest exchange: what the acceptor answered.
 	c1, c2 := net.Pipe()

@@ -178,15 +178,15 @@ func FuzzHandshake(f *testing.F) {
 		}
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		acceptor := &handshaker{cluster: "c", self: 1, secret: []byte("fuzz secret, long enough"), known: known, nonce: newNonce}
+		acceptor := &handshaker{cluster: "c", self: 1, secret: []byte("fuzz secret, long enough"), known: known}
 		_, err := acceptor.accept(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(io.Discard))
 		expected(t, "acceptor", err)
 
-		dialer := &handshaker{cluster: "c", self: 2, secret: []byte("fuzz secret, long enough"), nonce: newNonce}
+		dialer := &handshaker{cluster: "c", self: 2, secret: []byte("fuzz secret, long enough")}
 		err = dialer.dial(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(io.Discard), 1)
 		expected(t, "dialer", err)
 
-		open := &handshaker{cluster: "c", self: 1, known: known, nonce: newNonce}
+		open := &handshaker{cluster: "c", self: 1, known: known}
 		var out bytes.Buffer
 		from, err := open.accept(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(&out))
 		if err == nil {
