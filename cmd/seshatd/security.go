@@ -339,18 +339,16 @@ func (r *certReloader) reload(log zerolog.Logger, why string) {
 }
 
 // watchCerts reloads each holder (nil ones skipped) on SIGHUP and when its
-// files change, until the returned function is called.
+// files change, until the returned function is called. SIGHUP is caught
+// even without TLS, so that a reload signal never kills the node.
 func watchCerts(log zerolog.Logger, holders ...*certReloader) (stop func()) {
 	holders = slices.DeleteFunc(holders, func(r *certReloader) bool { return r == nil })
-	if len(holders) == 0 {
-		return func() {}
-	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		hup := make(chan os.Signal, 1)
-		signal.Notify(hup, syscall.SIGHUP)
 		defer signal.Stop(hup)
 		tick := time.NewTicker(certPollInterval)
 		defer tick.Stop()
@@ -359,6 +357,9 @@ func watchCerts(log zerolog.Logger, holders ...*certReloader) (stop func()) {
 			case <-ctx.Done():
 				return
 			case <-hup:
+				if len(holders) == 0 {
+					log.Info().Msg("SIGHUP: no TLS files to reload")
+				}
 				for _, r := range holders {
 					r.stamp = r.fileStamp()
 					r.reload(log, "SIGHUP")

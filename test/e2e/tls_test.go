@@ -256,3 +256,58 @@ func TestTLSOnly(t *testing.T) {
 		t.Fatalf("start line:\n%s", b)
 	}
 }
+
+// TLS files that cannot serve stop seshatd at start with status 2 and one
+// line saying which.
+func TestTLSBadFilesExitWithOneLine(t *testing.T) {
+	f := newTLSFiles(t)
+	addrs := freeAddrs(t, 2)
+	garbage := filepath.Join(f.dir, "garbage.pem")
+	if err := os.WriteFile(garbage, []byte("not a certificate"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	other := f.ca.Issue(t, "other")
+	other.Write(t, f.dir, "other")
+	base := []string{"--id", "1", "--data-dir", t.TempDir(), "--listen", addrs[0], "--cluster", "1=" + addrs[1]}
+	tlsArgs := func(cert, key, ca string) []string {
+		return append(base, "--tls-port", "0.0.0.0:1", "--tls-cert", cert, "--tls-key", key, "--tls-ca", ca)
+	}
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"missing certificate", tlsArgs(filepath.Join(f.dir, "none.crt"), f.server.KeyFile, f.caFile), "--tls-cert"},
+		{"key of another certificate", tlsArgs(f.server.CertFile, other.KeyFile, f.caFile), "private key does not match"},
+		{"CA without certificates", tlsArgs(f.server.CertFile, f.server.KeyFile, garbage), "--tls-ca"},
+		{"peer CA without certificates", append(base, "--peer-tls-cert", f.server.CertFile, "--peer-tls-key", f.server.KeyFile, "--peer-tls-ca", garbage), "--peer-tls-ca"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cmd := exec.Command(seshatd, tc.args...)
+			out, err := cmd.CombinedOutput()
+			if cmd.ProcessState == nil || cmd.ProcessState.ExitCode() != 2 {
+				t.Fatalf("exit: %v, want status 2; output:\n%s", err, out)
+			}
+			if lines := strings.Split(strings.TrimRight(string(out), "\n"), "\n"); len(lines) != 1 || !strings.Contains(lines[0], tc.want) {
+				t.Fatalf("output %q: want one line containing %q", out, tc.want)
+			}
+		})
+	}
+}
+
+// SIGHUP reloads certificates; without any it is logged and ignored, never
+// the end of the node (its default action).
+func TestSIGHUPWithoutTLSKeepsRunning(t *testing.T) {
+	c := newCluster(t, 1)
+	c.leader(10 * time.Second)
+	p := c.signal(1, syscall.SIGHUP)
+	ctx := ctxT(t, 10*time.Second)
+	if err := c.client(1).Set(ctx, "after", "hup", 0).Err(); err != nil {
+		t.Fatalf("SET after SIGHUP: %v", err)
+	}
+	select {
+	case <-p.done:
+		t.Fatalf("the node exited on SIGHUP: %v", p.err)
+	case <-time.After(100 * time.Millisecond):
+	}
+}
