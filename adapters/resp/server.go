@@ -193,7 +193,8 @@ type served struct {
 // Serve serves plain RESP on ln in the background; Shutdown stops it. Call
 // it at most once, before Shutdown.
 func (s *Server) Serve(ln net.Listener) {
-	s.ln = s.serve(ln, nil)
+	s.ln = s.listener(ln, nil)
+	s.serve(s.ln) // after s.ln is set: connections read it
 }
 
 // ServeTLS serves RESP over TLS on ln, a plain TCP listener, in the
@@ -202,11 +203,12 @@ func (s *Server) Serve(ln net.Listener) {
 // out renewed certificates without a restart). It may run beside Serve,
 // on another listener; call it at most once, before Shutdown.
 func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) {
-	s.tlsLn = s.serve(ln, cfg)
+	s.tlsLn = s.listener(ln, cfg)
+	s.serve(s.tlsLn)
 }
 
-func (s *Server) serve(ln net.Listener, cfg *tls.Config) *drainListener {
-	dl := &drainListener{Listener: ln, tls: cfg, release: make(chan struct{}), limits: guardLimits{
+func (s *Server) listener(ln net.Listener, cfg *tls.Config) *drainListener {
+	return &drainListener{Listener: ln, tls: cfg, release: make(chan struct{}), limits: guardLimits{
 		// A value a little over MaxValueBytes gets a command error and the
 		// connection lives on; only one past 1 MiB too (Redis's smallest
 		// proto-max-bulk-len) closes it before it is buffered.
@@ -215,11 +217,14 @@ func (s *Server) serve(ln net.Listener, cfg *tls.Config) *drainListener {
 		maxCommand: int64(s.opts.MaxCommandBytes),
 		maxInline:  maxInline,
 	}}
+}
+
+// serve starts serving dl with a redcon server of its own.
+func (s *Server) serve(dl *drainListener) {
 	sv := served{ln: dl, err: make(chan error, 1)}
 	s.served = append(s.served, sv)
 	srv := redcon.NewServerNetwork("tcp", "", s.handle, s.accept, s.closed)
 	go func() { sv.err <- srv.Serve(dl) }()
-	return dl
 }
 
 // Addr returns the plain address served, or the TLS one if there is no
