@@ -286,6 +286,7 @@ func newLogger(cfg config) zerolog.Logger {
 func run(cfg config) (err error) {
 	base := newLogger(cfg)
 	log := componentLog(base, cfg.id, "seshatd")
+	hup := catchHangup()
 	if cfg.noSync {
 		log.Warn().Msg("--no-sync: nothing is fsynced, a crash loses acknowledged writes; for tests only")
 	}
@@ -306,6 +307,10 @@ func run(cfg config) (err error) {
 		return badConfig("--peer-listen %s: %v", cfg.peerListen, err)
 	} else {
 		_ = ln.Close()
+	}
+	peerCerts, peerTLSConfig, err := peerTLS(cfg)
+	if err != nil {
+		return err
 	}
 	// Pebble is chatty at info (WAL recovery, flushes): keep it to
 	// warnings unless debugging.
@@ -332,10 +337,6 @@ func run(cfg config) (err error) {
 		}
 	}
 	tlog := componentLog(base, cfg.id, "tcp")
-	peerCerts, peerTLSConfig, err := peerTLS(cfg)
-	if err != nil {
-		return err
-	}
 	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers,
 		PeerSecret: cfg.sec.peerSecret, TLS: peerTLSConfig, Logger: &tlog})
 	if err != nil {
@@ -396,7 +397,7 @@ func run(cfg config) (err error) {
 		return badConfig("%v", err)
 	}
 	serveClients(srv, clientLns)
-	defer watchCerts(componentLog(base, cfg.id, "tls"), clientLns.certs, peerCerts)()
+	defer watchCerts(componentLog(base, cfg.id, "tls"), hup, clientLns.certs, peerCerts)()
 	clientLns.logFields(log.Info()).Str("peer_listen", tr.Addr().String()).Bool("peer_secret", len(cfg.sec.peerSecret) > 0).
 		Bool("peer_tls", peerCerts != nil).
 		Str("data_dir", cfg.dataDir).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")

@@ -338,13 +338,19 @@ func (r *certReloader) reload(log zerolog.Logger, why string) {
 	ev.Msg("TLS certificates reloaded")
 }
 
-// watchCerts reloads each holder (nil ones skipped) on SIGHUP and when its
-// files change, until the returned function is called. SIGHUP is caught
-// even without TLS, so that a reload signal never kills the node.
-func watchCerts(log zerolog.Logger, holders ...*certReloader) (stop func()) {
-	holders = slices.DeleteFunc(holders, func(r *certReloader) bool { return r == nil })
+// catchHangup catches SIGHUP from now on, so that a reload signal never
+// kills the node (its default action), with or without TLS files.
+func catchHangup() chan os.Signal {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
+	return hup
+}
+
+// watchCerts reloads each holder (nil ones skipped) on SIGHUP (from
+// catchHangup's channel) and when its files change, until the returned
+// function is called.
+func watchCerts(log zerolog.Logger, hup chan os.Signal, holders ...*certReloader) (stop func()) {
+	holders = slices.DeleteFunc(holders, func(r *certReloader) bool { return r == nil })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
