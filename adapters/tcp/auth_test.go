@@ -83,8 +83,10 @@ func TestPeerSecretMesh(t *testing.T) {
 		if strings.Contains(l.String(), testSecret) {
 			t.Fatalf("node %d logged the secret:\n%s", i+1, l)
 		}
-		if tr := trs[i]; tr.Stats().RejectedConns != 0 {
-			t.Fatalf("node %d rejected connections: %+v\n%s", i+1, tr.Stats(), l)
+		// (A dial may come before mesh has told its target about the
+		// dialer: refused as an unknown peer, and retried.)
+		if strings.Contains(l.String(), `"auth":true`) {
+			t.Fatalf("node %d refused a peer's authentication:\n%s", i+1, l)
 		}
 	}
 }

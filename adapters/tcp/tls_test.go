@@ -45,8 +45,10 @@ func TestPeerTLSMesh(t *testing.T) {
 						t.Fatalf("got %v", m)
 					}
 				}
-				if st := tr.Stats(); st.RejectedConns != 0 {
-					t.Fatalf("node %d rejected connections: %+v\n%s", i+1, st, logs[i])
+				// (A dial may come before mesh has told its target about
+				// the dialer: refused as an unknown peer, and retried.)
+				if strings.Contains(logs[i].String(), `"auth":true`) {
+					t.Fatalf("node %d refused a peer's authentication: %+v\n%s", i+1, tr.Stats(), logs[i])
 				}
 			}
 		})
