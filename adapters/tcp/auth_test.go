@@ -230,6 +230,7 @@ func TestReflectedProofRefused(t *testing.T) {
 	if typ, _, err := fr.readFrame(); err != nil || typ != frameReject {
 		t.Fatalf("answer to the reflected proof %v, %v; want a reject", typ, err)
 	}
+	waitClosed(t, c) // the refusal is counted before the close
 	if st := b.Stats(); st.RejectedConns != 1 {
 		t.Fatalf("stats %+v", st)
 	}

@@ -43,6 +43,15 @@ func TestTransportContract(t *testing.T) {
 				if err := a.SetPeer(2, b.Addr().String()); err != nil {
 					t.Fatal(err)
 				}
+				// The harness is two connected endpoints: messages sent
+				// before a first connection could be dropped (a failed
+				// first dial drops what was queued meanwhile).
+				for deadline := time.Now().Add(10 * time.Second); a.Stats().Connects == 0 || b.Stats().Connects == 0; {
+					if time.Now().After(deadline) {
+						t.Fatalf("not connected after 10s: %+v, %+v", a.Stats(), b.Stats())
+					}
+					time.Sleep(time.Millisecond)
+				}
 				return contract.TransportHarness{A: a, B: b, AID: 1, BID: 2}
 			})
 		})

@@ -35,8 +35,9 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	rw, err := t.serverTLS(ctx, conn) // conn itself without TLS
 	if err != nil {
 		if ctx.Err() == nil {
-			t.stats.rejected.Add(1)
+			// Logged, then counted: who sees the count sees the line.
 			log.Warn().Err(err).Bool("auth", true).Msg("inbound connection rejected")
+			t.stats.rejected.Add(1)
 		}
 		return
 	}
@@ -48,12 +49,12 @@ func (t *Transport) serveInbound(conn net.Conn) {
 		if ctx.Err() != nil {
 			return
 		}
-		t.stats.rejected.Add(1)
 		ev := log.Warn().Err(err)
 		if from != domain.None {
 			ev = ev.Uint64("peer", uint64(from))
 		}
 		ev.Bool("auth", errors.Is(err, errAuth)).Msg("inbound connection rejected")
+		t.stats.rejected.Add(1)
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
