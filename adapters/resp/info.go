@@ -16,6 +16,8 @@ import (
 )
 
 // configParams are the parameters CONFIG GET knows, with their values.
+// requirepass is not among them, unlike in Redis: a secret is never
+// shown, to a client that passed AUTH or not.
 func (s *Server) configParams() [][2]string {
 	port := "0"
 	if s.ln != nil {
@@ -27,7 +29,6 @@ func (s *Server) configParams() [][2]string {
 		{"maxmemory", "0"},
 		{"databases", strconv.Itoa(s.opts.Databases)},
 		{"proto-max-bulk-len", strconv.Itoa(s.opts.MaxValueBytes)},
-		{"requirepass", s.opts.RequirePass},
 		{"save", ""},
 		{"appendonly", "no"},
 		{"appendfsync", "always"},

@@ -3,6 +3,7 @@ package resp
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -109,14 +110,16 @@ type Server struct {
 	kv    ports.KV
 	opts  Options
 	log   zerolog.Logger
-	srv   *redcon.Server
-	ln    *drainListener
 	start time.Time
+	// ln is the plain listener (Serve), tlsLn the TLS one (ServeTLS); either
+	// may be nil. served is every listener being served, with its redcon
+	// server (one per listener: redcon serves one).
+	ln, tlsLn *drainListener
+	served    []served
 
 	clients  atomic.Int64
 	nextID   atomic.Int64
 	inflight atomic.Int64
-	serveErr chan error
 
 	// conns are the live connections, by id (CLIENT LIST, CLIENT KILL).
 	mu    sync.Mutex
@@ -185,13 +188,34 @@ func New(kv ports.KV, opts Options) (*Server, error) {
 		s.cmdStats[name] = &cmdStat{name: name, container: containers[name], lat: newLatencyHist()}
 	}
 	s.stats.init()
-	s.srv = redcon.NewServerNetwork("tcp", "", s.handle, s.accept, s.closed)
 	return s, nil
 }
 
-// Serve serves on ln in the background; Shutdown stops it.
+// served is one listener being served.
+type served struct {
+	ln  *drainListener
+	err chan error // the redcon server's Serve result
+}
+
+// Serve serves plain RESP on ln in the background; Shutdown stops it. Call
+// it at most once, before Shutdown.
 func (s *Server) Serve(ln net.Listener) {
-	s.ln = &drainListener{Listener: ln, release: make(chan struct{}), limits: guardLimits{
+	s.ln = s.listener(ln, nil)
+	s.serve(s.ln) // after s.ln is set: connections read it
+}
+
+// ServeTLS serves RESP over TLS on ln, a plain TCP listener, in the
+// background; Shutdown stops it. Each connection's TLS handshake runs with
+// cfg on its first read (cfg.GetConfigForClient or GetCertificate may hand
+// out renewed certificates without a restart). It may run beside Serve,
+// on another listener; call it at most once, before Shutdown.
+func (s *Server) ServeTLS(ln net.Listener, cfg *tls.Config) {
+	s.tlsLn = s.listener(ln, cfg)
+	s.serve(s.tlsLn)
+}
+
+func (s *Server) listener(ln net.Listener, cfg *tls.Config) *drainListener {
+	return &drainListener{Listener: ln, tls: cfg, release: make(chan struct{}), limits: guardLimits{
 		// A value a little over MaxValueBytes gets a command error and the
 		// connection lives on; only one past 1 MiB too (Redis's smallest
 		// proto-max-bulk-len) closes it before it is buffered.
@@ -200,29 +224,54 @@ func (s *Server) Serve(ln net.Listener) {
 		maxCommand: int64(s.opts.MaxCommandBytes),
 		maxInline:  maxInline,
 	}}
-	s.serveErr = make(chan error, 1)
-	go func() { s.serveErr <- s.srv.Serve(s.ln) }()
 }
 
-// Addr returns the address served.
-func (s *Server) Addr() net.Addr { return s.ln.Addr() }
+// serve starts serving dl with a redcon server of its own.
+func (s *Server) serve(dl *drainListener) {
+	sv := served{ln: dl, err: make(chan error, 1)}
+	s.served = append(s.served, sv)
+	srv := redcon.NewServerNetwork("tcp", "", s.handle, s.accept, s.closed)
+	go func() { sv.err <- srv.Serve(dl) }()
+}
+
+// Addr returns the plain address served, or the TLS one if there is no
+// plain listener.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil && s.tlsLn != nil {
+		return s.tlsLn.Addr()
+	}
+	return s.ln.Addr()
+}
+
+// TLSAddr returns the TLS address served, or nil.
+func (s *Server) TLSAddr() net.Addr {
+	if s.tlsLn == nil {
+		return nil
+	}
+	return s.tlsLn.Addr()
+}
 
 // Shutdown stops accepting connections, waits (until ctx ends) for the
 // batches in flight to be answered, then closes every connection.
 func (s *Server) Shutdown(ctx context.Context) error {
-	if s.ln == nil {
+	if len(s.served) == 0 {
 		return nil
 	}
-	s.ln.drain()
+	for _, sv := range s.served {
+		sv.ln.drain()
+	}
 	for s.inflight.Load() > 0 && ctx.Err() == nil {
 		time.Sleep(2 * time.Millisecond)
 	}
-	s.ln.stop()
-	err := <-s.serveErr
+	var errs []error
+	for _, sv := range s.served {
+		sv.ln.stop()
+		errs = append(errs, <-sv.err)
+	}
 	if n := s.inflight.Load(); n > 0 {
 		return fmt.Errorf("resp: shutdown with %d batches in flight: %w", n, ctx.Err())
 	}
-	return err
+	return errors.Join(errs...)
 }
 
 // drainListener lets the server stop accepting (drain: the socket closes,
@@ -230,6 +279,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // (stop: Accept returns, and redcon closes them all).
 type drainListener struct {
 	net.Listener
+	tls            *tls.Config // if set, connections speak TLS
 	once, stopOnce sync.Once
 	draining       atomic.Bool
 	release        chan struct{}
@@ -243,6 +293,10 @@ func (l *drainListener) Accept() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	if err == nil {
+		if l.tls != nil {
+			// The guard reads the decrypted stream.
+			c = tls.Server(c, l.tls)
+		}
 		c = &guardConn{Conn: c, lim: l.limits}
 	}
 	return c, err

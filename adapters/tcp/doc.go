@@ -32,10 +32,40 @@
 // To the acceptor's id, or the connection is cut: a connection speaks for
 // one node only. A newer connection from a node replaces the older one.
 //
-// The handshake guards against misconfiguration (a node pointed at the
-// wrong cluster or address), not against a malicious network: nothing
-// authenticates the peer or protects the bytes. TLS with peer certificates
-// is future work; until then, run the peer port on a trusted network.
+// # Peer authentication
+//
+// Without Options.PeerSecret the handshake guards against misconfiguration
+// (a node pointed at the wrong cluster or address) only: any process that
+// reaches the port and knows the cluster id and a member's id is taken for
+// that member. With a secret, shared by every node, both sides prove that
+// they know it before any message is read, by a challenge-response that
+// never sends it:
+//
+//	dialer   -> handshake  {cluster, dialer id, acceptor id, nonce Nd}
+//	acceptor -> challenge  {cluster, acceptor id, dialer id, nonce Na,
+//	                        HMAC(secret, "a" | cluster | ids | Nd | Na)}
+//	dialer   -> proof      {cluster, dialer id, acceptor id,
+//	                        HMAC(secret, "d" | cluster | ids | Nd | Na)}
+//	acceptor -> ack
+//
+// Each nonce is 32 fresh random bytes per connection, so a recorded
+// exchange replayed to either side fails (the other side's nonce is new);
+// the role letter makes one side's proof useless as the other's; proofs
+// are compared in constant time (hmac.Equal). The dialer checks the
+// acceptor's proof before it sends its own, and answers a bad one with a
+// reject frame, so both sides log the refusal. A node with a secret
+// refuses a peer without one, both ways; refusals are logged with
+// "auth":true and counted in Stats.RejectedConns, and the reason never
+// contains the secret. The secret authenticates the connection's opening,
+// not its bytes: an attacker on the network path between two nodes (not
+// merely able to reach the port) could still inject frames into an
+// established connection.
+//
+// With Options.TLS every connection runs over mutual TLS first (each side
+// shows a certificate the other verifies; the dialer also checks that the
+// acceptor's names the host it dialed), then the handshake above, secret
+// or not, inside it. That protects the bytes too. A failed TLS handshake
+// is a refusal like the others ("auth":true, Stats.RejectedConns).
 //
 // # Frames
 //
@@ -47,7 +77,7 @@
 //
 // Types: handshake, handshake-ack, reject, message (one encoded Message,
 // see EncodeMessage), snapshot-header, snapshot-chunk, snapshot-end,
-// keepalive. The length is checked against Options.MaxFrameBytes (default
+// keepalive, challenge, proof. The length is checked against Options.MaxFrameBytes (default
 // 64 MiB; 1 KiB before the handshake is accepted) before the payload is
 // allocated or read. A message whose encoding exceeds MaxFrameBytes cannot
 // be sent: the writer drops and logs it, so Raft's byte limit per append

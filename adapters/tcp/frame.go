@@ -58,8 +58,15 @@ const (
 	// frameKeepalive (empty payload) keeps an idle connection under its
 	// peer's ReadTimeout.
 	frameKeepalive
+	// frameChallenge answers a handshake when the acceptor has a peer
+	// secret, acceptor to dialer: handshakePayload with the acceptor's
+	// nonce and its proof (see auth.go).
+	frameChallenge
+	// frameProof is the dialer's answer to a challenge: handshakePayload
+	// with its proof and no nonce.
+	frameProof
 
-	frameTypeMax = frameKeepalive
+	frameTypeMax = frameProof
 )
 
 var frameTypeNames = [...]string{
@@ -67,6 +74,7 @@ var frameTypeNames = [...]string{
 	frameReject: "reject", frameMessage: "message",
 	frameSnapHeader: "snapshot-header", frameSnapChunk: "snapshot-chunk",
 	frameSnapEnd: "snapshot-end", frameKeepalive: "keepalive",
+	frameChallenge: "challenge", frameProof: "proof",
 }
 
 func (t frameType) String() string {
@@ -181,19 +189,26 @@ func (fr *frameReader) readFrame() (frameType, []byte, error) {
 	return h.typ, p, nil
 }
 
-// handshakePayload opens a connection: the cluster, who speaks and whom it
-// expects to speak to. Encoding: uvarint length and bytes of ClusterID,
-// uvarint From, uvarint To.
+// handshakePayload is the payload of every handshake frame (handshake,
+// challenge, proof, ack): the cluster, who speaks and whom it expects to
+// speak to, and for peer authentication a nonce and a proof (auth.go).
+// Encoding: uvarint length and bytes of ClusterID, uvarint From, uvarint To,
+// uvarint length and bytes of Nonce (0 or nonceSize), uvarint length and
+// bytes of MAC (0 or macSize).
 type handshakePayload struct {
 	ClusterID string
 	From, To  domain.NodeID
+	Nonce     []byte
+	MAC       []byte
 }
 
 func (h handshakePayload) append(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(h.ClusterID)))
 	dst = append(dst, h.ClusterID...)
 	dst = binary.AppendUvarint(dst, uint64(h.From))
-	return binary.AppendUvarint(dst, uint64(h.To))
+	dst = binary.AppendUvarint(dst, uint64(h.To))
+	dst = appendBytes(dst, h.Nonce)
+	return appendBytes(dst, h.MAC)
 }
 
 func decodeHandshake(b []byte) (handshakePayload, error) {
@@ -206,6 +221,14 @@ func decodeHandshake(b []byte) (handshakePayload, error) {
 		ClusterID: string(cluster),
 		From:      domain.NodeID(d.uvarint("from")),
 		To:        domain.NodeID(d.uvarint("to")),
+		Nonce:     d.bytes("nonce"),
+		MAC:       d.bytes("proof"),
+	}
+	if d.err == nil && len(h.Nonce) != 0 && len(h.Nonce) != nonceSize {
+		d.fail("nonce of %d bytes, want %d", len(h.Nonce), nonceSize)
+	}
+	if d.err == nil && len(h.MAC) != 0 && len(h.MAC) != macSize {
+		d.fail("proof of %d bytes, want %d", len(h.MAC), macSize)
 	}
 	if err := d.finish("handshake"); err != nil {
 		return handshakePayload{}, err

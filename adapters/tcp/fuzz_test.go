@@ -147,3 +147,53 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+// FuzzHandshake feeds arbitrary byte streams to both sides of an
+// authenticated handshake, as a party that does not know the secret
+// would: the acceptor never accepts, the dialer never trusts, and every
+// failure is a refusal, a protocol error or the end of the stream. The
+// same input also goes to an acceptor without a secret, which accepts only
+// a well-formed handshake from a known peer.
+func FuzzHandshake(f *testing.F) {
+	nonce := bytes.Repeat([]byte{5}, nonceSize)
+	hs := handshakePayload{ClusterID: "c", From: 2, To: 1, Nonce: nonce}
+	f.Add(frameBytes(f, frame(frameHandshake, hs.append(nil)),
+		frame(frameProof, handshakePayload{ClusterID: "c", From: 2, To: 1, MAC: make([]byte, macSize)}.append(nil))))
+	f.Add(frameBytes(f, frame(frameHandshake, handshakePayload{ClusterID: "c", From: 2, To: 1}.append(nil))))
+	f.Add(frameBytes(f, frame(frameHandshake, hs.append(nil)), frame(frameReject, []byte("no"))))
+	f.Add(frameBytes(f, frame(frameChallenge, handshakePayload{ClusterID: "c", From: 1, To: 2, Nonce: nonce, MAC: make([]byte, macSize)}.append(nil)),
+		frame(frameHandshakeAck, handshakePayload{ClusterID: "c", From: 1, To: 2}.append(nil))))
+	f.Add(frameBytes(f, frame(frameHandshakeAck, handshakePayload{ClusterID: "c", From: 1, To: 2}.append(nil))))
+	f.Add([]byte{})
+	known := func(id domain.NodeID) bool { return id == 2 || id == 3 }
+	expected := func(t *testing.T, side string, err error) {
+		var r *refusal
+		if err == nil {
+			t.Fatalf("%s: accepted without the secret", side)
+		}
+		if !errors.Is(err, io.EOF) && !errors.Is(err, io.ErrUnexpectedEOF) &&
+			!errors.Is(err, domain.ErrCorrupt) && !errors.Is(err, errAuth) && !errors.As(err, &r) &&
+			!errors.Is(err, errRejected) {
+			t.Fatalf("%s: unexpected error %v", side, err)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		acceptor := &handshaker{cluster: "c", self: 1, secret: []byte("fuzz secret, long enough"), known: known}
+		_, err := acceptor.accept(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(io.Discard))
+		expected(t, "acceptor", err)
+
+		dialer := &handshaker{cluster: "c", self: 2, secret: []byte("fuzz secret, long enough")}
+		err = dialer.dial(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(io.Discard), 1)
+		expected(t, "dialer", err)
+
+		open := &handshaker{cluster: "c", self: 1, known: known}
+		var out bytes.Buffer
+		from, err := open.accept(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(&out))
+		if err == nil {
+			typ, p, rerr := newFrameReader(&out, handshakeMaxBytes).readFrame()
+			if rerr != nil || typ != frameHandshakeAck || !known(from) {
+				t.Fatalf("accepted node %d, answered %v %x (%v)", from, typ, p, rerr)
+			}
+		}
+	})
+}

@@ -31,51 +31,49 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	}()
 	log := t.log.With().Str("remote", conn.RemoteAddr().String()).Logger()
 
-	br := bufio.NewReaderSize(conn, 64<<10)
-	fr := newFrameReader(br, handshakeMaxBytes)
-	bw := bufio.NewWriterSize(conn, 512)
 	_ = conn.SetDeadline(time.Now().Add(t.opts.DialTimeout))
-	hs, reason, err := t.readHandshake(fr)
+	rw, err := t.serverTLS(ctx, conn) // conn itself without TLS
+	if err != nil {
+		if ctx.Err() == nil {
+			// Logged, then counted: who sees the count sees the line.
+			log.Warn().Err(err).Bool("auth", true).Msg("inbound connection rejected")
+			t.stats.rejected.Add(1)
+		}
+		return
+	}
+	br := bufio.NewReaderSize(rw, 64<<10)
+	fr := newFrameReader(br, handshakeMaxBytes)
+	bw := bufio.NewWriterSize(rw, 512)
+	from, err := t.handshaker().accept(fr, bw)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
 		}
+		ev := log.Warn().Err(err)
+		if from != domain.None {
+			ev = ev.Uint64("peer", uint64(from))
+		}
+		ev.Bool("auth", errors.Is(err, errAuth)).Msg("inbound connection rejected")
 		t.stats.rejected.Add(1)
-		log.Warn().Err(err).Msg("inbound connection rejected")
-		if reason != "" {
-			if writeFrame(bw, frameReject, rejectPayload(reason)) == nil {
-				_ = bw.Flush()
-			}
-		}
-		return
-	}
-	ack := handshakePayload{ClusterID: t.opts.ClusterID, From: t.opts.ID, To: hs.From}
-	if err := writeFrame(bw, frameHandshakeAck, ack.append(nil)); err == nil {
-		err = bw.Flush()
-	}
-	if err != nil {
-		if ctx.Err() == nil {
-			log.Warn().Err(err).Uint64("peer", uint64(hs.From)).Msg("handshake ack failed")
-		}
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
-	log = log.With().Uint64("peer", uint64(hs.From)).Logger()
+	log = log.With().Uint64("peer", uint64(from)).Logger()
 
 	// Register as the peer's connection; the newest wins (a restarted peer
 	// replaces its half-dead predecessor at once).
 	me := &inConn{cancel: cancel}
 	t.mu.Lock()
-	if t.closed.Load() || t.mu.peers[hs.From] == nil {
+	if t.closed.Load() || t.mu.peers[from] == nil {
 		t.mu.Unlock()
 		return
 	}
-	old := t.mu.inbound[hs.From]
-	t.mu.inbound[hs.From] = me
+	old := t.mu.inbound[from]
+	t.mu.inbound[from] = me
 	// A peer that connects to us is up: if our writer to it is backing
 	// off (it was down), dial now rather than after up to BackoffMax.
 	select {
-	case t.mu.peers[hs.From].wake <- struct{}{}:
+	case t.mu.peers[from].wake <- struct{}{}:
 	default:
 	}
 	t.mu.Unlock()
@@ -85,8 +83,8 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	}
 	defer func() {
 		t.mu.Lock()
-		if t.mu.inbound[hs.From] == me {
-			delete(t.mu.inbound, hs.From)
+		if t.mu.inbound[from] == me {
+			delete(t.mu.inbound, from)
 		}
 		t.mu.Unlock()
 	}()
@@ -95,7 +93,7 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	fr.max = uint32(t.opts.MaxFrameBytes)
 	var deadlineSet time.Time
 	s := &session{
-		peer:    hs.From,
+		peer:    from,
 		self:    t.opts.ID,
 		maxSnap: t.opts.MaxSnapshotBytes,
 		deliver: t.deliver,
@@ -108,7 +106,7 @@ func (t *Transport) serveInbound(conn net.Conn) {
 			// Keep the read deadline ReadTimeout ahead, resetting it only
 			// when an eighth of it has passed (SetReadDeadline is not free).
 			if now := time.Now(); now.Sub(deadlineSet) > t.opts.ReadTimeout/8 {
-				_ = conn.SetReadDeadline(now.Add(t.opts.ReadTimeout))
+				_ = rw.SetReadDeadline(now.Add(t.opts.ReadTimeout))
 				deadlineSet = now
 			}
 		},
@@ -130,33 +128,6 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	default:
 		log.Warn().Err(err).Msg("inbound connection failed")
 	}
-}
-
-// readHandshake reads and checks the first frame of an inbound connection.
-// reason, when not empty, is what to tell a well-formed but refused dialer.
-func (t *Transport) readHandshake(fr *frameReader) (hs handshakePayload, reason string, err error) {
-	typ, payload, err := fr.readFrame()
-	if err != nil {
-		return hs, "", fmt.Errorf("tcp: reading handshake: %w", err)
-	}
-	if typ != frameHandshake {
-		return hs, "", fmt.Errorf("tcp: first frame is a %s frame, not a handshake: %w", typ, domain.ErrCorrupt)
-	}
-	hs, err = decodeHandshake(payload)
-	if err != nil {
-		return hs, "", err
-	}
-	switch {
-	case hs.ClusterID != t.opts.ClusterID:
-		reason = fmt.Sprintf("cluster id %q is not %q", hs.ClusterID, t.opts.ClusterID)
-	case hs.To != t.opts.ID:
-		reason = fmt.Sprintf("this is node %d, not node %d", t.opts.ID, hs.To)
-	case hs.From == t.opts.ID || !t.knownPeer(hs.From):
-		reason = fmt.Sprintf("node %d is not a known peer of node %d", hs.From, t.opts.ID)
-	default:
-		return hs, "", nil
-	}
-	return hs, reason, fmt.Errorf("tcp: handshake from node %d refused: %s", hs.From, reason)
 }
 
 // session reads the frames of one handshaken inbound connection and turns

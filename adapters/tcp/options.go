@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -96,15 +98,34 @@ type Options struct {
 	// (the receiver reassembles the data in memory before delivering the
 	// message). Default 1 GiB.
 	MaxSnapshotBytes int64
+	// PeerSecret, if set, is the secret every node of the cluster shares:
+	// a connection is accepted (and a dialed peer trusted) only after both
+	// sides prove they know it in the handshake, by a challenge-response
+	// that never sends it (see the package documentation). At least
+	// MinPeerSecretLen bytes. Default: none, and then any process that
+	// reaches the listener and knows the cluster id and a member's id is
+	// taken for that member.
+	PeerSecret []byte
+	// TLS, if set, runs every peer connection over mutual TLS with this
+	// configuration, in both roles, before the handshake: it must carry
+	// this node's certificate (Certificates, GetCertificate or
+	// GetConfigForClient for accepting, GetClientCertificate or
+	// Certificates for dialing) and, to authenticate peers, require and
+	// verify theirs (ClientAuth tls.RequireAndVerifyClientCert with
+	// ClientCAs, and RootCAs or VerifyConnection). A dial verifies the
+	// peer's certificate against the host of its address unless
+	// ServerName is set. Shared, not copied, by Clone. Default: plain TCP.
+	TLS *tls.Config
 	// Logger receives the transport's logs. Default: zerolog.Nop().
 	Logger *zerolog.Logger
 }
 
 // Clone returns a copy of o that shares nothing mutable with it (the Peers
-// map is copied; the Logger is shared).
+// map and the PeerSecret are copied; the Logger is shared).
 func (o Options) Clone() Options {
 	c := o
 	c.Peers = maps.Clone(o.Peers)
+	c.PeerSecret = bytes.Clone(o.PeerSecret)
 	return c
 }
 
@@ -171,6 +192,8 @@ func (o *Options) Validate() error {
 		return bad("SnapshotChunkBytes %d outside [1, MaxFrameBytes=%d]", o.SnapshotChunkBytes, o.MaxFrameBytes)
 	case o.MaxSnapshotBytes < 0:
 		return bad("MaxSnapshotBytes %d is negative", o.MaxSnapshotBytes)
+	case len(o.PeerSecret) > 0 && len(o.PeerSecret) < MinPeerSecretLen:
+		return bad("PeerSecret is %d bytes, fewer than %d", len(o.PeerSecret), MinPeerSecretLen)
 	}
 	for id, addr := range o.Peers {
 		if id == domain.None {

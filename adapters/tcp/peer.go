@@ -64,10 +64,12 @@ type writer struct {
 	failures int    // consecutive failed connection attempts
 }
 
-// outConn is an established, handshaken outbound connection.
+// outConn is an established, handshaken outbound connection: conn (TLS
+// or not) is read and written, raw (the TCP connection) closed, at once
+// and without a TLS goodbye that a dead peer would make wait.
 type outConn struct {
-	conn net.Conn
-	bw   *bufio.Writer
+	conn, raw net.Conn
+	bw        *bufio.Writer
 }
 
 func (w *writer) run() {
@@ -155,36 +157,16 @@ func (w *writer) connect() (_ *outConn, err error) {
 		}
 	}()
 	_ = conn.SetDeadline(deadline)
-	bw := bufio.NewWriterSize(conn, writeBufferSize)
-	hs := handshakePayload{ClusterID: opts.ClusterID, From: opts.ID, To: w.p.id}
-	if err := writeFrame(bw, frameHandshake, hs.append(nil)); err != nil {
-		return nil, fmt.Errorf("tcp: handshake to %s: %w", w.p.addr, err)
-	}
-	if err := bw.Flush(); err != nil {
-		return nil, fmt.Errorf("tcp: handshake to %s: %w", w.p.addr, err)
-	}
-	fr := newFrameReader(conn, handshakeMaxBytes)
-	typ, payload, err := fr.readFrame()
+	rw, err := w.t.clientTLS(dctx, conn, w.p.addr)
 	if err != nil {
-		return nil, fmt.Errorf("tcp: handshake answer from %s: %w", w.p.addr, err)
+		return nil, err
 	}
-	switch typ {
-	case frameReject:
-		return nil, fmt.Errorf("tcp: peer at %s rejected the handshake: %q", w.p.addr, payload)
-	case frameHandshakeAck:
-	default:
-		return nil, fmt.Errorf("tcp: peer at %s answered the handshake with a %s frame: %w", w.p.addr, typ, domain.ErrCorrupt)
-	}
-	ack, err := decodeHandshake(payload)
-	if err != nil {
-		return nil, fmt.Errorf("tcp: handshake ack from %s: %w", w.p.addr, err)
-	}
-	if ack.ClusterID != opts.ClusterID || ack.From != w.p.id || ack.To != opts.ID {
-		return nil, fmt.Errorf("tcp: peer at %s acked as node %d of cluster %q for node %d, want node %d of %q for %d: %w",
-			w.p.addr, ack.From, ack.ClusterID, ack.To, w.p.id, opts.ClusterID, opts.ID, domain.ErrCorrupt)
+	bw := bufio.NewWriterSize(rw, writeBufferSize)
+	if err := w.t.handshaker().dial(newFrameReader(rw, handshakeMaxBytes), bw, w.p.id); err != nil {
+		return nil, fmt.Errorf("tcp: handshake with %s: %w", w.p.addr, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	return &outConn{conn: conn, bw: bw}, nil
+	return &outConn{conn: rw, raw: conn, bw: bw}, nil
 }
 
 // serve writes the peer's queue to oc until the connection fails or the
@@ -203,10 +185,10 @@ func (w *writer) serve(oc *outConn) error {
 		deadErr = err
 		close(dead)
 	}()
-	stop := context.AfterFunc(w.p.ctx, func() { _ = oc.conn.Close() })
+	stop := context.AfterFunc(w.p.ctx, func() { _ = oc.raw.Close() })
 	defer func() {
 		stop()
-		_ = oc.conn.Close()
+		_ = oc.raw.Close()
 		<-dead
 	}()
 	keepalive := time.NewTicker(max(w.t.opts.ReadTimeout/3, time.Millisecond))

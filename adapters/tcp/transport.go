@@ -274,5 +274,5 @@ func (t *Transport) deliver(m domain.Message) {
 		}
 	}
 	t.stats.inboxDropped.Add(1)
-	t.log.Debug().Stringer("type", m.Type).Uint64("from", uint64(m.From)).Msg("inbox full, message dropped")
+	t.log.Debug().Stringer("type", m.Type).Uint64("peer", uint64(m.From)).Msg("inbox full, message dropped")
 }

@@ -359,7 +359,7 @@ func TestHandshakeRefusals(t *testing.T) {
 		t.Fatalf("log:\n%s", logs)
 	}
 	c, typ, p := rawHandshake(t, b.Addr().String(), handshakePayload{ClusterID: "test", From: 2, To: 1})
-	if ack, err := decodeHandshake(p); typ != frameHandshakeAck || err != nil || ack != (handshakePayload{ClusterID: "test", From: 1, To: 2}) {
+	if ack, err := decodeHandshake(p); typ != frameHandshakeAck || err != nil || !cmp.Equal(ack, handshakePayload{ClusterID: "test", From: 1, To: 2}) {
 		t.Fatalf("good handshake answered with %v %+v %v", typ, ack, err)
 	}
 	_ = c.Close()

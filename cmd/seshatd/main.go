@@ -70,6 +70,7 @@ type config struct {
 	readMode       consensus.ReadMode
 	leaseDrift     int
 	metricsListen  string
+	sec            securityConfig // TLS and peer authentication (security.go)
 }
 
 // engine is the keyspace settings every node of the cluster must share.
@@ -113,7 +114,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 	var (
 		id        = fs.Uint64("id", 0, "this node's id (non-zero, one of --cluster's)")
 		dataDir   = fs.String("data-dir", "", "directory of this node's data (created if needed)")
-		listen    = fs.String("listen", "127.0.0.1:6379", "client (Redis protocol) address to listen on")
+		listen    = fs.String("listen", "127.0.0.1:6379", "client (Redis protocol) address to listen on; empty or 0: none (TLS only, see --tls-port)")
 		peer      = fs.String("peer-listen", "", "peer address to listen on (default: this node's --cluster address)")
 		cluster   = fs.String("cluster", "", "peer addresses of every node: 1=host:port,2=host:port,...")
 		clients   = fs.String("clients", "", "client addresses of every node, for forwarding and MOVED: 1=host:port,...")
@@ -134,6 +135,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		readMode  = fs.String("read-mode", "readindex", "how the leader confirms a linearizable read: readindex (a heartbeat round) or lease (no round trip; assumes bounded clock drift, see README)")
 		leaseDrft = fs.Int("lease-drift-ticks", 0, "with --read-mode lease: the clock-drift bound in ticks, the lease being election-ticks minus it (default election-ticks/2)")
 		metricsLn = fs.String("metrics-listen", "", "address of the HTTP server for /metrics (Prometheus), /healthz and /readyz (default: none)")
+		secFlags  = addSecurityFlags(fs)
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -223,6 +225,18 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 	if c.peerListen == "" {
 		c.peerListen = c.cluster[c.id]
 	}
+	if clientListenDisabled(c.listen) {
+		c.listen = ""
+	}
+	if c.sec, err = secFlags.resolve(c.listen); err != nil {
+		return c, err
+	}
+	switch {
+	case c.listen == "" && c.sec.tlsListen == "":
+		return c, errors.New("--listen and --tls-port are both off: clients could not connect")
+	case c.listen == "" && len(c.cluster) > 1 && !c.redirect:
+		return c, errors.New("--listen is off, but followers forward writes to the leader's plain client port (--clients): keep --listen on a private address, or use --redirect")
+	}
 	return c, nil
 }
 
@@ -285,10 +299,9 @@ func newLogger(cfg config) zerolog.Logger {
 // run starts the node and serves until SIGTERM or SIGINT, or until the node
 // fails.
 func run(cfg config) (err error) {
-	// Every JSON line carries node (and component) exactly once: raft and
-	// tcp add node themselves, tcp, app and resp their component.
 	base := newLogger(cfg)
-	log := base.With().Uint64("node", uint64(cfg.id)).Logger()
+	log := componentLog(base, cfg.id, "seshatd")
+	hup := catchHangup()
 	if cfg.noSync {
 		log.Warn().Msg("--no-sync: nothing is fsynced, a crash loses acknowledged writes; for tests only")
 	}
@@ -297,11 +310,11 @@ func run(cfg config) (err error) {
 	}
 	// Listen first: an address in use is a configuration error, found
 	// before anything is opened.
-	clientLn, err := net.Listen("tcp", cfg.listen)
+	clientLns, err := listenClients(cfg)
 	if err != nil {
-		return badConfig("--listen %s: %v", cfg.listen, err)
+		return err
 	}
-	defer clientLn.Close()
+	defer clientLns.close()
 	obs, err := newObserver(cfg, log)
 	if err != nil {
 		return err
@@ -315,9 +328,13 @@ func run(cfg config) (err error) {
 	} else {
 		_ = ln.Close()
 	}
+	peerCerts, peerTLSConfig, err := peerTLS(cfg)
+	if err != nil {
+		return err
+	}
 	// Pebble is chatty at info (WAL recovery, flushes): keep it to
 	// warnings unless debugging.
-	plog := log.With().Str("component", "pebble").Logger()
+	plog := componentLog(base, cfg.id, "pebble")
 	if cfg.logLevel > zerolog.DebugLevel {
 		plog = plog.Level(max(cfg.logLevel, zerolog.WarnLevel))
 	}
@@ -339,8 +356,9 @@ func run(cfg config) (err error) {
 			peers[nid] = a
 		}
 	}
-	tlog := base
-	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers, Logger: &tlog})
+	tlog := componentLog(base, cfg.id, "tcp")
+	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers,
+		PeerSecret: cfg.sec.peerSecret, TLS: peerTLSConfig, Logger: &tlog})
 	if err != nil {
 		return badConfig("--peer-listen %s: %v", cfg.peerListen, err)
 	}
@@ -351,7 +369,7 @@ func run(cfg config) (err error) {
 		ids = append(ids, nid)
 	}
 	slices.Sort(ids)
-	nlog := base.With().Str("component", "raft").Logger()
+	nlog := componentLog(base, cfg.id, "raft")
 	n, err := node.Start(node.Config{
 		Raft: consensus.Config{
 			ID:              cfg.id,
@@ -381,13 +399,12 @@ func run(cfg config) (err error) {
 	}()
 
 	electionTimeout := 2 * time.Duration(cfg.electionTicks) * cfg.tick
-	relayLog := log
-	rl, err := relay.New(relay.Options{Password: cfg.requirePass, Logger: &relayLog})
+	rl, err := relay.New(relay.Options{Password: cfg.requirePass, Logger: new(componentLog(base, cfg.id, "relay"))})
 	if err != nil {
 		return badConfig("%v", err)
 	}
 	defer rl.Close()
-	alog := log
+	alog := componentLog(base, cfg.id, "app")
 	svc, err := app.New(obs.appNode(n), db.StateMachine(), app.Config{
 		ClientAddrs: cfg.clients,
 		Relay:       rl,
@@ -400,16 +417,19 @@ func run(cfg config) (err error) {
 		return badConfig("%v", err)
 	}
 	defer svc.Close()
-	rlog := log
+	rlog := componentLog(base, cfg.id, "resp")
 	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Databases: cfg.databases, Version: version, Logger: &rlog,
 		RequirePass: cfg.requirePass, Redirect: cfg.redirect})
 	if err != nil {
 		return badConfig("%v", err)
 	}
-	srv.Serve(clientLn)
+	serveClients(srv, clientLns)
 	obs.start(n, svc, srv, db)
-	log.Info().Str("listen", clientLn.Addr().String()).Str("peer_listen", tr.Addr().String()).
+	defer watchCerts(componentLog(base, cfg.id, "tls"), hup, clientLns.certs, peerCerts)()
+	clientLns.logFields(log.Info()).Str("peer_listen", tr.Addr().String()).Bool("peer_secret", len(cfg.sec.peerSecret) > 0).
+		Bool("peer_tls", peerCerts != nil).
 		Str("data_dir", cfg.dataDir).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")
+	warnInsecure(log, cfg)
 
 	sigc := make(chan os.Signal, 2)
 	signal.Notify(sigc, syscall.SIGTERM, syscall.SIGINT)

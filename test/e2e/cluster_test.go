@@ -75,6 +75,8 @@ type cluster struct {
 	clients []string // client addresses, index i is node i+1
 	peers   []string
 	extra   []string // extra flags for every node
+	// nodeExtra, if set, gives one node's own extra flags (after extra).
+	nodeExtra func(id int) []string
 
 	mu    sync.Mutex
 	procs map[int]*proc
@@ -84,9 +86,15 @@ type cluster struct {
 
 func newCluster(t *testing.T, n int, extra ...string) *cluster {
 	t.Helper()
+	return newClusterWith(t, n, nil, extra...)
+}
+
+// newClusterWith is newCluster with flags of each node's own.
+func newClusterWith(t *testing.T, n int, nodeExtra func(id int) []string, extra ...string) *cluster {
+	t.Helper()
 	addrs := freeAddrs(t, 2*n)
 	c := &cluster{
-		t: t, n: n, dir: t.TempDir(), clients: addrs[:n], peers: addrs[n:], extra: extra,
+		t: t, n: n, dir: t.TempDir(), clients: addrs[:n], peers: addrs[n:], extra: extra, nodeExtra: nodeExtra,
 		procs: map[int]*proc{}, logs: map[int]*os.File{}, rdb: map[int]*redis.Client{},
 	}
 	t.Cleanup(c.cleanup)
@@ -105,7 +113,11 @@ func (c *cluster) list(addrs []string) string {
 }
 
 func (c *cluster) args(id int) []string {
-	return append([]string{
+	var own []string
+	if c.nodeExtra != nil {
+		own = c.nodeExtra(id)
+	}
+	return append(append([]string{
 		"--id", strconv.Itoa(id),
 		"--data-dir", filepath.Join(c.dir, strconv.Itoa(id)),
 		"--listen", c.clients[id-1],
@@ -116,7 +128,7 @@ func (c *cluster) args(id int) []string {
 		"--election-ticks", strconv.Itoa(electionTicks),
 		"--heartbeat-ticks", "2",
 		"--log-format", "console",
-	}, c.extra...)
+	}, c.extra...), own...)
 }
 
 // start starts node id and waits for its client port to accept.
