@@ -16,7 +16,7 @@ import (
 // line never holds a key twice.
 var (
 	addsNode      = map[string]bool{"tcp": true, "raft": true}
-	addsComponent = map[string]bool{"tcp": true, "app": true, "resp": true, "relay": true}
+	addsComponent = map[string]bool{"tcp": true, "app": true, "resp": true, "relay": true, "metrics": true}
 )
 
 // componentLog returns the logger to give component, derived from base

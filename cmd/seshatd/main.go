@@ -315,7 +315,7 @@ func run(cfg config) (err error) {
 		return err
 	}
 	defer clientLns.close()
-	obs, err := newObserver(cfg, log)
+	obs, err := newObserver(cfg, componentLog(base, cfg.id, "metrics"))
 	if err != nil {
 		return err
 	}
