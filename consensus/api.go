@@ -99,6 +99,20 @@ type Status struct {
 	Membership domain.Membership
 	// Progress is the leader's view of each member (nil on non-leaders).
 	Progress map[domain.NodeID]Progress
+	// Reads counts this node's ReadIndex work as a leader, since it
+	// started.
+	Reads ReadStats
+}
+
+// ReadStats counts a leader's ReadIndex work: one heartbeat round serves
+// every read that joined it, so Rounds is at most the reads it served.
+type ReadStats struct {
+	// Rounds and Confirmed: heartbeat rounds started, and confirmed by a
+	// quorum (a round abandoned on losing leadership is never confirmed).
+	Rounds, Confirmed uint64
+	// Immediate: reads answered with no round, under a lease or as the
+	// only voter.
+	Immediate uint64
 }
 
 // Progress is a leader's view of one follower.

@@ -60,6 +60,8 @@ type Raft struct {
 	commitNews bool
 
 	reads readIndexState
+	// readStats counts ReadIndex work for Status; it survives role changes.
+	readStats ReadStats
 
 	msgs            []domain.Message
 	msgsAfterSync   []domain.Message

@@ -120,6 +120,7 @@ func (r *Raft) startRead(req readRequest) {
 	req.index = r.log.committed
 	if len(r.voters) == 1 && r.voters[0] == r.id || r.leaseHolds() {
 		// Nobody else can have been elected: answer at once.
+		r.readStats.Immediate++
 		r.answerRead(req)
 		return
 	}
@@ -129,6 +130,7 @@ func (r *Raft) startRead(req readRequest) {
 		return
 	}
 	r.reads.nextID++
+	r.readStats.Rounds++
 	r.noteSent(r.reads.nextID)
 	r.reads.rounds = append(r.reads.rounds, readRound{id: r.reads.nextID, reqs: []readRequest{req}})
 	r.reads.open = true
@@ -164,6 +166,7 @@ func (r *Raft) confirmReads() {
 	if n == 0 {
 		return
 	}
+	r.readStats.Confirmed += uint64(n)
 	if n == len(r.reads.rounds) {
 		r.reads.open = false
 	}

@@ -3,6 +3,8 @@ package consensus
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/seshat-kv/seshat/domain"
 )
 
@@ -44,6 +46,10 @@ func TestReadIndexLeaderStepByStep(t *testing.T) {
 	diffReady(t, Ready{
 		ReadStates: []ReadState{{Index: 1, Context: []byte("r3")}},
 	}, readyOf(t, l))
+	// Three reads took two rounds, both confirmed, none without a round.
+	if d := cmp.Diff(ReadStats{Rounds: 2, Confirmed: 2}, l.Status().Reads); d != "" {
+		t.Fatalf("read stats (-want +got):\n%s", d)
+	}
 }
 
 // TestReadIndexBeforeCommitInTerm: a new leader queues reads until its

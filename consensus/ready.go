@@ -171,6 +171,7 @@ func (r *Raft) Status() Status {
 		FirstIndex: r.log.firstIndex(),
 		LastIndex:  r.log.lastIndex(),
 		Membership: r.membership.Clone(),
+		Reads:      r.readStats,
 	}
 	if r.role == Leader {
 		s.Progress = make(map[domain.NodeID]Progress, len(r.prs))

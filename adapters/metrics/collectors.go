@@ -33,12 +33,14 @@ var (
 	descPeerMatch = desc("seshat_raft_peer_match_index", "Leader only: the highest index known to be in a follower's log.", "peer")
 	descPeerLag   = desc("seshat_raft_peer_lag_entries", "Leader only: entries of the leader's log a follower does not have yet.", "peer")
 	descPeerUp    = desc("seshat_raft_peer_active", "Leader only: 1 if the follower was heard from within an election timeout.", "peer")
+	descRounds    = desc("seshat_raft_read_rounds_total", "Heartbeat rounds a leader started to confirm ReadIndex reads (one round serves every read that joined it), by outcome (started, confirmed).", "outcome")
+	descLeaseRead = desc("seshat_raft_lease_reads_total", "Reads a leader answered with no heartbeat round: under a lease (--read-mode lease) or as the only voter.")
 	descDiskFull  = desc("seshat_storage_disk_full", "1 while the node refuses writes because its disk is nearly full.")
 )
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descNodeID, descTerm, descLeader, descRole, descCommit, descApplied,
-		descLast, descFirst, descEntries, descVoters, descLearners, descPeerMatch, descPeerLag, descPeerUp, descDiskFull} {
+		descLast, descFirst, descEntries, descVoters, descLearners, descPeerMatch, descPeerLag, descPeerUp, descRounds, descLeaseRead, descDiskFull} {
 		ch <- d
 	}
 }
@@ -67,6 +69,9 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 			entries = float64(st.LastIndex - r.FirstIndex + 1)
 		}
 		gauge(descEntries, entries)
+		ch <- prometheus.MustNewConstMetric(descRounds, prometheus.CounterValue, float64(r.ReadRounds), "started")
+		ch <- prometheus.MustNewConstMetric(descRounds, prometheus.CounterValue, float64(r.ReadRoundsConfirmed), "confirmed")
+		ch <- prometheus.MustNewConstMetric(descLeaseRead, prometheus.CounterValue, float64(r.LeaseReads))
 		for _, p := range r.Peers {
 			if p.ID == st.ID {
 				continue

@@ -53,6 +53,10 @@ type Replication struct {
 	FirstIndex domain.Index
 	// Peers are a leader's followers, in id order (none on a follower).
 	Peers []Peer
+	// ReadRounds and ReadRoundsConfirmed count the heartbeat rounds the
+	// node started as leader to confirm ReadIndex reads, and those a
+	// quorum confirmed; LeaseReads the reads it answered with no round.
+	ReadRounds, ReadRoundsConfirmed, LeaseReads uint64
 }
 
 // Peer is a leader's view of one follower.

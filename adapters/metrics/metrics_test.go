@@ -118,7 +118,8 @@ func TestStatusMetrics(t *testing.T) {
 	s, err := New(Options{
 		Status: leaderStatus,
 		Replication: func() Replication {
-			return Replication{FirstIndex: 41, Peers: []Peer{{ID: 1, Match: 100, Active: true}, {ID: 2, Match: 97, Active: true}, {ID: 3, Match: 40}}}
+			return Replication{FirstIndex: 41, Peers: []Peer{{ID: 1, Match: 100, Active: true}, {ID: 2, Match: 97, Active: true}, {ID: 3, Match: 40}},
+				ReadRounds: 12, ReadRoundsConfirmed: 11, LeaseReads: 4}
 		},
 		DiskFull: func() bool { return true },
 	})
@@ -146,6 +147,9 @@ func TestStatusMetrics(t *testing.T) {
 		{"seshat_raft_peer_match_index", []string{"peer", "3"}, 40},
 		{"seshat_raft_peer_lag_entries", []string{"peer", "3"}, 60},
 		{"seshat_raft_peer_active", []string{"peer", "3"}, 0},
+		{"seshat_raft_read_rounds_total", []string{"outcome", "started"}, 12},
+		{"seshat_raft_read_rounds_total", []string{"outcome", "confirmed"}, 11},
+		{"seshat_raft_lease_reads_total", nil, 4},
 		{"seshat_storage_disk_full", nil, 1},
 	})
 	// The leader itself is not its own peer.

@@ -126,7 +126,8 @@ func (o *observer) stop(ctx context.Context) {
 
 func (o *observer) replication() metrics.Replication {
 	st := o.node.Status()
-	r := metrics.Replication{FirstIndex: st.FirstIndex}
+	r := metrics.Replication{FirstIndex: st.FirstIndex, ReadRounds: st.Reads.Rounds,
+		ReadRoundsConfirmed: st.Reads.Confirmed, LeaseReads: st.Reads.Immediate}
 	for id, pr := range st.Progress {
 		r.Peers = append(r.Peers, metrics.Peer{ID: id, Match: pr.Match, Active: pr.RecentActive})
 	}
