@@ -154,7 +154,7 @@ func (h *handshaker) checkDialer(hs handshakePayload) error {
 	case len(hs.MAC) != 0:
 		return fmt.Errorf("tcp: handshake carries a proof: %w", domain.ErrCorrupt)
 	case len(h.secret) > 0 && len(hs.Nonce) == 0:
-		return refuse(true, "node %d requires peer authentication and node %d offered none (set the same --peer-secret on every node)", h.self, hs.From)
+		return refuse(true, "node %d requires a peer secret and node %d offered none (set the same --peer-secret on every node)", h.self, hs.From)
 	case len(h.secret) == 0 && len(hs.Nonce) != 0:
 		return refuse(true, "node %d offers peer authentication and node %d has no peer secret (set the same --peer-secret on every node)", hs.From, h.self)
 	}

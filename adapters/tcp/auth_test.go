@@ -303,7 +303,7 @@ func TestForgedMessagesNeverDelivered(t *testing.T) {
 	if st := victim.Stats(); st.Received != 0 || st.BadConns != 0 {
 		t.Fatalf("victim stats %+v", st)
 	}
-	if !strings.Contains(logs.String(), "requires peer authentication") || !strings.Contains(logs.String(), "does not match") {
+	if !strings.Contains(logs.String(), "requires a peer secret") || !strings.Contains(logs.String(), "does not match") {
 		t.Fatalf("refusals not logged with their reason:\n%s", logs)
 	}
 }

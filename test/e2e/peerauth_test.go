@@ -87,7 +87,7 @@ func TestPeerAuthKeepsForgersOut(t *testing.T) {
 		name, refusal string
 		flags         []string
 	}{
-		{"PeerSecret", "requires peer authentication", []string{"--peer-secret", secret}},
+		{"PeerSecret", "requires a peer secret", []string{"--peer-secret", secret}},
 		{"PeerTLS", "TLS handshake", []string{"--peer-tls-cert", f.server.CertFile, "--peer-tls-key", f.server.KeyFile, "--peer-tls-ca", f.caFile}},
 	} {
 		t.Run(tc.name, func(t *testing.T) { forgersKeptOut(t, newCluster(t, 3, tc.flags...), tc.refusal, secret) })
