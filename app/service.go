@@ -287,15 +287,16 @@ func (s *Service) HandOver(ctx context.Context) error {
 	if st.Role != consensus.Leader {
 		return nil
 	}
-	var to domain.NodeID
-	var best domain.Index
-	for id, pr := range st.Progress {
-		if id == st.ID || !st.Membership.IsVoter(id) || !pr.RecentActive {
-			continue
+	// CheckQuorum clears every follower's RecentActive once per election
+	// timeout, and the next heartbeat's answer sets it again: a hand-over
+	// that falls in between waits for that answer rather than give up.
+	to, best := handOverTarget(st)
+	for wait := time.Now().Add(handOverWait); to == domain.None && time.Now().Before(wait) && ctx.Err() == nil; {
+		time.Sleep(5 * time.Millisecond)
+		if st = s.node.Status(); st.Role != consensus.Leader {
+			return nil
 		}
-		if to == domain.None || pr.Match > best || (pr.Match == best && id < to) {
-			to, best = id, pr.Match
-		}
+		to, best = handOverTarget(st)
 	}
 	if to == domain.None {
 		return fmt.Errorf("app: hand over: no active follower to transfer leadership to")
@@ -310,6 +311,24 @@ func (s *Service) HandOver(ctx context.Context) error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return nil
+}
+
+// handOverWait bounds how long HandOver waits for a follower to show
+// itself active: a few heartbeat intervals at seshatd's default tick.
+const handOverWait = 250 * time.Millisecond
+
+// handOverTarget is the active voting follower with the highest match
+// (the lowest id among equals), or domain.None.
+func handOverTarget(st consensus.Status) (to domain.NodeID, best domain.Index) {
+	for id, pr := range st.Progress {
+		if id == st.ID || !st.Membership.IsVoter(id) || !pr.RecentActive {
+			continue
+		}
+		if to == domain.None || pr.Match > best || (pr.Match == best && id < to) {
+			to, best = id, pr.Match
+		}
+	}
+	return to, best
 }
 
 // A group of writes proposed together is cut at maxGroupCmds commands or

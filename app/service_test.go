@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -341,5 +342,47 @@ func TestReaperRepeatsWhileMuchHasExpired(t *testing.T) {
 			t.Fatalf("%d of 400 expired keys left after 3s", n.kv.Len())
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// blinkingNode leads with followers that CheckQuorum has just marked
+// inactive: node 2 answers again from the fourth Status on.
+type blinkingNode struct {
+	*fakeNode
+	calls       atomic.Int32
+	transferred atomic.Uint64
+}
+
+func (b *blinkingNode) Status() consensus.Status {
+	active := b.calls.Add(1) > 3
+	return consensus.Status{ID: 1, Lead: b.Leader(), Role: consensus.Leader,
+		Membership: domain.Membership{Voters: []domain.NodeID{1, 2, 3}},
+		Progress: map[domain.NodeID]consensus.Progress{
+			1: {Match: 9, RecentActive: true}, 2: {Match: 9, RecentActive: active}, 3: {Match: 7},
+		}}
+}
+
+func (b *blinkingNode) TransferLeadership(_ context.Context, to domain.NodeID) error {
+	b.transferred.Store(uint64(to))
+	b.fakeNode.mu.Lock()
+	b.fakeNode.leader = to
+	b.fakeNode.mu.Unlock()
+	return nil
+}
+
+// TestHandOverWaitsForAnActiveFollower: a SIGTERM that falls just after
+// CheckQuorum cleared the followers' activity still hands over, to the
+// follower that answers, instead of leaving the cluster to an election.
+func TestHandOverWaitsForAnActiveFollower(t *testing.T) {
+	kv := memory.NewKV()
+	n := &blinkingNode{fakeNode: &fakeNode{kv: kv, leader: 1}}
+	s := newService(t, n, kv, Config{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.HandOver(ctx); err != nil {
+		t.Fatalf("HandOver: %v", err)
+	}
+	if got := n.transferred.Load(); got != 2 {
+		t.Fatalf("transferred to %d, want 2 (the active follower)", got)
 	}
 }
