@@ -375,7 +375,9 @@ func TestNetworkCloseStopsDelayedDeliveries(t *testing.T) {
 	for i := range 500 {
 		send(t, a, hb(2, i))
 	}
-	if g := runtime.NumGoroutine(); g < before+500 {
+	// Some slack: a goroutine of an earlier test counted in before may
+	// have exited since (seen under -race: 502 with before = 3).
+	if g := runtime.NumGoroutine(); g < before+450 {
 		t.Fatalf("%d goroutines with 500 delayed messages, started with %d: test no longer measures anything", g, before)
 	}
 	n.Close()
