@@ -271,6 +271,7 @@ func (s *Service) Status() ports.KVStatus {
 		Applied:    st.Applied,
 		LastIndex:  st.LastIndex,
 		Membership: st.Membership,
+		LostData:   lostData(st),
 	}
 }
 

@@ -122,6 +122,10 @@ type Progress struct {
 	Inflight    int
 	// RecentActive: heard from within the last election timeout.
 	RecentActive bool
+	// LostData: the follower answered with a log shorter than what it had
+	// acknowledged (its data was lost, yet it came back under its id):
+	// replace it. Cleared once it acknowledges up to Match again.
+	LostData bool
 }
 
 // ProgressState is how a leader replicates to one follower.

@@ -62,7 +62,9 @@ type progress struct {
 	pendingSnapshot domain.Index
 	recentActive    bool
 	learner         bool
-	inflights       inflights
+	// lostData: see Progress.LostData.
+	lostData  bool
+	inflights inflights
 	// readAck is the highest ReadIndex round this member acknowledged.
 	readAck uint64
 	// sentCommit is the highest commit index sent to this member in an

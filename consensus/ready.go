@@ -181,7 +181,7 @@ func (r *Raft) Status() Status {
 				continue
 			}
 			s.Progress[id] = Progress{Match: pr.match, Next: pr.next, State: pr.state,
-				Inflight: len(pr.inflights.buf), RecentActive: pr.recentActive}
+				Inflight: len(pr.inflights.buf), RecentActive: pr.recentActive, LostData: pr.lostData}
 		}
 		if pr := r.prs[r.id]; pr != nil {
 			s.Progress[r.id] = Progress{Match: pr.match, Next: pr.next, State: pr.state, RecentActive: true}

@@ -123,6 +123,23 @@ func (r *Raft) handleAppendResp(m domain.Message) {
 	}
 	pr.recentActive = true
 	if m.Reject {
+		if m.Index >= pr.match && m.RejectHint < pr.match {
+			// A log never loses an entry it acknowledged: this one lost
+			// its data (a wiped disk under a binary that does not refuse
+			// to start), and its vote with it: it must be replaced, never
+			// refilled under its id. Probing again at once would loop;
+			// the next heartbeat answer sends one probe.
+			if !pr.lostData {
+				pr.lostData = true
+				r.logger.Warn().Uint64("term", uint64(r.term)).Uint64("node", uint64(m.From)).Uint64("match", uint64(pr.match)).
+					Uint64("its_last", uint64(m.RejectHint)).Msg("a follower lost its data: its log ends before what it acknowledged; replace it")
+			}
+			if pr.state == ProgressReplicate {
+				pr.becomeProbe()
+			}
+			pr.probeSent = true
+			return
+		}
 		hint := m.RejectHint
 		if m.LogTerm > 0 {
 			// Skip every entry of ours whose term is above the follower's
@@ -139,6 +156,9 @@ func (r *Raft) handleAppendResp(m domain.Message) {
 			r.sendAppend(m.From, true)
 		}
 		return
+	}
+	if m.Index >= pr.match {
+		pr.lostData = false
 	}
 	wasPaused := pr.paused()
 	if !pr.maybeUpdate(m.Index) && !(pr.match == m.Index && pr.state == ProgressProbe) {

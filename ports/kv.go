@@ -111,4 +111,7 @@ type KVStatus struct {
 	Applied    domain.Index
 	LastIndex  domain.Index
 	Membership domain.Membership
+	// LostData lists, on a leader, the followers that lost their data
+	// (consensus.Progress.LostData), sorted.
+	LostData []domain.NodeID
 }

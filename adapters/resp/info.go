@@ -243,6 +243,9 @@ func (s *Server) info(args [][]byte) string {
 			[2]string{"voters", ids(st.Membership.Voters)},
 			[2]string{"learners", ids(st.Membership.Learners)},
 		)
+		if len(st.LostData) > 0 { // on a leader: followers that lost their data, to replace
+			fields = append(fields, [2]string{"lost_data", ids(st.LostData)})
+		}
 		section("Replication", fields)
 	}
 	if want["cpu"] {
