@@ -131,7 +131,7 @@ func (r *Raft) handleAppendResp(m domain.Message) {
 			// the next heartbeat answer sends one probe.
 			if !pr.lostData {
 				pr.lostData = true
-				r.logger.Warn().Uint64("term", uint64(r.term)).Uint64("node", uint64(m.From)).Uint64("match", uint64(pr.match)).
+				r.logger.Warn().Uint64("term", uint64(r.term)).Uint64("follower", uint64(m.From)).Uint64("match", uint64(pr.match)).
 					Uint64("its_last", uint64(m.RejectHint)).Msg("a follower lost its data: its log ends before what it acknowledged; replace it")
 			}
 			if pr.state == ProgressReplicate {
