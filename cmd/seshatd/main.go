@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
@@ -71,6 +72,7 @@ type config struct {
 	leaseDrift     int
 	metricsListen  string
 	sec            securityConfig // TLS and peer authentication (security.go)
+	join           string         // --join: a member's client address (join.go)
 }
 
 // engine is the keyspace settings every node of the cluster must share.
@@ -136,6 +138,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		leaseDrft = fs.Int("lease-drift-ticks", 0, "with --read-mode lease: the clock-drift bound in ticks, the lease being election-ticks minus it (default election-ticks/2)")
 		metricsLn = fs.String("metrics-listen", "", "address of the HTTP server for /metrics (Prometheus), /healthz and /readyz (default: none)")
 		secFlags  = addSecurityFlags(fs)
+		join      = fs.String("join", "", "host:port (client address) of a member of a running cluster to ask to add this node; with an empty data dir (join.go)")
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -196,6 +199,12 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 	case c.maxValueBytes < 1 || c.maxValueBytes > domain.MaxValueSize:
 		return c, fmt.Errorf("--max-value-bytes %d not in [1, %d]", c.maxValueBytes, domain.MaxValueSize)
 	}
+	if c.join = *join; c.join != "" && *cluster == "" {
+		if c.peerListen == "" {
+			return c, errors.New("--join needs --peer-listen (this node's peer address, which the cluster dials)")
+		}
+		*cluster = fmt.Sprintf("%d=%s", c.id, c.peerListen)
+	}
 	if *cluster == "" {
 		return c, errors.New("--cluster is required (1=host:port,... of every node, this one included)")
 	}
@@ -219,7 +228,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 				return c, fmt.Errorf("--clients names node %d, which --cluster does not", nid)
 			}
 		}
-	} else if len(c.cluster) > 1 {
+	} else if len(c.cluster) > 1 && c.join == "" {
 		return c, errors.New("--clients is required with more than one node (followers forward to the leader's client address)")
 	}
 	if c.peerListen == "" {
@@ -351,6 +360,19 @@ func run(cfg config) (err error) {
 	}()
 
 	peers := map[domain.NodeID]string{}
+	if cfg.join != "" {
+		if fresh, err := freshDataDir(db.VoteStore()); err != nil {
+			return err
+		} else if fresh {
+			j, err := joinCluster(cfg, log)
+			if err != nil {
+				return err
+			}
+			maps.Copy(peers, j.peers)
+			cfg.clients = j.clients
+			log.Info().Str("cluster", j.clusterID).Int("members", len(j.clients)).Msg("joined: starting as a learner")
+		}
+	}
 	for nid, a := range cfg.cluster {
 		if nid != cfg.id {
 			peers[nid] = a
@@ -369,6 +391,9 @@ func run(cfg config) (err error) {
 		ids = append(ids, nid)
 	}
 	slices.Sort(ids)
+	if cfg.join != "" {
+		ids = nil // a joining node learns its membership from the leader
+	}
 	nlog := componentLog(base, cfg.id, "raft")
 	n, err := node.Start(node.Config{
 		Raft: consensus.Config{
@@ -417,9 +442,11 @@ func run(cfg config) (err error) {
 		return badConfig("%v", err)
 	}
 	defer svc.Close()
+	members := app.NewMembers(svc, n, app.MembersConfig{Peers: tr, Relay: rl, ClusterID: cfg.clusterID, StaticPeers: cfg.cluster})
+	defer members.Close()
 	rlog := componentLog(base, cfg.id, "resp")
 	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Databases: cfg.databases, Version: version, Logger: &rlog,
-		RequirePass: cfg.requirePass, Redirect: cfg.redirect})
+		RequirePass: cfg.requirePass, Redirect: cfg.redirect, Members: members})
 	if err != nil {
 		return badConfig("%v", err)
 	}
