@@ -17,6 +17,7 @@ import (
 	"github.com/seshat-kv/seshat/consensus"
 	"github.com/seshat-kv/seshat/domain"
 	"github.com/seshat-kv/seshat/domain/keyspace"
+	"github.com/seshat-kv/seshat/ports"
 )
 
 // Membership changes online (SESHAT.MEMBER). The address book (every
@@ -537,21 +538,16 @@ func (m *Members) remove(ctx context.Context, id domain.NodeID) error {
 	return nil
 }
 
-// MemberRow is one member as LIST shows it. Match and Lag are -1 where
-// unknown (on a follower without a leader).
-type MemberRow struct {
-	ID           domain.NodeID
-	Role         string // voter or learner
-	Peer, Client string
-	Match, Lag   int64
-}
+// List returns the members as this node knows them (match and lag on the
+// leader only).
+func (m *Members) List() []ports.MemberRow { return m.Rows(m.node.Status()) }
 
 // Rows returns the members with the leader's view of their progress.
-func (m *Members) Rows(st consensus.Status) []MemberRow {
+func (m *Members) Rows(st consensus.Status) []ports.MemberRow {
 	book := m.Book()
-	var rows []MemberRow
+	var rows []ports.MemberRow
 	for _, id := range st.Membership.Members() {
-		r := MemberRow{ID: id, Role: "voter", Match: -1, Lag: -1}
+		r := ports.MemberRow{ID: id, Role: "voter", Match: -1, Lag: -1}
 		if st.Membership.IsLearner(id) {
 			r.Role = "learner"
 		}
