@@ -24,14 +24,19 @@ for i in 1 2 3; do
   PIDS+=($!)
 done
 for _ in $(seq 100); do redis-cli -p 22001 SET probe 1 >/dev/null 2>&1 && break; sleep 0.2; done
+LP=""
+for _ in $(seq 100); do
+  for i in 1 2 3; do redis-cli -p 2200$i INFO replication | grep -q "raft_role:leader" && LP=2200$i; done
+  [ -n "$LP" ] && break; sleep 0.2
+done
 t0=$(date +%s.%N)
 awk -v n="$N" 'BEGIN { v = "vvvvvvvvvvvvvvvv"; for (i = 0; i < n; i += 100) {
   m = (n - i < 100) ? n - i : 100; printf "*%d\r\n$4\r\nMSET\r\n", 1 + 2 * m
   for (j = i; j < i + m; j++) { k = "key:" j; printf "$%d\r\n%s\r\n$16\r\n%s\r\n", length(k), k, v } } }' |
-  redis-cli -p 22001 --pipe > "$DIR/load.out"
+  redis-cli -p "$LP" --pipe > "$DIR/load.out" 2>&1 || true
 t1=$(date +%s.%N)
 echo "loaded $N keys in $(echo "$t1 - $t0" | bc) s: $(tail -1 "$DIR/load.out")"
-redis-cli -p 22001 DBSIZE
+redis-cli -p "$LP" DBSIZE
 start=$(date +%s.%N)
 "$BIN" --id 4 --data-dir "$DIR/4" --listen 127.0.0.1:22004 --peer-listen 127.0.0.1:22104 \
   --join 127.0.0.1:22001 --snapshot-entries 200 --trailing-entries 20 --log-format json > "$DIR/n4.log" 2>&1 &
