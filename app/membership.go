@@ -316,6 +316,11 @@ func errReply(err error) domain.Reply {
 	case errors.Is(err, errTryAgain), errors.Is(err, domain.ErrProposalDropped), errors.Is(err, domain.ErrNotLeader),
 		errors.Is(err, domain.ErrNoLeader), errors.Is(err, domain.ErrLeadershipLost):
 		return domain.ErrorReply("TRYAGAIN " + strings.TrimPrefix(text, "TRYAGAIN: "))
+	case errors.Is(err, context.DeadlineExceeded):
+		// The change may or may not be made: every subcommand is safe to
+		// repeat (ADD and JOIN of a member with the same addresses, REMOVE
+		// of a retired id answer OK).
+		return domain.ErrorReply("TIMEOUT outcome unknown, safe to repeat: " + text)
 	}
 	return domain.ErrorReply("ERR " + text)
 }

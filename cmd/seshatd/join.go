@@ -10,9 +10,9 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/seshat-kv/seshat/adapters/datadir"
 	"github.com/seshat-kv/seshat/adapters/relay"
 	"github.com/seshat-kv/seshat/domain"
-	"github.com/seshat-kv/seshat/ports"
 )
 
 // joinTimeout bounds how long a joining node retries SESHAT.MEMBER JOIN
@@ -26,17 +26,34 @@ type joined struct {
 	clients   map[domain.NodeID]string // every member's client address
 }
 
-// freshDataDir reports whether the node's stores hold nothing yet: no
-// term was ever recorded.
-func freshDataDir(votes ports.VoteStore) (bool, error) {
-	v, err := votes.Vote()
-	if err != nil {
-		return false, err
+// joinIfNew runs the join flow of --join when the data dir holds no
+// cluster identity yet: it asks the cluster to add this node, then saves
+// the cluster UUID the cluster answered with this node's id, so a restart
+// (identity present) starts as the member it became, learning its peers
+// from the replicated address book. It returns nil when there was nothing
+// to join (no --join, or an identity already there).
+func joinIfNew(cfg config, log zerolog.Logger) (*joined, error) {
+	if cfg.ident.join == "" {
+		return nil, nil
 	}
-	return v.Term == 0, nil
+	if _, err := datadir.Load(cfg.dataDir); !errors.Is(err, domain.ErrNoIdentity) {
+		return nil, nil // present (a restart), or damaged: openIdentity says so
+	}
+	j, err := joinCluster(cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if err := datadir.CheckUUID(j.clusterID); err != nil {
+		return nil, fmt.Errorf("--join %s: the cluster answered a bad cluster UUID %q: %v", cfg.ident.join, j.clusterID, err)
+	}
+	if err := datadir.Save(cfg.dataDir, datadir.Identity{ClusterID: j.clusterID, NodeID: cfg.id}); err != nil {
+		return nil, fmt.Errorf("save the cluster identity: %w", err)
+	}
+	log.Info().Str("cluster_uuid", j.clusterID).Int("members", len(j.clients)).Msg("joined: starting as a learner")
+	return &j, nil
 }
 
-// joinCluster asks the member at cfg.join's address (any member: a
+// joinCluster asks the member at cfg.ident.join's address (any member: a
 // follower relays to the leader) to add this node as a learner, with
 // this node's peer and client addresses, retrying TRYAGAIN answers.
 func joinCluster(cfg config, log zerolog.Logger) (joined, error) {
@@ -44,20 +61,20 @@ func joinCluster(cfg config, log zerolog.Logger) (joined, error) {
 	defer cancel()
 	args := [][]byte{[]byte("SESHAT.MEMBER"), []byte("JOIN"), []byte(strconv.FormatUint(uint64(cfg.id), 10)),
 		[]byte(cfg.peerListen), []byte(cfg.listen)}
-	log.Info().Str("join", cfg.join).Str("peer_addr", cfg.peerListen).Str("client_addr", cfg.listen).Msg("asking the cluster to add this node")
+	log.Info().Str("join", cfg.ident.join).Str("peer_addr", cfg.peerListen).Str("client_addr", cfg.listen).Msg("asking the cluster to add this node")
 	for {
 		rctx, rcancel := context.WithTimeout(ctx, 30*time.Second)
-		rep, err := relay.SendCommand(rctx, cfg.join, cfg.requirePass, false, args...)
+		rep, err := relay.SendCommand(rctx, cfg.ident.join, cfg.requirePass, false, args...)
 		rcancel()
-		retry := err != nil || (rep.IsError() && (strings.HasPrefix(rep.Str, "TRYAGAIN") || strings.HasPrefix(rep.Str, "CLUSTERDOWN")))
+		retry := err != nil || (rep.IsError() && (strings.HasPrefix(rep.Str, "TRYAGAIN") || strings.HasPrefix(rep.Str, "CLUSTERDOWN") || strings.HasPrefix(rep.Str, "TIMEOUT")))
 		if !retry {
 			if rep.IsError() {
-				return joined{}, fmt.Errorf("--join %s: the cluster refused this node: %s", cfg.join, rep.Str)
+				return joined{}, fmt.Errorf("--join %s: the cluster refused this node: %s", cfg.ident.join, rep.Str)
 			}
 			return parseJoin(cfg.id, rep)
 		}
 		if ctx.Err() != nil {
-			return joined{}, fmt.Errorf("--join %s: no answer within %v (last: %v %v)", cfg.join, joinTimeout, err, rep)
+			return joined{}, fmt.Errorf("--join %s: no answer within %v (last: %v %v)", cfg.ident.join, joinTimeout, err, rep)
 		}
 		log.Info().AnErr("error", err).Str("reply", rep.Str).Msg("join not done yet; retrying")
 		select {

@@ -72,7 +72,7 @@ type config struct {
 	leaseDrift     int
 	metricsListen  string
 	sec            securityConfig // TLS and peer authentication (security.go)
-	join           string         // --join: a member's client address (join.go)
+	ident          identityConfig // cluster identity: bootstrap, join, force (identity.go)
 }
 
 // engine is the keyspace settings every node of the cluster must share.
@@ -138,7 +138,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		leaseDrft = fs.Int("lease-drift-ticks", 0, "with --read-mode lease: the clock-drift bound in ticks, the lease being election-ticks minus it (default election-ticks/2)")
 		metricsLn = fs.String("metrics-listen", "", "address of the HTTP server for /metrics (Prometheus), /healthz and /readyz (default: none)")
 		secFlags  = addSecurityFlags(fs)
-		join      = fs.String("join", "", "host:port (client address) of a member of a running cluster to ask to add this node; with an empty data dir (join.go)")
+		identFlgs = addIdentityFlags(fs)
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -199,7 +199,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 	case c.maxValueBytes < 1 || c.maxValueBytes > domain.MaxValueSize:
 		return c, fmt.Errorf("--max-value-bytes %d not in [1, %d]", c.maxValueBytes, domain.MaxValueSize)
 	}
-	if c.join = *join; c.join != "" && *cluster == "" {
+	if *identFlgs.join != "" && *cluster == "" {
 		if c.peerListen == "" {
 			return c, errors.New("--join needs --peer-listen (this node's peer address, which the cluster dials)")
 		}
@@ -228,8 +228,11 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 				return c, fmt.Errorf("--clients names node %d, which --cluster does not", nid)
 			}
 		}
-	} else if len(c.cluster) > 1 && c.join == "" {
+	} else if len(c.cluster) > 1 && *identFlgs.join == "" {
 		return c, errors.New("--clients is required with more than one node (followers forward to the leader's client address)")
+	}
+	if c.ident, err = identFlgs.resolve(c.cluster); err != nil {
+		return c, err
 	}
 	if c.peerListen == "" {
 		c.peerListen = c.cluster[c.id]
@@ -341,6 +344,14 @@ func run(cfg config) (err error) {
 	if err != nil {
 		return err
 	}
+	jn, err := joinIfNew(cfg, log) // --join on an empty data dir (join.go)
+	if err != nil {
+		return err
+	}
+	ident, err := openIdentity(cfg, log)
+	if err != nil {
+		return err
+	}
 	// Pebble is chatty at info (WAL recovery, flushes): keep it to
 	// warnings unless debugging.
 	plog := componentLog(base, cfg.id, "pebble")
@@ -358,20 +369,16 @@ func run(cfg config) (err error) {
 			err = cerr
 		}
 	}()
+	if cfg.ident.forceNew {
+		if ident, err = forceNewCluster(cfg, ident, db.LogStore(), db.VoteStore(), db.StateMachine(), log); err != nil {
+			return err
+		}
+	}
 
 	peers := map[domain.NodeID]string{}
-	if cfg.join != "" {
-		if fresh, err := freshDataDir(db.VoteStore()); err != nil {
-			return err
-		} else if fresh {
-			j, err := joinCluster(cfg, log)
-			if err != nil {
-				return err
-			}
-			maps.Copy(peers, j.peers)
-			cfg.clients = j.clients
-			log.Info().Str("cluster", j.clusterID).Int("members", len(j.clients)).Msg("joined: starting as a learner")
-		}
+	if jn != nil {
+		maps.Copy(peers, jn.peers)
+		cfg.clients = jn.clients
 	}
 	for nid, a := range cfg.cluster {
 		if nid != cfg.id {
@@ -379,7 +386,7 @@ func run(cfg config) (err error) {
 		}
 	}
 	tlog := componentLog(base, cfg.id, "tcp")
-	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers,
+	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ClusterUUID: ident.ClusterID, ListenAddr: cfg.peerListen, Peers: peers,
 		PeerSecret: cfg.sec.peerSecret, TLS: peerTLSConfig, Logger: &tlog})
 	if err != nil {
 		return badConfig("--peer-listen %s: %v", cfg.peerListen, err)
@@ -391,7 +398,7 @@ func run(cfg config) (err error) {
 		ids = append(ids, nid)
 	}
 	slices.Sort(ids)
-	if cfg.join != "" {
+	if cfg.ident.join != "" {
 		ids = nil // a joining node learns its membership from the leader
 	}
 	nlog := componentLog(base, cfg.id, "raft")
@@ -442,7 +449,7 @@ func run(cfg config) (err error) {
 		return badConfig("%v", err)
 	}
 	defer svc.Close()
-	members := app.NewMembers(svc, n, app.MembersConfig{Peers: tr, Relay: rl, ClusterID: cfg.clusterID, StaticPeers: cfg.cluster})
+	members := app.NewMembers(svc, n, app.MembersConfig{Peers: tr, Relay: rl, ClusterID: ident.ClusterID, StaticPeers: cfg.cluster})
 	defer members.Close()
 	rlog := componentLog(base, cfg.id, "resp")
 	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Databases: cfg.databases, Version: version, Logger: &rlog,
@@ -455,7 +462,7 @@ func run(cfg config) (err error) {
 	defer watchCerts(componentLog(base, cfg.id, "tls"), hup, clientLns.certs, peerCerts)()
 	clientLns.logFields(log.Info()).Str("peer_listen", tr.Addr().String()).Bool("peer_secret", len(cfg.sec.peerSecret) > 0).
 		Bool("peer_tls", peerCerts != nil).
-		Str("data_dir", cfg.dataDir).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")
+		Str("data_dir", cfg.dataDir).Str("cluster_uuid", ident.ClusterID).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")
 	warnInsecure(log, cfg)
 
 	sigc := make(chan os.Signal, 2)
