@@ -183,13 +183,22 @@ func TestMembersGrowAndShrinkUnderWrites(t *testing.T) {
 		t.Fatalf("REMOVE 2: %v", err)
 	}
 	c.waitMembers(1, 30*time.Second, []int{1, 3, 5}, nil)
-	time.Sleep(500 * time.Millisecond) // writes go on with 3 members
+	// Writes go on with 3 members.
+	before, _ := w.snapshot()
+	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if now, _ := w.snapshot(); len(now) >= len(before)+50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("writes stalled after the shrink")
+		}
+	}
 	stop()
 	<-done
 	acked, errs := w.snapshot()
 	t.Logf("%d writes acknowledged, %d failed during the changes", len(acked), len(errs))
-	if len(acked) < 100 {
-		t.Fatalf("only %d writes acknowledged; errors: %v", len(acked), errs[:min(len(errs), 5)])
+	if len(errs) > 0 {
+		t.Logf("first errors: %v", errs[:min(len(errs), 5)])
 	}
 	acked["via5"] = "x"
 	for _, id := range []int{1, 3, 5} {
