@@ -376,14 +376,14 @@ func run(cfg config) (err error) {
 	}
 
 	peers := map[domain.NodeID]string{}
-	if jn != nil {
-		maps.Copy(peers, jn.peers)
-		cfg.clients = jn.clients
-	}
 	for nid, a := range cfg.cluster {
 		if nid != cfg.id {
 			peers[nid] = a
 		}
+	}
+	if jn != nil { // what the cluster answered is fresher than --cluster
+		maps.Copy(peers, jn.peers)
+		cfg.clients = jn.clients
 	}
 	tlog := componentLog(base, cfg.id, "tcp")
 	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ClusterUUID: ident.ClusterID, ListenAddr: cfg.peerListen, Peers: peers,

@@ -3,10 +3,9 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -86,64 +85,27 @@ func (c *cluster) waitMembers(id int, timeout time.Duration, voters, learners []
 }
 
 // startJoining starts node id (a new one, with fresh addresses unless
-// already chosen) with
-// seshatd --join at node via's client address.
+// already chosen) with seshatd --join at node via's client address (and
+// the cluster's usual flags: its --cluster and --clients are then only a
+// starting point, the joining node learning the members from the cluster).
 func (c *cluster) startJoining(id, via int) {
 	c.t.Helper()
 	for len(c.clients) < id {
 		addrs := freeAddrs(c.t, 2)
-		c.clients, c.peers = append(c.clients, addrs[0]), append(c.peers, addrs[1])
+		c.clients, c.peers = append(slices.Clip(c.clients), addrs[0]), append(slices.Clip(c.peers), addrs[1]) // Clip: the two share one array
 	}
 	c.n = max(c.n, id)
-	c.startCmd(id, []string{
-		"--id", strconv.Itoa(id),
-		"--data-dir", filepath.Join(c.dir, strconv.Itoa(id)),
-		"--listen", c.clients[id-1],
-		"--peer-listen", c.peers[id-1],
-		"--join", c.clients[via-1],
-		"--cluster-id", "e2e",
-		"--tick", tick.String(),
-		"--election-ticks", strconv.Itoa(electionTicks),
-		"--heartbeat-ticks", "2",
-		"--log-format", "console",
-	})
-}
-
-// startCmd starts node id with args (and the cluster's extra flags) and
-// waits for its client port, as start does.
-func (c *cluster) startCmd(id int, args []string) {
-	c.t.Helper()
-	logf, err := os.OpenFile(filepath.Join(c.dir, fmt.Sprintf("node%d.log", id)), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	cmd := exec.Command(seshatd, append(args, c.extra...)...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		c.t.Fatal(err)
-	}
-	p := &proc{cmd: cmd, done: make(chan struct{})}
-	go func() { p.err = cmd.Wait(); close(p.done) }()
-	c.mu.Lock()
-	c.procs[id], c.logs[id] = p, logf
-	c.mu.Unlock()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		conn, err := net.DialTimeout("tcp", c.clients[id-1], 100*time.Millisecond)
-		if err == nil {
-			conn.Close()
-			return
+	c.created[id] = true // no --bootstrap: it joins
+	saved := c.nodeExtra
+	defer func() { c.nodeExtra = saved }()
+	c.nodeExtra = func(n int) []string {
+		var own []string
+		if saved != nil {
+			own = saved(n)
 		}
-		select {
-		case <-p.done:
-			c.t.Fatalf("node %d exited at start: %v\n%s", id, p.err, c.logTail(id))
-		default:
-		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("node %d: client port not open after 60s", id)
-		}
-		time.Sleep(20 * time.Millisecond)
+		return append(own, "--join", c.clients[via-1])
 	}
+	c.start(id)
 }
 
 // TestMembersGrowAndShrinkUnderWrites grows a 3-node cluster to 5 with two
@@ -232,7 +194,7 @@ func TestMembersReplaceWipedNode(t *testing.T) {
 	// The replacement: REPLACE names its addresses, then it starts with
 	// --join (which finds itself already added).
 	addrs := freeAddrs(t, 2)
-	c.clients, c.peers = append(c.clients, addrs[0]), append(c.peers, addrs[1])
+	c.clients, c.peers = append(slices.Clip(c.clients), addrs[0]), append(slices.Clip(c.peers), addrs[1]) // Clip: the two share one array
 	if err := c.admin(lead, "REPLACE", victim, 4, addrs[1], addrs[0]); err != nil {
 		t.Fatalf("REPLACE %d 4: %v", victim, err)
 	}
