@@ -67,10 +67,18 @@ func (s *Server) memberFields() [][2]string {
 	return out
 }
 
-// replicaLines are CLUSTER NODES's lines for the members other than the
-// leader: replicas of it.
-func (s *Server) replicaLines(leader, me string, term domain.Term) string {
-	var b strings.Builder
+// replica is a member other than the leader, as CLUSTER shows it.
+type replica struct {
+	row  ports.MemberRow
+	name string // nodeName
+	host string
+	port int
+}
+
+// replicas are the members other than the leader (named leader) with a
+// client address.
+func (s *Server) replicas(leader string) []replica {
+	var out []replica
 	for _, r := range s.memberRows() {
 		name := nodeName(r.ID)
 		host, p, err := splitPort(r.Client)
@@ -78,11 +86,21 @@ func (s *Server) replicaLines(leader, me string, term domain.Term) string {
 			continue
 		}
 		port, _ := strconv.Atoi(p)
+		out = append(out, replica{row: r, name: name, host: host, port: port})
+	}
+	return out
+}
+
+// replicaLines are CLUSTER NODES's lines for the members other than the
+// leader: replicas of it.
+func (s *Server) replicaLines(leader, me string, term domain.Term) string {
+	var b strings.Builder
+	for _, r := range s.replicas(leader) {
 		flags := "slave"
-		if name == me {
+		if r.name == me {
 			flags = "myself,slave"
 		}
-		fmt.Fprintf(&b, "%s %s:%d@%d %s %s 0 0 %d connected\n", name, host, port, port+10000, flags, leader, term)
+		fmt.Fprintf(&b, "%s %s:%d@%d %s %s 0 0 %d connected\n", r.name, r.host, r.port, r.port+10000, flags, leader, term)
 	}
 	return b.String()
 }
@@ -91,24 +109,18 @@ func (s *Server) replicaLines(leader, me string, term domain.Term) string {
 // the leader.
 func (s *Server) replicaShards(leader string) []domain.Reply {
 	var out []domain.Reply
-	for _, r := range s.memberRows() {
-		name := nodeName(r.ID)
-		host, p, err := splitPort(r.Client)
-		if name == leader || err != nil {
-			continue
-		}
-		port, _ := strconv.Atoi(p)
+	for _, r := range s.replicas(leader) {
 		health := "online"
-		if r.Lag < 0 {
+		if r.row.Lag < 0 {
 			health = "unknown"
 		}
 		out = append(out, mapReply(
-			domain.StringReply("id"), domain.StringReply(name),
-			domain.StringReply("port"), domain.IntReply(int64(port)),
-			domain.StringReply("ip"), domain.StringReply(host),
-			domain.StringReply("endpoint"), domain.StringReply(host),
+			domain.StringReply("id"), domain.StringReply(r.name),
+			domain.StringReply("port"), domain.IntReply(int64(r.port)),
+			domain.StringReply("ip"), domain.StringReply(r.host),
+			domain.StringReply("endpoint"), domain.StringReply(r.host),
 			domain.StringReply("role"), domain.StringReply("replica"),
-			domain.StringReply("replication-offset"), domain.IntReply(max(r.Match, 0)),
+			domain.StringReply("replication-offset"), domain.IntReply(max(r.row.Match, 0)),
 			domain.StringReply("health"), domain.StringReply(health),
 		))
 	}
