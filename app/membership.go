@@ -249,9 +249,7 @@ func (m *Members) lead(ctx context.Context) {
 		if !ok || !e.AutoPromote || !m.caughtUp(st, id) {
 			continue
 		}
-		next := st.Membership.Clone()
-		next.Learners = slices.DeleteFunc(next.Learners, func(x domain.NodeID) bool { return x == id })
-		next.Voters = append(next.Voters, id)
+		next := withRole(st.Membership, id, true)
 		pr := st.Progress[id]
 		m.log.Info().Uint64("node", uint64(id)).Uint64("match", uint64(pr.Match)).Uint64("last_index", uint64(st.LastIndex)).
 			Uint64("max_lag", m.cfg.PromoteLag).Msg("learner caught up: promoting it to voter")
@@ -488,10 +486,7 @@ func (m *Members) promote(ctx context.Context, id domain.NodeID) error {
 		return tryAgain("learner %d is at %d, %d behind the leader's %d (promoted automatically once within %d)",
 			id, pr.Match, st.LastIndex-min(pr.Match, st.LastIndex), st.LastIndex, m.cfg.PromoteLag)
 	}
-	next := st.Membership.Clone()
-	next.Learners = slices.DeleteFunc(next.Learners, func(x domain.NodeID) bool { return x == id })
-	next.Voters = append(next.Voters, id)
-	return m.propose(ctx, next)
+	return m.propose(ctx, withRole(st.Membership, id, true))
 }
 
 func (m *Members) demote(ctx context.Context, id domain.NodeID) error {
@@ -507,10 +502,21 @@ func (m *Members) demote(ctx context.Context, id domain.NodeID) error {
 	if st.Membership.IsLearner(id) {
 		return nil
 	}
-	next := st.Membership.Clone()
-	next.Voters = slices.DeleteFunc(next.Voters, func(x domain.NodeID) bool { return x == id })
-	next.Learners = append(next.Learners, id)
-	return m.propose(ctx, next)
+	return m.propose(ctx, withRole(st.Membership, id, false))
+}
+
+// withRole returns m with id a voter (voter) or a learner.
+func withRole(m domain.Membership, id domain.NodeID, voter bool) domain.Membership {
+	next := m.Clone()
+	is := func(x domain.NodeID) bool { return x == id }
+	next.Voters = slices.DeleteFunc(next.Voters, is)
+	next.Learners = slices.DeleteFunc(next.Learners, is)
+	if voter {
+		next.Voters = append(next.Voters, id)
+	} else {
+		next.Learners = append(next.Learners, id)
+	}
+	return next
 }
 
 // remove takes id out of the membership, then retires it.
