@@ -246,6 +246,7 @@ func (s *Server) info(args [][]byte) string {
 		if len(st.LostData) > 0 { // on a leader: followers that lost their data, to replace
 			fields = append(fields, [2]string{"lost_data", ids(st.LostData)})
 		}
+		fields = append(fields, s.memberFields()...)
 		section("Replication", fields)
 	}
 	if want["cpu"] {
