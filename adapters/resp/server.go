@@ -60,6 +60,8 @@ type Options struct {
 	// server then describes the cluster (CLUSTER SLOTS, ...) as one master,
 	// the leader, holding every slot, for cluster-aware clients.
 	Redirect bool
+	// Backup, if set, serves SESHAT.BACKUP (backup.go); nil refuses it.
+	Backup ports.Backup
 }
 
 // EnsureDefaults fills zero fields with their defaults.
