@@ -46,12 +46,10 @@ func (w *bulkWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (s *Server) backupItem(st *connState) item {
-	switch {
-	case st.multi:
-		st.txErr = true
-		return errorItem("ERR SESHAT.BACKUP is not allowed in a transaction")
-	case s.opts.Backup == nil:
+// backupItem answers SESHAT.BACKUP (parse refuses it inside MULTI, as
+// every connection command).
+func (s *Server) backupItem() item {
+	if s.opts.Backup == nil {
 		return errorItem("ERR backups are not served by this node")
 	}
 	return item{req: -1, barrier: func(c redcon.Conn) { s.backup(c) }}

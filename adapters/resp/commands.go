@@ -186,7 +186,7 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 	case relayDo:
 		return item{req: -1, relay: bytes.Clone(args[1])}, r, false
 	case "seshat.backup":
-		return s.backupItem(st), r, false
+		return s.backupItem(), r, false
 	case "hello":
 		return s.hello(st, args), r, false
 	case "auth":
