@@ -89,6 +89,9 @@ func badConfig(format string, args ...any) error {
 
 func main() {
 	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
+	if sub := subcommands[firstArg(os.Args)]; sub != nil { // backup, restore (backup.go)
+		exitSub(sub(os.Args[2:], os.Getenv))
+	}
 	cfg, err := parseFlags(os.Args[1:], os.Getenv)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -419,7 +422,8 @@ func run(cfg config) (err error) {
 	defer svc.Close()
 	rlog := componentLog(base, cfg.id, "resp")
 	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Databases: cfg.databases, Version: version, Logger: &rlog,
-		RequirePass: cfg.requirePass, Redirect: cfg.redirect})
+		RequirePass: cfg.requirePass, Redirect: cfg.redirect,
+		Backup: app.NewBackup(svc, db.StateMachine())})
 	if err != nil {
 		return badConfig("%v", err)
 	}

@@ -1,0 +1,167 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// runSeshatd runs a seshatd subcommand to its end and returns its exit
+// code and output.
+func runSeshatd(t *testing.T, timeout time.Duration, args ...string) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, seshatd, args...)
+	cmd.Env = append(os.Environ(), "SESHAT_REQUIREPASS=") // no password from the environment
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("seshatd %s: did not finish in %v:\n%s", args[0], timeout, out)
+	}
+	code := 0
+	if ee, ok := err.(*exec.ExitError); ok {
+		code = ee.ExitCode()
+	} else if err != nil {
+		t.Fatalf("seshatd %s: %v", args[0], err)
+	}
+	return code, string(out)
+}
+
+// restoredCluster is a one-node cluster over data dir dir/1, which
+// `seshatd restore` built.
+func restoredCluster(t *testing.T, dir string) *cluster {
+	addrs := freeAddrs(t, 2)
+	c := &cluster{t: t, n: 1, dir: dir, clients: addrs[:1], peers: addrs[1:],
+		procs: map[int]*proc{}, logs: map[int]*os.File{}, rdb: map[int]*redis.Client{}}
+	t.Cleanup(c.cleanup)
+	c.start(1)
+	return c
+}
+
+// TestBackupUnderWritesRestoresIntoNewCluster: a backup taken from a
+// follower of a 3-node cluster under continuous writes holds every key
+// acknowledged before it began; restored into a new data dir it starts as
+// a one-node cluster that serves them and takes writes; a damaged copy of
+// the file is refused and leaves no data dir behind.
+func TestBackupUnderWritesRestoresIntoNewCluster(t *testing.T) {
+	c := newCluster(t, 3)
+	lead := c.leader(10 * time.Second)
+	ctx := ctxT(t, 90*time.Second)
+
+	// A base of keys, a hash and a key with a deadline far away.
+	base := map[string]string{}
+	pipe := c.client(lead).Pipeline()
+	for i := range 3000 {
+		k, v := fmt.Sprintf("base-%d", i), fmt.Sprintf("value-%d-%s", i, strings.Repeat("x", i%50))
+		base[k] = v
+		pipe.Set(ctx, k, v, 0)
+	}
+	pipe.HSet(ctx, "h", "f1", "a", "f2", "b")
+	pipe.Set(ctx, "ttl", "t", time.Hour)
+	if _, err := pipe.Exec(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Continuous writes through the leader and a follower.
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	w := &writer{acked: map[string]string{}}
+	follower := others(3, lead)[0]
+	done := make(chan struct{}, 2)
+	go func() { w.run(wctx, c.client(lead), "wl", 1_000_000, 0); done <- struct{}{} }()
+	go func() { w.run(wctx, c.client(follower), "wf", 1_000_000, 0); done <- struct{}{} }()
+	time.Sleep(500 * time.Millisecond)
+
+	before, _ := w.snapshot()
+	if len(before) < 10 {
+		t.Fatalf("only %d writes acknowledged before the backup", len(before))
+	}
+	backupFrom := others(3, lead)[1] // the other follower
+	file := filepath.Join(t.TempDir(), "seshat.backup")
+	code, out := runSeshatd(t, 60*time.Second, "backup", "--from", c.clients[backupFrom-1], "--out", file)
+	if code != 0 {
+		t.Fatalf("backup: exit %d:\n%s", code, out)
+	}
+	time.Sleep(200 * time.Millisecond) // writes go on after the backup too
+	stop()
+	<-done
+	<-done
+	after, errs := w.snapshot()
+	t.Logf("acknowledged: %d before the backup, %d in all; write errors: %d", len(before), len(after), len(errs))
+	if code, out := runSeshatd(t, 10*time.Second, "backup", "--from", c.clients[backupFrom-1], "--out", file); code != 2 || !strings.Contains(out, "exists") {
+		t.Errorf("backup over an existing file: exit %d:\n%s", code, out)
+	}
+
+	// Damaged copies are refused, and nothing is written.
+	good, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	flipped := bytes.Clone(good)
+	flipped[len(flipped)/2] ^= 0x01
+	damaged := map[string][]byte{
+		"flipped":      flipped,
+		"truncated":    good[:len(good)-100],
+		"halved":       good[:len(good)/2],
+		"not a backup": append([]byte("REDIS0011"), good[9:]...),
+	}
+	wantErr := map[string]string{
+		"flipped": "SHA-256 mismatch", "truncated": "truncated", "halved": "truncated", "not a backup": "not a Seshat backup file",
+	}
+	for name, b := range damaged {
+		bad := filepath.Join(t.TempDir(), "bad.backup")
+		if err := os.WriteFile(bad, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dir := filepath.Join(t.TempDir(), "restored")
+		code, out := runSeshatd(t, 30*time.Second, "restore", "--in", bad, "--data-dir", dir, "--id", "1")
+		if code != 1 || !strings.Contains(out, "refused, nothing written") || !strings.Contains(out, wantErr[name]) {
+			t.Errorf("%s file: exit %d, want 1 saying %q:\n%s", name, code, wantErr[name], out)
+		}
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s file: %s exists after a refused restore", name, dir)
+		}
+		if ents, _ := os.ReadDir(filepath.Dir(dir)); len(ents) != 0 {
+			t.Errorf("%s file: left %d entries beside the data dir", name, len(ents))
+		}
+	}
+
+	// The good file restores into a new one-node cluster.
+	rdir := t.TempDir()
+	code, out = runSeshatd(t, 60*time.Second, "restore", "--in", file, "--data-dir", filepath.Join(rdir, "1"), "--id", "1")
+	if code != 0 {
+		t.Fatalf("restore: exit %d:\n%s", code, out)
+	}
+	if code, out := runSeshatd(t, 10*time.Second, "restore", "--in", file, "--data-dir", filepath.Join(rdir, "1"), "--id", "1"); code != 2 || !strings.Contains(out, "not empty") {
+		t.Errorf("restore into a used data dir: exit %d:\n%s", code, out)
+	}
+	r := restoredCluster(t, rdir)
+	r.leader(10 * time.Second)
+	checkAll(t, r, 1, base)
+	checkAll(t, r, 1, before)
+	rctx := ctxT(t, 20*time.Second)
+	if h, err := r.client(1).HGetAll(rctx, "h").Result(); err != nil || h["f1"] != "a" || h["f2"] != "b" || len(h) != 2 {
+		t.Errorf("hash h after restore: %v, %v", h, err)
+	}
+	if ttl, err := r.client(1).TTL(rctx, "ttl").Result(); err != nil || ttl < 50*time.Minute {
+		t.Errorf("TTL ttl after restore: %v, %v", ttl, err)
+	}
+	n, err := r.client(1).DBSize(rctx).Result()
+	if err != nil || n < int64(len(base)+len(before)+2) || n > int64(len(base)+len(after)+2) {
+		t.Errorf("DBSIZE after restore: %d (%v), want between %d and %d", n, err, len(base)+len(before)+2, len(base)+len(after)+2)
+	}
+	if err := r.client(1).Set(rctx, "after-restore", "yes", 0).Err(); err != nil {
+		t.Fatalf("SET on the restored cluster: %v", err)
+	}
+	if v, err := r.client(1).Get(rctx, "after-restore").Result(); err != nil || v != "yes" {
+		t.Fatalf("GET after-restore: %q, %v", v, err)
+	}
+}
