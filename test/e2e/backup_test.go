@@ -7,7 +7,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -164,4 +166,66 @@ func TestBackupUnderWritesRestoresIntoNewCluster(t *testing.T) {
 	if v, err := r.client(1).Get(rctx, "after-restore").Result(); err != nil || v != "yes" {
 		t.Fatalf("GET after-restore: %q, %v", v, err)
 	}
+}
+
+// TestBackupMeasure measures backup and restore of N keys on a one-node
+// cluster (replication plays no part in either): wall time, CPU and peak
+// memory of the seshatd backup and restore processes, and the file size.
+// Run only when SESHAT_BACKUP_MEASURE=N is set:
+//
+//	SESHAT_BACKUP_MEASURE=1000000 go test -count=1 -v -run TestBackupMeasure ./test/e2e
+func TestBackupMeasure(t *testing.T) {
+	n, _ := strconv.Atoi(os.Getenv("SESHAT_BACKUP_MEASURE"))
+	if n <= 0 {
+		t.Skip("set SESHAT_BACKUP_MEASURE=N to measure with N keys")
+	}
+	c := newCluster(t, 1, "--no-sync")
+	c.leader(10 * time.Second)
+	ctx := ctxT(t, 30*time.Minute)
+	val := strings.Repeat("v", 100)
+	for i := 0; i < n; i += 1000 {
+		pipe := c.client(1).Pipeline()
+		for j := i; j < min(i+1000, n); j++ {
+			pipe.Set(ctx, "key:"+strconv.Itoa(j), val, 0)
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rss := func() {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.procs[1].cmd.Process.Pid))
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.HasPrefix(l, "VmHWM") || strings.HasPrefix(l, "VmRSS") {
+				t.Log("server " + strings.Join(strings.Fields(l), " "))
+			}
+		}
+	}
+	rss()
+	file := filepath.Join(t.TempDir(), "m.backup")
+	measure := func(what string, args ...string) {
+		start := time.Now()
+		cmd := exec.CommandContext(ctx, seshatd, args...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", what, err, out)
+		}
+		ps := cmd.ProcessState
+		ru, _ := ps.SysUsage().(*syscall.Rusage)
+		maxRSS := int64(0)
+		if ru != nil {
+			maxRSS = ru.Maxrss
+		}
+		t.Logf("%s of %d keys: %v wall, %v user + %v sys CPU, peak RSS %d MiB",
+			what, n, time.Since(start).Round(time.Millisecond), ps.UserTime().Round(time.Millisecond), ps.SystemTime().Round(time.Millisecond), maxRSS>>10)
+	}
+	measure("backup", "backup", "--from", c.clients[0], "--out", file)
+	rss()
+	st, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("file: %d bytes (%.1f bytes per key)", st.Size(), float64(st.Size())/float64(n))
+	measure("restore", "restore", "--in", file, "--data-dir", filepath.Join(t.TempDir(), "r"), "--id", "1")
+	load, _ := os.ReadFile("/proc/loadavg")
+	t.Logf("load average: %s", strings.TrimSpace(string(load)))
 }
