@@ -11,6 +11,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/seshat-kv/seshat/adapters/backupfile"
+	"github.com/seshat-kv/seshat/adapters/datadir"
 	"github.com/seshat-kv/seshat/adapters/pebble"
 	"github.com/seshat-kv/seshat/domain"
 )
@@ -135,14 +136,19 @@ func buildDir(dir string, id domain.NodeID, info backupfile.Info, body io.Reader
 	if err := db.VoteStore().SetVote(domain.Vote{Term: info.Meta.Term}); err != nil {
 		return fmt.Errorf("restore: vote: %w", err)
 	}
-	if err := saveRestoredIdentity(dir, id); err != nil {
+	uuid, err := saveRestoredIdentity(dir, id)
+	if err != nil {
 		return fmt.Errorf("restore: identity: %w", err)
 	}
-	log.Info().Uint64("index", uint64(next.Index)).Uint64("voter", uint64(id)).Msg("state restored, membership set")
+	log.Info().Uint64("index", uint64(next.Index)).Uint64("voter", uint64(id)).Str("cluster_uuid", uuid).
+		Msg("state restored: a new cluster, this node its only voter")
 	return nil
 }
 
-// saveRestoredIdentity gives the restored data dir a new cluster identity.
-// Until adapters/datadir exists (helper "identity"), there is none to
-// write.
-func saveRestoredIdentity(dir string, id domain.NodeID) error { return nil }
+// saveRestoredIdentity gives the restored data dir a new cluster identity:
+// a new UUID, so that no node of the cluster the backup came from can
+// ever talk to it (their handshakes are refused).
+func saveRestoredIdentity(dir string, id domain.NodeID) (string, error) {
+	uuid := datadir.NewUUID()
+	return uuid, datadir.Save(dir, datadir.Identity{ClusterID: uuid, NodeID: id})
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/seshat-kv/seshat/adapters/backupfile"
+	"github.com/seshat-kv/seshat/adapters/datadir"
 	"github.com/seshat-kv/seshat/adapters/pebble"
 	"github.com/seshat-kv/seshat/domain"
 )
@@ -77,6 +78,10 @@ func TestRestoreDir(t *testing.T) {
 	}
 	if v, err := db.VoteStore().Vote(); err != nil || v != (domain.Vote{Term: 4}) {
 		t.Fatalf("vote %+v, %v", v, err)
+	}
+	ident, err := datadir.Load(dir)
+	if err != nil || ident.NodeID != 7 || datadir.CheckUUID(ident.ClusterID) != nil {
+		t.Fatalf("identity %+v, %v", ident, err)
 	}
 	for i := range 100 {
 		if _, err := db.StateMachine().Get(fmt.Appendf(nil, "k%d", i)); err != nil {

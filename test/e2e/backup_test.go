@@ -42,7 +42,8 @@ func runSeshatd(t *testing.T, timeout time.Duration, args ...string) (int, strin
 func restoredCluster(t *testing.T, dir string) *cluster {
 	addrs := freeAddrs(t, 2)
 	c := &cluster{t: t, n: 1, dir: dir, clients: addrs[:1], peers: addrs[1:],
-		procs: map[int]*proc{}, logs: map[int]*os.File{}, rdb: map[int]*redis.Client{}}
+		procs: map[int]*proc{}, logs: map[int]*os.File{}, rdb: map[int]*redis.Client{},
+		created: map[int]bool{1: true}} // restore gave the data dir its identity: no --bootstrap
 	t.Cleanup(c.cleanup)
 	c.start(1)
 	return c
