@@ -34,11 +34,17 @@ type bulkWriter struct {
 }
 
 func (w *bulkWriter) Write(p []byte) (int, error) {
-	w.conn.WriteBulk(p)
-	if err := w.out.Flush(); err != nil {
-		return 0, err
+	// A state machine's chunk may exceed backupChunk (a row travels
+	// whole, and a value may be 512 MiB): bulks never do.
+	for rest := p; len(rest) > 0; {
+		n := min(len(rest), backupChunk)
+		w.conn.WriteBulk(rest[:n])
+		if err := w.out.Flush(); err != nil {
+			return 0, err
+		}
+		w.n += int64(n)
+		rest = rest[n:]
 	}
-	w.n += int64(len(p))
 	if now := time.Now(); now.Sub(w.last) >= backupProgress {
 		w.last = now
 		w.log(w.n)

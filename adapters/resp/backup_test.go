@@ -48,7 +48,11 @@ func readBackup(t *testing.T, s *session) ([]byte, string) {
 			return body, raw
 		}
 		_, rest, _ := strings.Cut(raw, "\r\n")
-		body = append(body, strings.TrimSuffix(rest, "\r\n")...)
+		bulk := strings.TrimSuffix(rest, "\r\n")
+		if len(bulk) > backupChunk {
+			t.Fatalf("a bulk of %d bytes, over %d", len(bulk), backupChunk)
+		}
+		body = append(body, bulk...)
 	}
 }
 
@@ -57,20 +61,23 @@ func readBackup(t *testing.T, s *session) ([]byte, string) {
 // place of the next bulk; without a Backup the command is refused.
 func TestBackupStream(t *testing.T) {
 	body := bytes.Repeat([]byte("0123456789abcdef"), 3*backupChunk/16+100)
-	addr := serve(t, newFakeKV(), Options{Backup: &fakeBackup{body: body, step: 1000}})
-	s := dial(t, addr)
-	got, last := readBackup(t, s)
-	if !bytes.Equal(got, body) {
-		t.Fatalf("image: %d bytes, want %d", len(got), len(body))
+	// Small writes are gathered, one larger than a bulk is cut.
+	for _, step := range []int{1000, len(body)} {
+		addr := serve(t, newFakeKV(), Options{Backup: &fakeBackup{body: body, step: step}})
+		s := dial(t, addr)
+		got, last := readBackup(t, s)
+		if !bytes.Equal(got, body) {
+			t.Fatalf("writes of %d: image: %d bytes, want %d", step, len(got), len(body))
+		}
+		want := "*5\r\n:42\r\n:3\r\n" + bulk(string(domain.EncodeMembership(domain.Membership{Voters: []domain.NodeID{1, 2, 3}}))) + ":" + strconv.Itoa(len(body)) + "\r\n:2\r\n" // fakeKV is node 2
+		if last != want {
+			t.Fatalf("writes of %d: final reply %q, want %q", step, last, want)
+		}
+		s.expect("+PONG\r\n", "PING") // the connection serves on
 	}
-	want := "*5\r\n:42\r\n:3\r\n" + bulk(string(domain.EncodeMembership(domain.Membership{Voters: []domain.NodeID{1, 2, 3}}))) + ":" + strconv.Itoa(len(body)) + "\r\n:2\r\n" // fakeKV is node 2
-	if last != want {
-		t.Fatalf("final reply %q, want %q", last, want)
-	}
-	s.expect("+PONG\r\n", "PING") // the connection serves on
 
 	failing := serve(t, newFakeKV(), Options{Backup: &fakeBackup{body: body, step: 1000, err: errors.New("disk on fire")}})
-	_, last = readBackup(t, dial(t, failing))
+	_, last := readBackup(t, dial(t, failing))
 	if !strings.HasPrefix(last, "-ERR backup failed: disk on fire") {
 		t.Fatalf("failed backup ends with %q", last)
 	}

@@ -2,6 +2,8 @@ package main
 
 import (
 	"bufio"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -100,11 +102,16 @@ const backupProgressEvery = 5 * time.Second
 // the backup file format, through a temporary file renamed into place
 // once it is complete, synced and checked.
 func runBackup(args []string, env func(string) string) error {
-	fs := subFlags("backup", "--from host:port --out FILE [--password P]")
+	fs := subFlags("backup", "--from host:port --out FILE [--password P] [--tls --tls-ca FILE [--tls-cert FILE --tls-key FILE]]")
 	from := fs.String("from", "", "client (Redis protocol) address of any member of the cluster")
 	out := fs.String("out", "", "file to write the backup to (must not exist)")
 	pass := fs.String("password", "", "the cluster's requirepass, if it has one (also SESHAT_REQUIREPASS)")
 	timeout := fs.Duration("timeout", 10*time.Minute, "bound on the whole backup")
+	var tc backupTLS
+	fs.BoolVar(&tc.on, "tls", false, "connect with TLS (--from is then the node's --tls-port)")
+	fs.StringVar(&tc.ca, "tls-ca", "", "with --tls: PEM CA certificates the node's certificate must chain to (default: the system's)")
+	fs.StringVar(&tc.cert, "tls-cert", "", "with --tls: PEM client certificate, if the node asks for one")
+	fs.StringVar(&tc.key, "tls-key", "", "with --tls: PEM private key of --tls-cert")
 	if err := parseSub(fs, args, env); err != nil {
 		return err
 	}
@@ -122,7 +129,11 @@ func runBackup(args []string, env func(string) string) error {
 	}
 	log := toolLogger("backup")
 	start := time.Now()
-	info, err := backupTo(*from, *out, *pass, *timeout, log)
+	dial, err := tc.dialer(*from)
+	if err != nil {
+		return err
+	}
+	info, err := backupTo(dial, *from, *out, *pass, *timeout, log)
 	if err != nil {
 		return err
 	}
@@ -132,8 +143,48 @@ func runBackup(args []string, env func(string) string) error {
 	return nil
 }
 
-func backupTo(from, out, pass string, timeout time.Duration, log zerolog.Logger) (backupfile.Info, error) {
-	conn, err := net.DialTimeout("tcp", from, 10*time.Second)
+// backupTLS is seshatd backup's TLS settings.
+type backupTLS struct {
+	on            bool
+	ca, cert, key string
+}
+
+// dialer returns how to connect to addr: plain TCP, or TLS.
+func (b backupTLS) dialer(addr string) (func() (net.Conn, error), error) {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	if !b.on {
+		if b.ca != "" || b.cert != "" {
+			return nil, badConfig("backup: --tls-ca and --tls-cert need --tls")
+		}
+		return func() (net.Conn, error) { return d.Dial("tcp", addr) }, nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, badConfig("backup: --from %s: %v", addr, err)
+	}
+	cfg := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if b.ca != "" {
+		pem, err := os.ReadFile(b.ca)
+		if err != nil {
+			return nil, badConfig("backup: --tls-ca: %v", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, badConfig("backup: --tls-ca %s holds no PEM certificate", b.ca)
+		}
+	}
+	if b.cert != "" || b.key != "" {
+		pair, err := tls.LoadX509KeyPair(b.cert, b.key)
+		if err != nil {
+			return nil, badConfig("backup: --tls-cert/--tls-key: %v", err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	return func() (net.Conn, error) { return tls.DialWithDialer(d, "tcp", addr, cfg) }, nil
+}
+
+func backupTo(dial func() (net.Conn, error), from, out, pass string, timeout time.Duration, log zerolog.Logger) (backupfile.Info, error) {
+	conn, err := dial()
 	if err != nil {
 		return backupfile.Info{}, fmt.Errorf("backup: %w", err)
 	}
