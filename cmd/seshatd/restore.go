@@ -122,7 +122,8 @@ func buildDir(dir string, id domain.NodeID, info backupfile.Info, body io.Reader
 		}
 	}()
 	sm := db.StateMachine()
-	if err := sm.Restore(info.Meta, body); err != nil {
+	pr := &progressReader{r: body, total: info.BodyLen, last: time.Now(), log: log}
+	if err := sm.Restore(info.Meta, pr); err != nil {
 		return fmt.Errorf("restore: the image does not restore: %w", err)
 	}
 	mem := domain.Membership{Voters: []domain.NodeID{id}}
@@ -151,4 +152,23 @@ func buildDir(dir string, id domain.NodeID, info backupfile.Info, body io.Reader
 func saveRestoredIdentity(dir string, id domain.NodeID) (string, error) {
 	uuid := datadir.NewUUID()
 	return uuid, datadir.Save(dir, datadir.Identity{ClusterID: uuid, NodeID: id})
+}
+
+// progressReader logs how much of the image a long restore has read.
+type progressReader struct {
+	r     io.Reader
+	n     int64
+	total int64
+	last  time.Time
+	log   zerolog.Logger
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.n += int64(n)
+	if now := time.Now(); now.Sub(p.last) >= backupProgressEvery {
+		p.last = now
+		p.log.Info().Int64("bytes", p.n).Int64("of", p.total).Msg("restore: writing")
+	}
+	return n, err
 }
