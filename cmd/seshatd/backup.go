@@ -55,24 +55,22 @@ func toolLogger(component string) zerolog.Logger {
 		With().Timestamp().Str("component", component).Logger()
 }
 
-// subFlags returns a flag set for subcommand name whose usage line is
-// usage; parse parses args into it, each flag falling back to
-// SESHAT_<NAME> from env.
-func subFlags(name, usage string) *flag.FlagSet {
+// subFlags returns a flag set for subcommand name; parseSub parses args
+// into it, each flag falling back to SESHAT_<NAME> from env, and prints
+// usage and the flags for --help.
+func subFlags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet("seshatd "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.Usage = func() {
-		fmt.Fprintf(os.Stdout, "Usage: seshatd %s %s\n", name, usage)
-		fs.SetOutput(os.Stdout)
-		fs.PrintDefaults()
-	}
+	fs.Usage = func() {} // parseSub prints the usage, for --help only
 	return fs
 }
 
-func parseSub(fs *flag.FlagSet, args []string, env func(string) string) error {
+func parseSub(fs *flag.FlagSet, usage string, args []string, env func(string) string) error {
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			fs.Usage()
+			fmt.Fprintf(os.Stdout, "Usage: %s %s\n", fs.Name(), usage)
+			fs.SetOutput(os.Stdout)
+			fs.PrintDefaults()
 			return err
 		}
 		return badConfig("%v", err)
@@ -102,7 +100,7 @@ const backupProgressEvery = 5 * time.Second
 // the backup file format, through a temporary file renamed into place
 // once it is complete, synced and checked.
 func runBackup(args []string, env func(string) string) error {
-	fs := subFlags("backup", "--from host:port --out FILE [--password P] [--tls --tls-ca FILE [--tls-cert FILE --tls-key FILE]]")
+	fs := subFlags("backup")
 	from := fs.String("from", "", "client (Redis protocol) address of any member of the cluster")
 	out := fs.String("out", "", "file to write the backup to (must not exist)")
 	pass := fs.String("password", "", "the cluster's requirepass, if it has one (also SESHAT_REQUIREPASS)")
@@ -112,7 +110,7 @@ func runBackup(args []string, env func(string) string) error {
 	fs.StringVar(&tc.ca, "tls-ca", "", "with --tls: PEM CA certificates the node's certificate must chain to (default: the system's)")
 	fs.StringVar(&tc.cert, "tls-cert", "", "with --tls: PEM client certificate, if the node asks for one")
 	fs.StringVar(&tc.key, "tls-key", "", "with --tls: PEM private key of --tls-cert")
-	if err := parseSub(fs, args, env); err != nil {
+	if err := parseSub(fs, "--from host:port --out FILE [--password P] [--tls --tls-ca FILE [--tls-cert FILE --tls-key FILE]]", args, env); err != nil {
 		return err
 	}
 	if *pass == "" {

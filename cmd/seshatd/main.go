@@ -6,6 +6,9 @@
 //	  --cluster 1=127.0.0.1:7479,2=127.0.0.1:7480,3=127.0.0.1:7481 \
 //	  --clients 1=127.0.0.1:7379,2=127.0.0.1:7380,3=127.0.0.1:7381
 //
+// `seshatd backup` and `seshatd restore` copy a running cluster to a file
+// and make a new cluster from one (backup.go, restore.go).
+//
 // Every flag falls back to an environment variable: --data-dir to
 // SESHAT_DATA_DIR, and so on. Bad configuration exits with status 2 and
 // one line on stderr; a failure at run time exits with status 1.
@@ -147,6 +150,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 			fs.SetOutput(os.Stdout)
 			fmt.Fprintln(os.Stdout, "Usage: seshatd --id N --data-dir DIR --cluster 1=host:port,... --clients 1=host:port,... [flags]")
 			fmt.Fprintln(os.Stdout, "Every flag may instead be set by SESHAT_<FLAG> (e.g. SESHAT_DATA_DIR).")
+			fmt.Fprintln(os.Stdout, "Also: seshatd backup --from host:port --out FILE; seshatd restore --in FILE --data-dir DIR --id N (each with --help).")
 			fs.PrintDefaults()
 		}
 		return config{}, err

@@ -22,11 +22,11 @@ import (
 // built in a sibling directory renamed to DIR once complete, so a failure
 // at any point leaves DIR as it was.
 func runRestore(args []string, env func(string) string) error {
-	fs := subFlags("restore", "--in FILE --data-dir DIR --id N")
+	fs := subFlags("restore")
 	in := fs.String("in", "", "backup file written by seshatd backup")
 	dir := fs.String("data-dir", "", "data dir of the new node (must not exist, or be empty)")
 	id := fs.Uint64("id", 0, "node id of the new node: the only voter of the new cluster")
-	if err := parseSub(fs, args, env); err != nil {
+	if err := parseSub(fs, "--in FILE --data-dir DIR --id N", args, env); err != nil {
 		return err
 	}
 	switch {
