@@ -81,11 +81,15 @@ func TestBackupUnderWritesRestoresIntoNewCluster(t *testing.T) {
 	done := make(chan struct{}, 2)
 	go func() { w.run(wctx, c.client(lead), "wl", 1_000_000, 0); done <- struct{}{} }()
 	go func() { w.run(wctx, c.client(follower), "wf", 1_000_000, 0); done <- struct{}{} }()
-	time.Sleep(500 * time.Millisecond)
-
-	before, _ := w.snapshot()
-	if len(before) < 10 {
-		t.Fatalf("only %d writes acknowledged before the backup", len(before))
+	// Some writes acknowledged first (a loaded machine may take seconds).
+	var before map[string]string
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		if before, _ = w.snapshot(); len(before) >= 50 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("only %d writes acknowledged in 30s", len(before))
+		}
 	}
 	backupFrom := others(3, lead)[1] // the other follower
 	file := filepath.Join(t.TempDir(), "seshat.backup")
@@ -110,14 +114,18 @@ func TestBackupUnderWritesRestoresIntoNewCluster(t *testing.T) {
 	}
 	flipped := bytes.Clone(good)
 	flipped[len(flipped)/2] ^= 0x01
+	future := bytes.Clone(good)
+	future[11]++ // the format version's low byte
 	damaged := map[string][]byte{
-		"flipped":      flipped,
-		"truncated":    good[:len(good)-100],
-		"halved":       good[:len(good)/2],
-		"not a backup": append([]byte("REDIS0011"), good[9:]...),
+		"future version": future,
+		"flipped":        flipped,
+		"truncated":      good[:len(good)-100],
+		"halved":         good[:len(good)/2],
+		"not a backup":   append([]byte("REDIS0011"), good[9:]...),
 	}
 	wantErr := map[string]string{
-		"flipped": "SHA-256 mismatch", "truncated": "truncated", "halved": "truncated", "not a backup": "not a Seshat backup file",
+		"future version": "restore with a newer seshatd",
+		"flipped":        "SHA-256 mismatch", "truncated": "truncated", "halved": "truncated", "not a backup": "not a Seshat backup file",
 	}
 	for name, b := range damaged {
 		bad := filepath.Join(t.TempDir(), "bad.backup")
