@@ -33,6 +33,7 @@ var arity = map[string]int{
 	"multi": 1, "exec": 1, "discard": 1, "watch": -2, "unwatch": 1,
 	"auth": -2, "reset": 1, "time": 1, "cluster": -2, "readonly": 1, "readwrite": 1,
 	relayHello: 1, relayDo: 2, memberCommand: -2,
+	"seshat.backup": 1,
 }
 
 // noAuth are the commands a connection may send before AUTH.
@@ -184,6 +185,8 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 		return okItem, r, false
 	case relayDo:
 		return item{req: -1, relay: bytes.Clone(args[1])}, r, false
+	case "seshat.backup":
+		return s.backupItem(), r, false
 	case "hello":
 		return s.hello(st, args), r, false
 	case "auth":

@@ -62,6 +62,8 @@ type Options struct {
 	Redirect bool
 	// Members, if set, runs SESHAT.MEMBER (members.go).
 	Members Members
+	// Backup, if set, serves SESHAT.BACKUP (backup.go); nil refuses it.
+	Backup ports.Backup
 }
 
 // EnsureDefaults fills zero fields with their defaults.

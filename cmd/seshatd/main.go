@@ -6,6 +6,9 @@
 //	  --cluster 1=127.0.0.1:7479,2=127.0.0.1:7480,3=127.0.0.1:7481 \
 //	  --clients 1=127.0.0.1:7379,2=127.0.0.1:7380,3=127.0.0.1:7381
 //
+// `seshatd backup` and `seshatd restore` copy a running cluster to a file
+// and make a new cluster from one (backup.go, restore.go).
+//
 // Every flag falls back to an environment variable: --data-dir to
 // SESHAT_DATA_DIR, and so on. Bad configuration exits with status 2 and
 // one line on stderr; a failure at run time exits with status 1.
@@ -91,6 +94,9 @@ func badConfig(format string, args ...any) error {
 
 func main() {
 	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
+	if sub := subcommands[firstArg(os.Args)]; sub != nil { // backup, restore (backup.go)
+		exitSub(sub(os.Args[2:], os.Getenv))
+	}
 	cfg, err := parseFlags(os.Args[1:], os.Getenv)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -145,6 +151,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 			fs.SetOutput(os.Stdout)
 			fmt.Fprintln(os.Stdout, "Usage: seshatd --id N --data-dir DIR --cluster 1=host:port,... --clients 1=host:port,... [flags]")
 			fmt.Fprintln(os.Stdout, "Every flag may instead be set by SESHAT_<FLAG> (e.g. SESHAT_DATA_DIR).")
+			fmt.Fprintln(os.Stdout, "Also: seshatd backup --from host:port --out FILE; seshatd restore --in FILE --data-dir DIR --id N (each with --help).")
 			fs.PrintDefaults()
 		}
 		return config{}, err
@@ -453,7 +460,8 @@ func run(cfg config) (err error) {
 	defer members.Close()
 	rlog := componentLog(base, cfg.id, "resp")
 	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Databases: cfg.databases, Version: version, Logger: &rlog,
-		RequirePass: cfg.requirePass, Redirect: cfg.redirect, Members: members})
+		RequirePass: cfg.requirePass, Redirect: cfg.redirect, Members: members,
+		Backup: app.NewBackup(svc, db.StateMachine())})
 	if err != nil {
 		return badConfig("%v", err)
 	}
