@@ -90,3 +90,19 @@ fuzz:
 	    echo "fuzz $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg || exit 1; \
 	  done; \
 	done
+
+# The chaos test (test/chaos): real partitions, packet loss, kills and
+# pauses against a 5-node and a 3-node cluster of the image seshat:chaos,
+# every workload checked (about 8 minutes on 2 cores). Needs Docker and the
+# host's iptables, tc (iproute2) and nsenter (util-linux); runs as root.
+# make chaos SEED=n replays a schedule; make chaos DURATION=30m runs longer.
+SEED     ?=
+DURATION ?=
+CHAOS_IMAGE ?= seshat:chaos
+.PHONY: chaos chaos-image chaos-plant
+chaos-image:
+	GO=$(GO) ./cmd/seshatd/image.sh $(CHAOS_IMAGE) $(VERSION)
+
+chaos: chaos-image
+	SESHAT_CHAOS=1 SESHAT_CHAOS_IMAGE=$(CHAOS_IMAGE) SESHAT_CHAOS_SEED=$(SEED) SESHAT_CHAOS_DURATION=$(DURATION) \
+	  $(GO) test -count=1 -v -timeout 90m -run 'TestChaos$$' ./test/chaos

@@ -33,6 +33,7 @@ var arity = map[string]int{
 	"multi": 1, "exec": 1, "discard": 1, "watch": -2, "unwatch": 1,
 	"auth": -2, "reset": 1, "time": 1, "cluster": -2, "readonly": 1, "readwrite": 1,
 	relayHello: 1, relayDo: 2,
+	digestCmd: 1,
 }
 
 // noAuth are the commands a connection may send before AUTH.
@@ -205,6 +206,8 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 		return okItem, r, false
 	case "info":
 		return valueItem(domain.Reply{Kind: domain.ReplyVerbatim, Bulk: []byte(s.info(args[1:]))}), r, false
+	case digestCmd:
+		return s.digest(), r, false
 	}
 	return unknownCommand(args), r, false
 }
