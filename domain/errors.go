@@ -50,3 +50,9 @@ var (
 	// safe to retry.
 	ErrUnreachable = errors.New("seshat: node unreachable")
 )
+
+// ErrNoIdentity: a data dir holds no cluster identity: the node never was
+// a member, or its data was lost. It must be told to create a cluster
+// (seshatd --bootstrap) or to join one (--join); it never does either on
+// its own.
+var ErrNoIdentity = errors.New("seshat: no cluster identity in the data dir")

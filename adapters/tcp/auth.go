@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/seshat-kv/seshat/domain"
 )
@@ -73,14 +74,14 @@ func proof(secret []byte, role byte, cluster string, dialer, acceptor domain.Nod
 // no I/O of its own beyond the frame reader and writer it is given, so tests
 // and fuzzers drive it with any byte stream.
 type handshaker struct {
-	cluster string
+	cluster string // as on the wire: wireCluster(name, uuid)
 	self    domain.NodeID
 	secret  []byte                   // empty: no authentication
 	known   func(domain.NodeID) bool // may this node connect?
 }
 
 func (t *Transport) handshaker() *handshaker {
-	return &handshaker{cluster: t.opts.ClusterID, self: t.opts.ID, secret: t.opts.PeerSecret, known: t.knownPeer}
+	return &handshaker{cluster: wireCluster(t.opts.ClusterID, t.opts.ClusterUUID), self: t.opts.ID, secret: t.opts.PeerSecret, known: t.knownPeer}
 }
 
 // refusal is a handshake the acceptor turns down: the reason is sent to the
@@ -146,7 +147,7 @@ func (h *handshaker) accept(fr *frameReader, bw *bufio.Writer) (domain.NodeID, e
 func (h *handshaker) checkDialer(hs handshakePayload) error {
 	switch {
 	case hs.ClusterID != h.cluster:
-		return refuse(false, "cluster id %q is not %q", hs.ClusterID, h.cluster)
+		return refuseCluster(hs.From, h.self, hs.ClusterID, h.cluster)
 	case hs.To != h.self:
 		return refuse(false, "this is node %d, not node %d", h.self, hs.To)
 	case hs.From == h.self || !h.known(hs.From):
@@ -159,6 +160,45 @@ func (h *handshaker) checkDialer(hs handshakePayload) error {
 		return refuse(true, "node %d offers peer authentication and node %d has no peer secret (set the same --peer-secret on every node)", hs.From, h.self)
 	}
 	return nil
+}
+
+// The cluster UUID travels in the handshake's cluster id field, after the
+// cluster's name and a zero byte (none without a UUID), so that a handshake
+// keeps its layout and a node without a UUID talks to another without one
+// as before.
+const uuidSep = 0
+
+// wireCluster is the cluster id field of a handshake.
+func wireCluster(name, uuid string) string {
+	if uuid == "" {
+		return name
+	}
+	return name + string(rune(uuidSep)) + uuid
+}
+
+// splitCluster undoes wireCluster.
+func splitCluster(wire string) (name, uuid string) {
+	name, uuid, _ = strings.Cut(wire, string(rune(uuidSep)))
+	return name, uuid
+}
+
+// refuseCluster refuses a dialer of another cluster, naming the field
+// that differs: the name (--cluster-id) or the UUID (the data dir's).
+func refuseCluster(dialer, self domain.NodeID, theirs, ours string) error {
+	tn, tu := splitCluster(theirs)
+	on, ou := splitCluster(ours)
+	if tn != on {
+		return refuse(false, "node %d is of cluster id %q, node %d of %q", dialer, tn, self, on)
+	}
+	return refuse(false, "node %d is of cluster UUID %s, node %d of cluster UUID %s: "+
+		"a node of another cluster, or one whose data dir was recreated (replace it, see README)", dialer, uuidText(tu), self, uuidText(ou))
+}
+
+func uuidText(u string) string {
+	if u == "" {
+		return "(none)"
+	}
+	return fmt.Sprintf("%q", u)
 }
 
 // checkProof checks the dialer's answer to a challenge in constant time.

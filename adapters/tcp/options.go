@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -48,6 +49,16 @@ type Options struct {
 	// another cluster id is rejected. Default "" (which is a cluster id like
 	// any other: set it in production). At most MaxClusterIDLen bytes.
 	ClusterID string
+	// ClusterUUID is the cluster's UUID, made once when the cluster was
+	// created (see adapters/datadir): it tells apart two clusters under
+	// one name, such as a cluster and the one recreated after a lost
+	// quorum. A connection from a node with another UUID is refused, and
+	// the refusal logged with both. Default "" (a value like any other:
+	// two nodes without a UUID accept each other). ClusterID and
+	// ClusterUUID travel together in the handshake: at most
+	// MaxClusterIDLen bytes with one separator byte between them, and
+	// neither may contain a zero byte.
+	ClusterUUID string
 	// ListenAddr is the address to accept peer connections on. Default:
 	// Peers[ID] if present, else "127.0.0.1:0" (an ephemeral port; see
 	// Transport.Addr).
@@ -176,8 +187,10 @@ func (o *Options) Validate() error {
 	switch {
 	case o.ID == domain.None:
 		return bad("ID must be non-zero")
-	case len(o.ClusterID) > MaxClusterIDLen:
-		return bad("ClusterID is %d bytes, more than %d", len(o.ClusterID), MaxClusterIDLen)
+	case len(wireCluster(o.ClusterID, o.ClusterUUID)) > MaxClusterIDLen:
+		return bad("ClusterID and ClusterUUID are %d bytes together, more than %d", len(wireCluster(o.ClusterID, o.ClusterUUID)), MaxClusterIDLen)
+	case strings.IndexByte(o.ClusterID, uuidSep) >= 0 || strings.IndexByte(o.ClusterUUID, uuidSep) >= 0:
+		return bad("ClusterID or ClusterUUID contains a zero byte")
 	case o.SendQueue < 0:
 		return bad("SendQueue %d is negative", o.SendQueue)
 	case o.InboxSize < 0:

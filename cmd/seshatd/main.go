@@ -71,6 +71,7 @@ type config struct {
 	leaseDrift     int
 	metricsListen  string
 	sec            securityConfig // TLS and peer authentication (security.go)
+	ident          identityConfig // cluster identity: bootstrap, join, force (identity.go)
 }
 
 // engine is the keyspace settings every node of the cluster must share.
@@ -136,6 +137,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		leaseDrft = fs.Int("lease-drift-ticks", 0, "with --read-mode lease: the clock-drift bound in ticks, the lease being election-ticks minus it (default election-ticks/2)")
 		metricsLn = fs.String("metrics-listen", "", "address of the HTTP server for /metrics (Prometheus), /healthz and /readyz (default: none)")
 		secFlags  = addSecurityFlags(fs)
+		identFlgs = addIdentityFlags(fs)
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -221,6 +223,9 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		}
 	} else if len(c.cluster) > 1 {
 		return c, errors.New("--clients is required with more than one node (followers forward to the leader's client address)")
+	}
+	if c.ident, err = identFlgs.resolve(c.cluster); err != nil {
+		return c, err
 	}
 	if c.peerListen == "" {
 		c.peerListen = c.cluster[c.id]
@@ -332,6 +337,10 @@ func run(cfg config) (err error) {
 	if err != nil {
 		return err
 	}
+	ident, err := openIdentity(cfg, log)
+	if err != nil {
+		return err
+	}
 	// Pebble is chatty at info (WAL recovery, flushes): keep it to
 	// warnings unless debugging.
 	plog := componentLog(base, cfg.id, "pebble")
@@ -349,6 +358,11 @@ func run(cfg config) (err error) {
 			err = cerr
 		}
 	}()
+	if cfg.ident.forceNew {
+		if ident, err = forceNewCluster(cfg, ident, db.LogStore(), db.VoteStore(), db.StateMachine(), log); err != nil {
+			return err
+		}
+	}
 
 	peers := map[domain.NodeID]string{}
 	for nid, a := range cfg.cluster {
@@ -357,7 +371,7 @@ func run(cfg config) (err error) {
 		}
 	}
 	tlog := componentLog(base, cfg.id, "tcp")
-	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ListenAddr: cfg.peerListen, Peers: peers,
+	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ClusterUUID: ident.ClusterID, ListenAddr: cfg.peerListen, Peers: peers,
 		PeerSecret: cfg.sec.peerSecret, TLS: peerTLSConfig, Logger: &tlog})
 	if err != nil {
 		return badConfig("--peer-listen %s: %v", cfg.peerListen, err)
@@ -428,7 +442,7 @@ func run(cfg config) (err error) {
 	defer watchCerts(componentLog(base, cfg.id, "tls"), hup, clientLns.certs, peerCerts)()
 	clientLns.logFields(log.Info()).Str("peer_listen", tr.Addr().String()).Bool("peer_secret", len(cfg.sec.peerSecret) > 0).
 		Bool("peer_tls", peerCerts != nil).
-		Str("data_dir", cfg.dataDir).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")
+		Str("data_dir", cfg.dataDir).Str("cluster_uuid", ident.ClusterID).Int("nodes", len(ids)).Str("version", version).Msg("seshatd started")
 	warnInsecure(log, cfg)
 
 	sigc := make(chan os.Signal, 2)

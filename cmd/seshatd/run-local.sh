@@ -14,6 +14,17 @@ if [ ! -x "$BIN" ]; then
 	echo "run-local.sh: $BIN not found; build it first (make run does)" >&2
 	exit 2
 fi
+# A cluster is created once. On the first start (no node's data dir holds
+# a cluster identity yet) every node gets --bootstrap and one new cluster
+# UUID; later starts pass neither, so a node whose data dir was deleted
+# refuses to start instead of coming back empty (README, "Operating a
+# cluster", says how to replace it).
+BOOT=""
+if [ ! -e "$DATA/1/seshat-identity" ] && [ ! -e "$DATA/2/seshat-identity" ] && [ ! -e "$DATA/3/seshat-identity" ]; then
+	UUID=$(cat /proc/sys/kernel/random/uuid 2>/dev/null || uuidgen | tr 'A-F' 'a-f')
+	BOOT="--bootstrap --cluster-uuid $UUID"
+	echo "seshat: creating a new cluster, UUID $UUID" >&2
+fi
 PIDS=""
 # Job control puts each node in its own process group, so the terminal's
 # Ctrl-C reaches only this script, which then stops the nodes one by one.
@@ -32,7 +43,7 @@ for i in 1 2 3; do
 	mkdir -p "$DATA/$i"
 	"$BIN" --id "$i" --data-dir "$DATA/$i" \
 		--listen "127.0.0.1:$((7378 + i))" --peer-listen "127.0.0.1:$((7478 + i))" \
-		--cluster "$CLUSTER" --clients "$CLIENTS" --cluster-id local &
+		--cluster "$CLUSTER" --clients "$CLIENTS" --cluster-id local $BOOT &
 	PIDS="$PIDS $!"
 done
 echo "seshat: 3 nodes on 127.0.0.1:7379, :7380, :7381 (data in $DATA/); Ctrl-C stops them" >&2

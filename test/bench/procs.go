@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/seshat-kv/seshat/adapters/datadir"
 	"github.com/seshat-kv/seshat/test/spawn"
 )
 
@@ -146,6 +147,7 @@ func startCluster(bin, dir string, size int, all *procs) (*cluster, error) {
 		clientList = append(clientList, fmt.Sprintf("%d=127.0.0.1:%d", i+1, ports[i]))
 		c.clients = append(c.clients, fmt.Sprintf("127.0.0.1:%d", ports[i]))
 	}
+	uuid := datadir.NewUUID()
 	for i := range size {
 		id := i + 1
 		data := filepath.Join(dir, fmt.Sprintf("node%d", id))
@@ -153,7 +155,7 @@ func startCluster(bin, dir string, size int, all *procs) (*cluster, error) {
 			bin, "--id", fmt.Sprint(id), "--data-dir", data,
 			"--listen", c.clients[i], "--peer-listen", fmt.Sprintf("127.0.0.1:%d", ports[size+i]),
 			"--cluster", strings.Join(peerList, ","), "--clients", strings.Join(clientList, ","),
-			"--cluster-id", "bench", "--log-level", "warn")
+			"--cluster-id", "bench", "--bootstrap", "--cluster-uuid", uuid, "--log-level", "warn")
 		if err != nil {
 			return nil, err
 		}

@@ -19,10 +19,11 @@ D=$(mktemp -d)
 CL=1=127.0.0.1:27479,2=127.0.0.1:27480,3=127.0.0.1:27481
 CC=1=127.0.0.1:27379,2=127.0.0.1:27380,3=127.0.0.1:27381
 PIDS=()
+UUID=$(cat /proc/sys/kernel/random/uuid)
 for i in 1 2 3; do
 	mkdir -p "$D/$i"
 	"$BIN" --id $i --data-dir "$D/$i" --listen 127.0.0.1:$((27378 + i)) --peer-listen 127.0.0.1:$((27478 + i)) \
-		--cluster $CL --clients $CC --cluster-id prof --log-level warn >"$D/$i.log" 2>&1 &
+		--cluster $CL --clients $CC --cluster-id prof --bootstrap --cluster-uuid $UUID --log-level warn >"$D/$i.log" 2>&1 &
 	PIDS+=($!)
 done
 stop() {

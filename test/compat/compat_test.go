@@ -18,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/seshat-kv/seshat/adapters/datadir"
 	"github.com/seshat-kv/seshat/test/spawn"
 )
 
@@ -361,6 +362,7 @@ func startSeshat(t *testing.T, n int) []string {
 			}
 		}
 	})
+	uuid := datadir.NewUUID()
 	for id := 1; id <= n; id++ {
 		logf, err := os.Create(logPath(id))
 		if err != nil {
@@ -373,6 +375,7 @@ func startSeshat(t *testing.T, n int) []string {
 			"--cluster", list(peers),
 			"--clients", list(clientAddrs),
 			"--cluster-id", "compat",
+			"--bootstrap", "--cluster-uuid", uuid,
 			"--tick", tick.String(),
 			"--election-ticks", strconv.Itoa(electionTicks),
 			"--heartbeat-ticks", "2",

@@ -19,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 
+	"github.com/seshat-kv/seshat/adapters/datadir"
 	"github.com/seshat-kv/seshat/test/spawn"
 )
 
@@ -101,7 +102,7 @@ func startCluster(t *testing.T, project, image string) *cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &cluster{t: t, project: project, env: []string{"SESHAT_IMAGE=" + image}}
+	c := &cluster{t: t, project: project, env: []string{"SESHAT_IMAGE=" + image, "SESHAT_CLUSTER_UUID=" + datadir.NewUUID()}}
 	for i := range 3 {
 		n := node{service: fmt.Sprintf("seshat%d", i+1), port: ports[2*i], mport: ports[2*i+1]}
 		c.nodes = append(c.nodes, n)

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/seshat-kv/seshat/adapters/datadir"
 	"github.com/seshat-kv/seshat/test/spawn"
 )
 
@@ -37,6 +38,7 @@ func startProcesses(t *testing.T) ([]node, []string) {
 	}
 	var nodes []node
 	var logs []string
+	uuid := datadir.NewUUID()
 	for i := range 3 {
 		n := node{service: fmt.Sprintf("seshat%d", i+1), port: ports[3*i], mport: ports[3*i+2]}
 		logPath := filepath.Join(t.TempDir(), n.service+".log")
@@ -46,7 +48,8 @@ func startProcesses(t *testing.T) ([]node, []string) {
 		}
 		cmd := exec.Command(bin, "--id", strconv.Itoa(i+1), "--data-dir", t.TempDir(),
 			"--listen", fmt.Sprintf("127.0.0.1:%d", n.port), "--metrics-listen", fmt.Sprintf("127.0.0.1:%d", n.mport),
-			"--cluster", strings.Join(peers, ","), "--clients", strings.Join(clients, ","), "--log-format", "json")
+			"--cluster", strings.Join(peers, ","), "--clients", strings.Join(clients, ","), "--log-format", "json",
+			"--bootstrap", "--cluster-uuid", uuid)
 		cmd.Stderr = log
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)

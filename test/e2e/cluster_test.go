@@ -21,6 +21,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/seshat-kv/seshat/adapters/datadir"
 	"github.com/seshat-kv/seshat/test/spawn"
 )
 
@@ -77,6 +78,11 @@ type cluster struct {
 	extra   []string // extra flags for every node
 	// nodeExtra, if set, gives one node's own extra flags (after extra).
 	nodeExtra func(id int) []string
+	// uuid is the cluster's UUID: each node's first start creates the
+	// cluster with --bootstrap --cluster-uuid uuid, as run-local.sh does;
+	// a restart passes neither.
+	uuid    string
+	created map[int]bool
 
 	mu    sync.Mutex
 	procs map[int]*proc
@@ -96,6 +102,7 @@ func newClusterWith(t *testing.T, n int, nodeExtra func(id int) []string, extra 
 	c := &cluster{
 		t: t, n: n, dir: t.TempDir(), clients: addrs[:n], peers: addrs[n:], extra: extra, nodeExtra: nodeExtra,
 		procs: map[int]*proc{}, logs: map[int]*os.File{}, rdb: map[int]*redis.Client{},
+		uuid: datadir.NewUUID(), created: map[int]bool{},
 	}
 	t.Cleanup(c.cleanup)
 	for id := 1; id <= n; id++ {
@@ -138,7 +145,12 @@ func (c *cluster) start(id int) {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	cmd := exec.Command(seshatd, c.args(id)...)
+	args := c.args(id)
+	if !c.created[id] {
+		args = append(args, "--bootstrap", "--cluster-uuid", c.uuid)
+		c.created[id] = true
+	}
+	cmd := exec.Command(seshatd, args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		c.t.Fatal(err)

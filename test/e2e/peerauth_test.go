@@ -32,7 +32,7 @@ func (c *cluster) raftViews(ctx context.Context, t *testing.T) []raftView {
 }
 
 // forge runs, for about a second, a process that knows the cluster id and
-// the members' peer addresses (not a secret): as node 1 and as node 2 it
+// UUID and the members' peer addresses (not secrets): as node 1 and as node 2 it
 // sends every other member votes, pre-votes, appends with entries, a
 // heartbeat with a huge commit index and TimeoutNow, all at a term far
 // above the cluster's. It returns how many connections the attackers got
@@ -47,7 +47,7 @@ func forge(t *testing.T, c *cluster, term uint64) uint64 {
 				peers[domain.NodeID(id)] = c.peers[id-1]
 			}
 		}
-		tr, err := tcp.New(tcp.Options{ID: as, ClusterID: "e2e", Peers: peers,
+		tr, err := tcp.New(tcp.Options{ID: as, ClusterID: "e2e", ClusterUUID: c.uuid, Peers: peers,
 			BackoffMin: 5 * time.Millisecond, BackoffMax: 20 * time.Millisecond})
 		if err != nil {
 			t.Fatal(err)

@@ -219,7 +219,7 @@ func TestTLSOnly(t *testing.T) {
 	addrs := freeAddrs(t, 2)
 	tlsAddr, peerAddr := addrs[0], addrs[1]
 	cmd := exec.Command(seshatd, append([]string{"--id", "1", "--data-dir", t.TempDir(), "--listen", "0",
-		"--cluster", "1=" + peerAddr, "--cluster-id", "e2e", "--tick", tick.String(),
+		"--cluster", "1=" + peerAddr, "--cluster-id", "e2e", "--bootstrap", "--tick", tick.String(),
 		"--election-ticks", strconv.Itoa(electionTicks), "--heartbeat-ticks", "2"}, f.flags(tlsAddr, "optional")...)...)
 	logf, err := os.Create(filepath.Join(f.dir, "node.log"))
 	if err != nil {
