@@ -3,6 +3,7 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"fmt"
 	"net"
 	"os"
@@ -83,6 +84,7 @@ type cluster struct {
 	subnet  string
 	nodes   []*node
 	env     []string // extra SESHAT_* variables for every node (planted bugs)
+	uuid    string   // the cluster's UUID (--cluster-uuid)
 }
 
 // freePorts returns n ports of [portLow, portHigh] that nothing listens
@@ -110,7 +112,7 @@ func freePorts(n int, salt uint64) ([]int, error) {
 // registers their removal.
 func newCluster(t *testing.T, name string, n int, salt uint64, env []string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, name: name, network: name, env: env}
+	c := &cluster{t: t, name: name, network: name, env: env, uuid: newUUID()}
 	t.Cleanup(c.remove)
 	// A fixed subnet, so that a restarted container keeps its address
 	// (the iptables rules name addresses). Tried until one is free.
@@ -144,7 +146,10 @@ func newCluster(t *testing.T, name string, n int, salt uint64, env []string) *cl
 
 // runArgs is the one place that says how a node's container starts: its
 // environment (every SESHAT_* variable is a seshatd flag), then the image
-// and seshatd's arguments.
+// and seshatd's arguments. Every node is created with --bootstrap and the
+// cluster's UUID: seshatd ignores --bootstrap once its data dir holds the
+// identity, so a restarted container (same arguments) joins its cluster
+// again.
 func (c *cluster) runArgs(nd *node) []string {
 	var peers, clients []string
 	for _, o := range c.nodes {
@@ -162,7 +167,16 @@ func (c *cluster) runArgs(nd *node) []string {
 	for _, e := range env {
 		out = append(out, "-e", e)
 	}
-	return append(out, Image())
+	return append(out, Image(), "--bootstrap", "--cluster-uuid", c.uuid)
+}
+
+// newUUID returns a random (version 4) UUID in RFC 4122 text form.
+func newUUID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
 // remove deletes the containers (with their volumes) and the network.
