@@ -105,7 +105,7 @@ chaos-image:
 
 chaos: chaos-image
 	SESHAT_CHAOS=1 SESHAT_CHAOS_IMAGE=$(CHAOS_IMAGE) SESHAT_CHAOS_SEED=$(SEED) SESHAT_CHAOS_DURATION=$(DURATION) \
-	  $(GO) test -count=1 -v -timeout 90m -run 'TestChaos$$' ./test/chaos
+	  $(GO) test -count=1 -v -timeout 90m -run 'TestChaos$$|TestRegression' ./test/chaos
 
 # The chaos test's checkers shown to catch a real bug: an image built with
 # -tags seshatplant whose nodes apply (and acknowledge) entries before they

@@ -259,6 +259,19 @@ func (c *cluster) apply(s step) (string, error) {
 			c.kill(c.byID(x))
 		}
 		return "killed " + names(ids), nil
+	case "kill-all-partitioned":
+		// The leader cut off from a majority that goes on taking writes,
+		// then every node killed while the partition holds; heal starts
+		// them on a healed network.
+		x := leaderOr()
+		if err := c.partition(groups([]int{x}, others(x))); err != nil {
+			return "", err
+		}
+		time.Sleep(3 * time.Second)
+		for _, id := range ids {
+			c.kill(c.byID(id))
+		}
+		return "isolated n" + strconv.Itoa(x) + " for 3s, then killed " + names(ids), nil
 	case "pause-leader":
 		x := leaderOr()
 		c.pause(c.byID(x))
