@@ -55,6 +55,15 @@
 // deadline and proposes their deletion, each conditional on the deadline
 // being unchanged; reads already treat such keys as absent.
 //
+// # Membership
+//
+// Members (membership.go) runs SESHAT.MEMBER: it writes each member's
+// addresses to the replicated address book (keyspace.MemberCommand) before
+// proposing the membership change, keeps the transport's peers and the
+// client addresses in step with the applied book on every node, promotes
+// caught-up learners on the leader, retires removed ids for good, and
+// relays the commands of a follower to the leader (AdminRelay).
+//
 // # Shutdown
 //
 // HandOver waits for the batches in flight, holds new ones back, and, if

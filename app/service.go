@@ -121,6 +121,8 @@ type Service struct {
 	stopReaper context.CancelFunc
 	reaperDone chan struct{}
 
+	addrs addrBook // client addresses from the replicated book (membership.go)
+
 	// gate is held shared by every Do and exclusively by HandOver.
 	gate   sync.RWMutex
 	mu     sync.Mutex
@@ -265,7 +267,7 @@ func (s *Service) Status() ports.KVStatus {
 		ID:         st.ID,
 		Role:       st.Role.String(),
 		Leader:     st.Lead,
-		LeaderAddr: s.cfg.ClientAddrs[st.Lead],
+		LeaderAddr: func() string { a, _ := s.clientAddr(st.Lead); return a }(),
 		Term:       st.Term,
 		Commit:     st.Commit,
 		Applied:    st.Applied,
@@ -372,7 +374,7 @@ func (s *Service) Do(ctx context.Context, reqs []ports.Request, opts ports.DoOpt
 		case lead == s.node.ID():
 			retry, cause = s.execute(ctx, reqs, replies)
 		case opts.Relayed || s.cfg.Redirect || s.cfg.Relay == nil:
-			addr, ok := s.cfg.ClientAddrs[lead]
+			addr, ok := s.clientAddr(lead)
 			if !ok {
 				fill(replies, 0, fmt.Errorf("app: no client address for leader %d: %w", lead, domain.ErrNoLeader))
 				return replies
@@ -645,7 +647,7 @@ func (s *Service) Keyspace(n int) ([]ports.DBSize, error) {
 // true, with nothing run, when the batch must be retried: it was not sent,
 // or the node asked refused it (it no longer leads).
 func (s *Service) relayBatch(ctx context.Context, lead domain.NodeID, reqs []ports.Request, replies []ports.Reply) (retry bool, cause error) {
-	addr, ok := s.cfg.ClientAddrs[lead]
+	addr, ok := s.clientAddr(lead)
 	if !ok {
 		fill(replies, 0, fmt.Errorf("app: no client address for leader %d: %w", lead, domain.ErrNoLeader))
 		return false, nil

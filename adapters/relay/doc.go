@@ -20,4 +20,8 @@
 // does not answer a batch before its deadline, fails the batches it sent
 // with an unknown outcome (domain.ErrLeadershipLost); the next batch dials
 // again.
+//
+// Command (command.go) sends one admin command (SESHAT.MEMBER) to a node
+// on a connection of its own, marked relayed; SendCommand does the same
+// for seshatd --join.
 package relay

@@ -32,7 +32,7 @@ var arity = map[string]int{
 	"command": -1, "config": -2, "select": 2, "quit": -1,
 	"multi": 1, "exec": 1, "discard": 1, "watch": -2, "unwatch": 1,
 	"auth": -2, "reset": 1, "time": 1, "cluster": -2, "readonly": 1, "readwrite": 1,
-	relayHello: 1, relayDo: 2,
+	relayHello: 1, relayDo: 2, memberCommand: -2,
 	digestCmd: 1,
 }
 
@@ -199,6 +199,8 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 		return s.config(args), r, false
 	case "cluster":
 		return s.cluster(args), r, false
+	case memberCommand:
+		return s.member(st, args), r, false
 	case "readonly", "readwrite":
 		if !s.opts.Redirect {
 			return errorItem("ERR This instance has cluster support disabled"), r, false

@@ -580,7 +580,7 @@ func (s *Server) cluster(args [][]byte) item {
 		)
 		return valueItem(domain.ArrayReply(mapReply(
 			domain.StringReply("slots"), domain.ArrayReply(domain.IntReply(0), domain.IntReply(16383)),
-			domain.StringReply("nodes"), domain.ArrayReply(node),
+			domain.StringReply("nodes"), domain.ArrayReply(append([]domain.Reply{node}, s.replicaShards(leader)...)...),
 		)))
 	case "nodes":
 		flags := "master"
@@ -588,6 +588,7 @@ func (s *Server) cluster(args [][]byte) item {
 			flags = "myself,master"
 		}
 		line := fmt.Sprintf("%s %s:%d@%d %s - 0 0 %d connected 0-16383\n", leader, host, port, port+10000, flags, s.kv.Status().Term)
+		line += s.replicaLines(leader, me, s.kv.Status().Term)
 		return valueItem(domain.Reply{Kind: domain.ReplyVerbatim, Bulk: []byte(line)})
 	case "info":
 		st := s.kv.Status()

@@ -144,6 +144,15 @@ var docTable = withCollectionDocs(map[string]docEntry{
 		"rewrite":   {summary: "Refused: Seshat has no configuration file to write.", since: "2.8.0"},
 		"help":      {summary: "Lists CONFIG's subcommands.", since: "5.0.0"},
 	}},
+	"seshat.member": {summary: "Changes the Raft cluster's membership online, one node at a time; on any node (a follower relays it to the leader).", since: "7.0.0", subs: map[string]docEntry{
+		"list":    {summary: "One row per member: id, role (voter or learner), peer address, client address, match index and lag behind the leader (-1: unknown).", since: "7.0.0"},
+		"add":     {summary: "Adds a node as a learner (it receives the log, does not vote); the leader promotes it to voter once it has caught up.", since: "7.0.0", syntax: "id peer-addr client-addr"},
+		"promote": {summary: "Makes a caught-up learner a voter now (TRYAGAIN while it lags; it is then promoted when caught up).", since: "7.0.0", syntax: "id"},
+		"demote":  {summary: "Makes a voter a learner that is not promoted again automatically; a leader demoting itself hands over first.", since: "7.0.0", syntax: "id"},
+		"remove":  {summary: "Removes a node; its id is retired and never accepted again; a leader removing itself hands over first.", since: "7.0.0", syntax: "id"},
+		"replace": {summary: "Removes a failed node and adds a new one, with a new id, as a learner promoted when caught up.", since: "7.0.0", syntax: "old-id new-id peer-addr client-addr"},
+		"join":    {summary: "What seshatd --join sends: adds the node as a learner and replies with the cluster UUID and the members.", since: "7.0.0", syntax: "id peer-addr client-addr"},
+	}},
 	"cluster": {summary: "Groups the Redis Cluster subcommands; in redirect mode they show the Raft leader as the only master.", since: "3.0.0", subs: map[string]docEntry{
 		"slots":   {summary: "Replies with one slot range, every slot, owned by the Raft leader.", since: "3.0.0"},
 		"shards":  {summary: "Describes one shard holding every slot, its only node the Raft leader.", since: "7.0.0"},

@@ -243,6 +243,7 @@ func (s *Server) info(args [][]byte) string {
 			[2]string{"voters", ids(st.Membership.Voters)},
 			[2]string{"learners", ids(st.Membership.Learners)},
 		)
+		fields = append(fields, s.memberFields()...)
 		section("Replication", fields)
 	}
 	if want["cpu"] {

@@ -60,6 +60,8 @@ type Options struct {
 	// server then describes the cluster (CLUSTER SLOTS, ...) as one master,
 	// the leader, holding every slot, for cluster-aware clients.
 	Redirect bool
+	// Members, if set, runs SESHAT.MEMBER (members.go).
+	Members Members
 }
 
 // EnsureDefaults fills zero fields with their defaults.

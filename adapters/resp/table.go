@@ -42,6 +42,7 @@ var localInfo = []cmdInfo{
 	{name: "readonly", arity: 1, flags: []string{"loading", "stale", "fast"}, categories: []string{"@fast", "@connection"}, group: "cluster"},
 	{name: "readwrite", arity: 1, flags: []string{"loading", "stale", "fast"}, categories: []string{"@fast", "@connection"}, group: "cluster"},
 	{name: "reset", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "no_auth", "allow_busy"}, categories: []string{"@fast", "@connection"}, group: "connection"},
+	{name: memberCommand, arity: -2, flags: []string{"admin", "noscript"}, categories: []string{"@admin", "@slow", "@dangerous"}, group: "cluster"},
 	{name: "select", arity: 2, flags: []string{"loading", "stale", "fast"}, categories: []string{"@fast", "@connection"}, group: "connection"},
 	{name: "time", arity: 1, flags: []string{"loading", "stale", "fast"}, categories: []string{"@fast"}, group: "server"},
 	{name: "unwatch", arity: 1, flags: []string{"noscript", "loading", "stale", "fast", "allow_busy"}, categories: []string{"@fast", "@transaction"}, group: "transactions"},

@@ -70,9 +70,6 @@ func (f *identityFlags) resolve(cluster map[domain.NodeID]string) (identityConfi
 		return c, errors.New("--" + ackFlag + " acknowledges --force-new-cluster, which is not given")
 	case c.bootstrap && c.clusterUUID == "" && len(cluster) > 1:
 		return c, fmt.Errorf("--bootstrap of a %d-node cluster needs --cluster-uuid: the same new UUID on every initial node (e.g. from uuidgen or /proc/sys/kernel/random/uuid)", len(cluster))
-	case c.join != "":
-		// TODO(members): the join flow. Until it is merged, refuse.
-		return c, errors.New("--join is not built in this build")
 	}
 	return c, nil
 }

@@ -31,7 +31,7 @@ func TestIdentityFlags(t *testing.T) {
 		{append(one, "--force-new-cluster"), "acknowledged but this node never received are gone"},
 		{append(one, "--force-new-cluster", "--bootstrap", "--i-understand-this-may-lose-writes"), "excludes --bootstrap"},
 		{append(one, "--i-understand-this-may-lose-writes"), "which is not given"},
-		{append(one, "--join", "a:1"), "--join is not built"},
+		{[]string{"--id", "4", "--data-dir", "/d", "--join", "a:1"}, "--join needs --peer-listen"},
 	} {
 		if _, err := parseFlags(c.args, env(nil)); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("%q: error %v, want one containing %q", c.args, err, c.want)

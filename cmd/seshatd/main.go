@@ -17,6 +17,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"os/signal"
@@ -198,6 +199,12 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 	case c.maxValueBytes < 1 || c.maxValueBytes > domain.MaxValueSize:
 		return c, fmt.Errorf("--max-value-bytes %d not in [1, %d]", c.maxValueBytes, domain.MaxValueSize)
 	}
+	if *identFlgs.join != "" && *cluster == "" {
+		if c.peerListen == "" {
+			return c, errors.New("--join needs --peer-listen (this node's peer address, which the cluster dials)")
+		}
+		*cluster = fmt.Sprintf("%d=%s", c.id, c.peerListen)
+	}
 	if *cluster == "" {
 		return c, errors.New("--cluster is required (1=host:port,... of every node, this one included)")
 	}
@@ -221,7 +228,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 				return c, fmt.Errorf("--clients names node %d, which --cluster does not", nid)
 			}
 		}
-	} else if len(c.cluster) > 1 {
+	} else if len(c.cluster) > 1 && *identFlgs.join == "" {
 		return c, errors.New("--clients is required with more than one node (followers forward to the leader's client address)")
 	}
 	if c.ident, err = identFlgs.resolve(c.cluster); err != nil {
@@ -337,6 +344,10 @@ func run(cfg config) (err error) {
 	if err != nil {
 		return err
 	}
+	jn, err := joinIfNew(cfg, log) // --join on an empty data dir (join.go)
+	if err != nil {
+		return err
+	}
 	ident, err := openIdentity(cfg, log)
 	if err != nil {
 		return err
@@ -365,6 +376,10 @@ func run(cfg config) (err error) {
 	}
 
 	peers := map[domain.NodeID]string{}
+	if jn != nil {
+		maps.Copy(peers, jn.peers)
+		cfg.clients = jn.clients
+	}
 	for nid, a := range cfg.cluster {
 		if nid != cfg.id {
 			peers[nid] = a
@@ -383,6 +398,9 @@ func run(cfg config) (err error) {
 		ids = append(ids, nid)
 	}
 	slices.Sort(ids)
+	if cfg.ident.join != "" {
+		ids = nil // a joining node learns its membership from the leader
+	}
 	nlog := componentLog(base, cfg.id, "raft")
 	n, err := node.Start(node.Config{
 		Raft: planted(consensus.Config{
@@ -431,9 +449,11 @@ func run(cfg config) (err error) {
 		return badConfig("%v", err)
 	}
 	defer svc.Close()
+	members := app.NewMembers(svc, n, app.MembersConfig{Peers: tr, Relay: rl, ClusterID: ident.ClusterID, StaticPeers: cfg.cluster})
+	defer members.Close()
 	rlog := componentLog(base, cfg.id, "resp")
 	srv, err := resp.New(svc, resp.Options{MaxValueBytes: cfg.maxValueBytes, Databases: cfg.databases, Version: version, Logger: &rlog,
-		RequirePass: cfg.requirePass, Redirect: cfg.redirect})
+		RequirePass: cfg.requirePass, Redirect: cfg.redirect, Members: members})
 	if err != nil {
 		return badConfig("%v", err)
 	}
