@@ -72,6 +72,8 @@ type node struct {
 	killed    bool
 	paused    bool
 	everStart bool
+	removed   bool   // no longer a member (SESHAT.MEMBER REMOVE or REPLACE)
+	joinVia   string // a joining node: the member's client address it asks
 }
 
 func (n *node) addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
@@ -85,6 +87,18 @@ type cluster struct {
 	nodes   []*node
 	env     []string // extra SESHAT_* variables for every node (planted bugs)
 	uuid    string   // the cluster's UUID (--cluster-uuid)
+	spare   []int    // published ports for nodes added later
+}
+
+// members are the nodes that were not removed from the cluster.
+func (c *cluster) members() []*node {
+	var out []*node
+	for _, nd := range c.nodes {
+		if !nd.removed {
+			out = append(out, nd)
+		}
+	}
+	return out
 }
 
 // freePorts returns n ports of [portLow, portHigh] that nothing listens
@@ -126,22 +140,55 @@ func newCluster(t *testing.T, name string, n int, salt uint64, env []string) *cl
 	if err != nil {
 		t.Fatalf("create network: %v", err)
 	}
-	ports, err := freePorts(n, salt)
+	const spare = 3
+	ports, err := freePorts(n+spare, salt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	base := strings.TrimSuffix(c.subnet, "0/24")
+	c.spare = ports[n:]
 	for i := range n {
-		c.nodes = append(c.nodes, &node{id: i + 1, name: fmt.Sprintf("%s-n%d", name, i+1), ip: base + strconv.Itoa(10+i), port: ports[i]})
+		c.nodes = append(c.nodes, c.newNode(ports[i]))
 	}
 	for _, nd := range c.nodes {
-		args := append([]string{"create", "--name", nd.name, "--hostname", nd.name, "--network", c.network, "--ip", nd.ip,
-			"--label", "seshat-chaos=1", "-p", fmt.Sprintf("127.0.0.1:%d:6379", nd.port)}, c.runArgs(nd)...)
-		if _, err := sh("docker", args...); err != nil {
-			t.Fatalf("create %s: %v", nd.name, err)
+		if err := c.create(nd); err != nil {
+			t.Fatal(err)
 		}
 	}
 	return c
+}
+
+// newNode describes the next node (not yet created).
+func (c *cluster) newNode(port int) *node {
+	id := len(c.nodes) + 1
+	base := strings.TrimSuffix(c.subnet, "0/24")
+	return &node{id: id, name: fmt.Sprintf("%s-n%d", c.name, id), ip: base + strconv.Itoa(9+id), port: port}
+}
+
+// create creates nd's container (not started).
+func (c *cluster) create(nd *node) error {
+	args := append([]string{"create", "--name", nd.name, "--hostname", nd.name, "--network", c.network, "--ip", nd.ip,
+		"--label", "seshat-chaos=1", "-p", fmt.Sprintf("127.0.0.1:%d:6379", nd.port)}, c.runArgs(nd)...)
+	if _, err := sh("docker", args...); err != nil {
+		return fmt.Errorf("create %s: %v", nd.name, err)
+	}
+	return nil
+}
+
+// addJoiner creates and starts a new node that joins through via with
+// seshatd --join (its addresses are its fixed IP, which it advertises).
+func (c *cluster) addJoiner(via *node) (*node, error) {
+	if len(c.spare) == 0 {
+		return nil, fmt.Errorf("no spare port for another node")
+	}
+	nd := c.newNode(c.spare[0])
+	c.spare = c.spare[1:]
+	nd.joinVia = via.name + ":6379"
+	c.nodes = append(c.nodes, nd)
+	if err := c.create(nd); err != nil {
+		return nil, err
+	}
+	c.start(nd)
+	return nd, nil
 }
 
 // runArgs is the one place that says how a node's container starts: its
@@ -151,6 +198,18 @@ func newCluster(t *testing.T, name string, n int, salt uint64, env []string) *cl
 // identity, so a restarted container (same arguments) joins its cluster
 // again.
 func (c *cluster) runArgs(nd *node) []string {
+	if nd.joinVia != "" {
+		var out []string
+		for _, e := range append([]string{
+			"SESHAT_ID=" + strconv.Itoa(nd.id),
+			"SESHAT_LISTEN=" + nd.ip + ":6379",
+			"SESHAT_PEER_LISTEN=" + nd.ip + ":16379",
+			"SESHAT_LOG_LEVEL=info",
+		}, c.env...) {
+			out = append(out, "-e", e)
+		}
+		return append(out, Image(), "--join", nd.joinVia)
+	}
 	var peers, clients []string
 	for _, o := range c.nodes {
 		peers = append(peers, fmt.Sprintf("%d=%s:16379", o.id, o.name))

@@ -59,7 +59,7 @@ func schedule(seed uint64, total time.Duration) []step {
 func (c *cluster) leader() *node {
 	var best *node
 	bestTerm := -1
-	for _, nd := range c.nodes {
+	for _, nd := range c.members() {
 		if nd.killed || nd.paused {
 			continue
 		}
@@ -109,11 +109,11 @@ func (c *cluster) waitLeader(within time.Duration) *node {
 // connected (a node's reachable peers): iptables DROP in both directions,
 // in each container's network namespace. Clients still reach every node.
 func (c *cluster) partition(reach map[int]map[int]bool) error {
-	for _, a := range c.nodes {
+	for _, a := range c.members() {
 		if a.killed {
 			continue
 		}
-		for _, b := range c.nodes {
+		for _, b := range c.members() {
 			if a == b || reach[a.id][b.id] {
 				continue
 			}
@@ -147,7 +147,7 @@ func groups(gs ...[]int) map[int]map[int]bool {
 // heal removes every rule and queue discipline and resumes and restarts
 // every node.
 func (c *cluster) heal() {
-	for _, nd := range c.nodes {
+	for _, nd := range c.members() {
 		if nd.paused {
 			c.unpause(nd)
 		}
@@ -155,7 +155,7 @@ func (c *cluster) heal() {
 			c.start(nd)
 		}
 	}
-	for _, nd := range c.nodes {
+	for _, nd := range c.members() {
 		_ = c.inNetns(nd, "iptables", "-F", "INPUT")
 		_ = c.inNetns(nd, "iptables", "-F", "OUTPUT")
 		_ = c.inNetns(nd, "tc", "qdisc", "del", "dev", "eth0", "root")
@@ -164,9 +164,10 @@ func (c *cluster) heal() {
 
 // ids returns the nodes' ids, shuffled by rng.
 func (c *cluster) ids(rng *rand.Rand) []int {
-	out := make([]int, len(c.nodes))
-	for i, p := range rng.Perm(len(c.nodes)) {
-		out[i] = c.nodes[p].id
+	m := c.members()
+	out := make([]int, len(m))
+	for i, p := range rng.Perm(len(m)) {
+		out[i] = m[p].id
 	}
 	return out
 }
@@ -177,7 +178,7 @@ func (c *cluster) byID(id int) *node { return c.nodes[id-1] }
 // heal ends it.
 func (c *cluster) apply(s step) (string, error) {
 	rng := rand.New(rand.NewPCG(s.Pick, 11))
-	n := len(c.nodes)
+	n := len(c.members())
 	ids := c.ids(rng)
 	leaderOr := func() int {
 		if l := c.waitLeader(5 * time.Second); l != nil {
@@ -272,6 +273,26 @@ func (c *cluster) apply(s step) (string, error) {
 			c.kill(c.byID(id))
 		}
 		return "isolated n" + strconv.Itoa(x) + " for 3s, then killed " + names(ids), nil
+	case "replace-during-partition":
+		// A follower killed, the leader cut off from the rest, and the
+		// killed node replaced (SESHAT.MEMBER REPLACE, then a new node
+		// with --join) through the majority side while the partition holds.
+		l := leaderOr()
+		x := others(l)[0]
+		c.kill(c.byID(x))
+		if err := c.partition(groups([]int{l}, others(l))); err != nil {
+			return "", err
+		}
+		via := c.byID(others(l)[1])
+		nd := c.newNode(0)
+		if err := c.member(via, 30*time.Second, "REPLACE", strconv.Itoa(x), strconv.Itoa(nd.id), nd.ip+":16379", nd.ip+":6379"); err != nil {
+			return "", err
+		}
+		c.byID(x).removed = true
+		if _, err := c.addJoiner(via); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("killed n%d, isolated leader n%d, replaced n%d by n%d through n%d", x, l, x, nd.id, via.id), nil
 	case "pause-leader":
 		x := leaderOr()
 		c.pause(c.byID(x))
@@ -284,7 +305,7 @@ func (c *cluster) apply(s step) (string, error) {
 // discipline (this sandbox's does not: tc answers "Specified qdisc kind
 // is unknown").
 func (c *cluster) netemAvailable() bool {
-	nd := c.nodes[0]
+	nd := c.members()[0]
 	if err := c.inNetns(nd, "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", "1ms"); err != nil {
 		return false
 	}
@@ -297,7 +318,7 @@ func (c *cluster) netemAvailable() bool {
 // makes queues and so delays (tbf).
 func (c *cluster) slowLinks() (string, error) {
 	netem := c.netemAvailable()
-	for _, nd := range c.nodes {
+	for _, nd := range c.members() {
 		var err error
 		if netem {
 			err = c.inNetns(nd, "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "delay", "60ms", "40ms", "25%", "reorder", "10%", "50%", "loss", "1%")
@@ -318,15 +339,15 @@ func (c *cluster) slowLinks() (string, error) {
 // iptables' statistic match without netem.
 func (c *cluster) lossyLinks() (string, error) {
 	if c.netemAvailable() {
-		for _, nd := range c.nodes {
+		for _, nd := range c.members() {
 			if err := c.inNetns(nd, "tc", "qdisc", "add", "dev", "eth0", "root", "netem", "loss", "20%", "delay", "5ms", "5ms"); err != nil {
 				return "", err
 			}
 		}
 		return "netem loss 20% delay 5ms±5ms on every node", nil
 	}
-	for _, a := range c.nodes {
-		for _, b := range c.nodes {
+	for _, a := range c.members() {
+		for _, b := range c.members() {
 			if a == b {
 				continue
 			}
@@ -336,4 +357,28 @@ func (c *cluster) lossyLinks() (string, error) {
 		}
 	}
 	return "iptables statistic: 20% of peer packets dropped on every node", nil
+}
+
+// member runs SESHAT.MEMBER args through nd, again while it answers
+// TRYAGAIN, CLUSTERDOWN or TIMEOUT (every subcommand may be repeated),
+// up to within.
+func (c *cluster) member(nd *node, within time.Duration, args ...string) error {
+	deadline := time.Now().Add(within)
+	var err error
+	for time.Now().Before(deadline) {
+		cl := newClient(nd.addr())
+		ctx, cancel := opCtx()
+		cmd := []any{"SESHAT.MEMBER"}
+		for _, a := range args {
+			cmd = append(cmd, a)
+		}
+		err = cl.Do(ctx, cmd...).Err()
+		cancel()
+		cl.Close()
+		if err == nil {
+			return nil
+		}
+		time.Sleep(300 * time.Millisecond)
+	}
+	return fmt.Errorf("SESHAT.MEMBER %s through n%d: %v", strings.Join(args, " "), nd.id, err)
 }

@@ -144,3 +144,30 @@ func TestRegressionStaleReadDeposedLeader(t *testing.T) {
 	fmt.Printf("chaos regression=stale-read seed=%d deposed=n%d reads fresh=%d stale=%d refused=%d verdict=%s\n",
 		s.seed, old.id, fresh, stale, errs, map[bool]string{true: "ok", false: "FAILED"}[stale == 0])
 }
+
+// Lost updates when a partition meets a membership change, and empty
+// reads after a membership change and a crash: on 5 nodes, a follower is
+// killed and replaced by a new node (REPLACE, then --join) while the
+// leader is cut off; then every node is killed and started again, and
+// the leader is isolated once more. Every acknowledged write must be
+// there, on every member.
+func TestRegressionMembershipChangeDuringPartition(t *testing.T) {
+	s := enabled(t)
+	if s.plant != "" {
+		t.Skip("SESHAT_CHAOS_PLANT is for TestChaosFindsPlantedBug")
+	}
+	dir := evidenceDir(t, s.seed)
+	res := runChaos(t, runConfig{Name: fmt.Sprintf("chaos-members-%d", s.seed%100000), Nodes: 5, Seed: s.seed, Steps: []step{
+		{Nemesis: "replace-during-partition", Fault: 5 * time.Second, Pick: 1},
+		{Nemesis: "kill-all", Fault: 3 * time.Second, Pick: 2},
+		{Nemesis: "isolate-leader", Fault: 4 * time.Second, Pick: 3},
+	}}, dir)
+	for _, f := range res.failed {
+		t.Error(f)
+	}
+	if len(res.failed) > 0 || t.Failed() {
+		fmt.Printf("chaos members seed=%d FAILED: evidence in %s\n", s.seed, dir)
+		return
+	}
+	os.RemoveAll(dir)
+}

@@ -136,7 +136,8 @@ func runChaos(t *testing.T, rc runConfig, evidence string) *result {
 func (c *cluster) takesWrites(within time.Duration) (time.Duration, bool) {
 	start := time.Now()
 	for i := 0; time.Since(start) < within; i++ {
-		nd := c.nodes[i%len(c.nodes)]
+		m := c.members()
+		nd := m[i%len(m)]
 		cl := newClient(nd.addr())
 		ctx, cancel := opCtx()
 		err := cl.Set(ctx, "chaos:probe", strconv.Itoa(i), 0).Err()
@@ -178,7 +179,7 @@ func (c *cluster) converge(within time.Duration) (int64, string, string) {
 		views := map[string]bool{}
 		var idx int64
 		var dig string
-		for _, nd := range c.nodes {
+		for _, nd := range c.members() {
 			i, d, err := c.digestOf(nd)
 			if err != nil {
 				seen = append(seen, nd.name+": "+err.Error())
@@ -301,7 +302,7 @@ func (c *cluster) checkLists(w *workloads, res *result, label string) {
 func (c *cluster) readLinearizable(read func(ctx context.Context, nd *node) (string, error)) (string, error) {
 	var last error
 	for range 3 {
-		for _, nd := range c.nodes {
+		for _, nd := range c.members() {
 			ctx, cancel := opCtx()
 			v, err := read(ctx, nd)
 			cancel()
