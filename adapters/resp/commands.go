@@ -34,6 +34,7 @@ var arity = map[string]int{
 	"auth": -2, "reset": 1, "time": 1, "cluster": -2, "readonly": 1, "readwrite": 1,
 	relayHello: 1, relayDo: 2, memberCommand: -2,
 	"seshat.backup": 1,
+	digestCmd:       1,
 }
 
 // noAuth are the commands a connection may send before AUTH.
@@ -210,6 +211,8 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 		return okItem, r, false
 	case "info":
 		return valueItem(domain.Reply{Kind: domain.ReplyVerbatim, Bulk: []byte(s.info(args[1:]))}), r, false
+	case digestCmd:
+		return s.digest(), r, false
 	}
 	return unknownCommand(args), r, false
 }

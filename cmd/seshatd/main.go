@@ -410,14 +410,14 @@ func run(cfg config) (err error) {
 	}
 	nlog := componentLog(base, cfg.id, "raft")
 	n, err := node.Start(node.Config{
-		Raft: consensus.Config{
+		Raft: planted(consensus.Config{
 			ID:              cfg.id,
 			Peers:           ids,
 			ElectionTicks:   cfg.electionTicks,
 			HeartbeatTicks:  cfg.heartbeatTicks,
 			ReadMode:        cfg.readMode,
 			LeaseDriftTicks: cfg.leaseDrift,
-		},
+		}),
 		Log:             obs.logStore(db.LogStore()),
 		Vote:            db.VoteStore(),
 		StateMachine:    obs.stateMachine(db.StateMachine()),
