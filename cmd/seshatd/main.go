@@ -370,6 +370,7 @@ func run(cfg config) (err error) {
 	}
 	slices.Sort(ids)
 	nlog := componentLog(base, cfg.id, "raft")
+	applied := app.NewAppliedSignal() // wakes clients blocked in BLPOP ...
 	n, err := node.Start(node.Config{
 		Raft: consensus.Config{
 			ID:              cfg.id,
@@ -381,7 +382,7 @@ func run(cfg config) (err error) {
 		},
 		Log:             obs.logStore(db.LogStore()),
 		Vote:            db.VoteStore(),
-		StateMachine:    obs.stateMachine(db.StateMachine()),
+		StateMachine:    applied.Wrap(obs.stateMachine(db.StateMachine())),
 		Transport:       tr,
 		TickInterval:    cfg.tick,
 		SnapshotEntries: cfg.snapEntries,
@@ -412,6 +413,7 @@ func run(cfg config) (err error) {
 		LeaderWait:  electionTimeout,
 		Engine:      cfg.engine(),
 		Logger:      &alog,
+		Applied:     applied,
 	})
 	if err != nil {
 		return badConfig("%v", err)

@@ -1,0 +1,190 @@
+package keyspace
+
+import (
+	"bytes"
+	"math"
+	"strconv"
+
+	"github.com/seshat-kv/seshat/domain"
+)
+
+// The blocking pops (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN,
+// BZPOPMAX, BZMPOP) run here as their non-blocking forms: on apply they
+// pop what there is and answer Redis's "nothing" (a nil array, or a nil
+// bulk for BLMOVE and BRPOPLPUSH) when every key is empty, which is also
+// what Redis answers for them inside MULTI. Waiting is not the engine's:
+// a node keeps its blocked clients (app) and proposes the same call again
+// when one of their keys may have something to pop, so every replica
+// applies the same pop and each element goes to exactly one client.
+
+var blockingCommands = []*Spec{
+	{Name: "blpop", Arity: -3, Flags: Write | Blocking, FirstKey: 1, LastKey: -2, Step: 1, Group: "list", run: blpop},
+	{Name: "brpop", Arity: -3, Flags: Write | Blocking, FirstKey: 1, LastKey: -2, Step: 1, Group: "list", run: brpop},
+	{Name: "blmove", Arity: 6, Flags: Write | DenyOOM | Blocking, FirstKey: 1, LastKey: 2, Step: 1, Group: "list", run: blmove},
+	{Name: "brpoplpush", Arity: 4, Flags: Write | DenyOOM | Blocking, FirstKey: 1, LastKey: 2, Step: 1, Group: "list", run: brpoplpush},
+	{Name: "blmpop", Arity: -5, Flags: Write | Blocking, Group: "list", run: blmpop},
+	{Name: "bzpopmin", Arity: -3, Flags: Write | Fast | Blocking, FirstKey: 1, LastKey: -2, Step: 1, Group: "sorted-set", run: bzpopmin},
+	{Name: "bzpopmax", Arity: -3, Flags: Write | Fast | Blocking, FirstKey: 1, LastKey: -2, Step: 1, Group: "sorted-set", run: bzpopmax},
+	{Name: "bzmpop", Arity: -5, Flags: Write | Blocking, Group: "sorted-set", run: bzmpop},
+}
+
+// ParseTimeout parses a blocking command's timeout, seconds as a decimal
+// number, as Redis's getTimeoutFromObjectOrReply: it returns milliseconds
+// (rounded up; 0: wait for ever) or Redis's error. now (Unix ms) bounds
+// the deadline, as Redis's does.
+func ParseTimeout(b []byte, now int64) (int64, domain.Reply, bool) {
+	f, err := strconv.ParseFloat(string(b), 64)
+	if err != nil || math.IsNaN(f) || len(b) == 0 || b[0] == ' ' || b[0] == '\t' {
+		return 0, domain.ErrorReply("ERR timeout is not a float or out of range"), false
+	}
+	ms := f * 1000
+	if ms > math.MaxInt64 {
+		return 0, domain.ErrorReply("ERR timeout is out of range"), false
+	}
+	if ms <= -1 {
+		return 0, domain.ErrorReply("ERR timeout is negative"), false
+	}
+	t := int64(math.Ceil(ms)) // -0.5 ms is 0, as Redis's ceill
+	if t > 0 && t > math.MaxInt64-now {
+		return 0, domain.ErrorReply("ERR timeout is out of range"), false
+	}
+	return t, domain.Reply{}, true
+}
+
+// BlockingCall is what a node needs to wait for a blocking command.
+type BlockingCall struct {
+	// Keys are the keys the command waits on, in its order.
+	Keys [][]byte
+	// Type is the type the keys must hold to be served (TypeList or
+	// TypeZSet).
+	Type Type
+	// Timeout is how long to wait, in ms; 0 waits for ever.
+	Timeout int64
+	// NilReply is what the command answers when it pops nothing (a nil
+	// array; a nil bulk for BLMOVE and BRPOPLPUSH).
+	NilReply domain.Reply
+}
+
+var nilArray = domain.Reply{Kind: domain.ReplyNilArray}
+
+// ParseBlocking checks a blocking command's arguments (arity included) as
+// Redis does before it looks at any key, and returns what waiting needs,
+// or Redis's error reply. ok is false for any other command too.
+func ParseBlocking(args [][]byte, now int64) (BlockingCall, domain.Reply, bool) {
+	spec := Lookup(args[0])
+	if spec == nil || spec.Flags&Blocking == 0 {
+		return BlockingCall{}, domain.ErrorReply("ERR not a blocking command"), false
+	}
+	if !spec.ArityOK(len(args)) {
+		return BlockingCall{}, domain.ErrorReply("ERR wrong number of arguments for '" + spec.Name + "' command"), false
+	}
+	bc := BlockingCall{Type: TypeList, NilReply: nilArray}
+	if spec.Group == "sorted-set" {
+		bc.Type = TypeZSet
+	}
+	timeoutArg := args[len(args)-1]
+	switch spec.Name {
+	case "blmove":
+		_, ok1 := parseEnd(args[3])
+		_, ok2 := parseEnd(args[4])
+		if !ok1 || !ok2 {
+			return bc, ErrSyntax, false
+		}
+		bc.Keys, bc.NilReply = args[1:2], domain.NilReply
+	case "brpoplpush":
+		bc.Keys, bc.NilReply = args[1:2], domain.NilReply
+	case "blmpop", "bzmpop":
+		ends := [2]string{"LEFT", "RIGHT"}
+		if bc.Type == TypeZSet {
+			ends = [2]string{"MIN", "MAX"}
+		}
+		keys, _, _, rep, ok := parseMPop(args[1:], ends)
+		if !ok {
+			return bc, rep, false
+		}
+		bc.Keys, timeoutArg = keys, args[1]
+	default:
+		bc.Keys = args[1 : len(args)-1]
+	}
+	t, rep, ok := ParseTimeout(timeoutArg, now)
+	if !ok {
+		return bc, rep, false
+	}
+	bc.Timeout = t
+	return bc, domain.Reply{}, true
+}
+
+// checkBlocking is the blocking forms' argument check on apply.
+func checkBlocking(c *ctx, args [][]byte) (domain.Reply, bool) {
+	_, rep, ok := ParseBlocking(args, c.now)
+	return rep, ok
+}
+
+// bpop pops one element of the first key of keys holding a t: BLPOP,
+// BRPOP, BZPOPMIN and BZPOPMAX.
+func bpop(c *ctx, args [][]byte, t Type, pop func(key []byte, r Record) []domain.Reply) domain.Reply {
+	if rep, ok := checkBlocking(c, args); !ok {
+		return rep
+	}
+	for _, k := range args[1 : len(args)-1] {
+		r, found, wrong := c.lookupType(k, t)
+		if wrong {
+			return ErrWrongType
+		}
+		if found {
+			return domain.ArrayReply(append([]domain.Reply{domain.BulkReply(bytes.Clone(k))}, pop(k, r)...)...)
+		}
+	}
+	return nilArray
+}
+
+func blistPop(c *ctx, args [][]byte, left bool) domain.Reply {
+	return bpop(c, args, TypeList, func(k []byte, r Record) []domain.Reply {
+		v := c.lpopOne(&r, left)
+		c.save(k, r)
+		return []domain.Reply{domain.BulkReply(v)}
+	})
+}
+
+func bzPop(c *ctx, args [][]byte, max bool) domain.Reply {
+	return bpop(c, args, TypeZSet, func(k []byte, r Record) []domain.Reply {
+		es := c.zpopFrom(k, r, 1, max)
+		if len(es) == 0 {
+			return nil
+		}
+		return []domain.Reply{domain.BulkReply(es[0].member), scoreReply(es[0].score)}
+	})
+}
+
+func blpop(c *ctx, args [][]byte) domain.Reply    { return blistPop(c, args, true) }
+func brpop(c *ctx, args [][]byte) domain.Reply    { return blistPop(c, args, false) }
+func bzpopmin(c *ctx, args [][]byte) domain.Reply { return bzPop(c, args, false) }
+func bzpopmax(c *ctx, args [][]byte) domain.Reply { return bzPop(c, args, true) }
+
+func blmove(c *ctx, args [][]byte) domain.Reply {
+	if rep, ok := checkBlocking(c, args); !ok {
+		return rep
+	}
+	return lmove(c, args[:5])
+}
+
+func brpoplpush(c *ctx, args [][]byte) domain.Reply {
+	if rep, ok := checkBlocking(c, args); !ok {
+		return rep
+	}
+	return rpoplpush(c, args[:3])
+}
+
+func blmpop(c *ctx, args [][]byte) domain.Reply {
+	if rep, ok := checkBlocking(c, args); !ok {
+		return rep
+	}
+	return lmpop(c, args[1:])
+}
+
+func bzmpop(c *ctx, args [][]byte) domain.Reply {
+	if rep, ok := checkBlocking(c, args); !ok {
+		return rep
+	}
+	return zmpop(c, args[1:])
+}
