@@ -89,7 +89,9 @@ func TestBlockingPopsServedAcrossNodes(t *testing.T) {
 			}, func() error { return lr.RPush(ctx, p+"h", "1", "2", "3").Err() })
 			eq("BLMPOP", got, fmt.Sprint(p+"h", []string{"3", "2", "1"}))
 			got = serve(func() (any, error) { return r.BZPopMin(ctx, 0, p+"z").Result() },
-				func() error { return lr.ZAdd(ctx, p+"z", redis.Z{Score: 2, Member: "b"}, redis.Z{Score: 1.5, Member: "a"}).Err() })
+				func() error {
+					return lr.ZAdd(ctx, p+"z", redis.Z{Score: 2, Member: "b"}, redis.Z{Score: 1.5, Member: "a"}).Err()
+				})
 			eq("BZPOPMIN", got, &redis.ZWithKey{Z: redis.Z{Score: 1.5, Member: "a"}, Key: p + "z"})
 			got = serve(func() (any, error) { return r.BZPopMax(ctx, 0, p+"y", p+"z2").Result() },
 				func() error { return lr.ZAdd(ctx, p+"z2", redis.Z{Score: 7, Member: "q"}).Err() })
