@@ -54,6 +54,10 @@ func (s *Server) block(conn redcon.Conn, st *connState, call domain.Call) {
 		writeReply(conn, st.resp3, r)
 		return
 	}
+	// The replies before the command go out now, not once it is answered.
+	if w := redcon.BaseWriter(conn); w != nil {
+		_ = w.Flush()
+	}
 	// A blocked client is not a batch in flight: Shutdown does not wait
 	// for it (closing the connection ends the wait).
 	s.inflight.Add(-1)
