@@ -2,7 +2,9 @@ package keyspace
 
 import (
 	"bytes"
+	"errors"
 	"math"
+	"math/big"
 	"strconv"
 
 	"github.com/seshat-kv/seshat/domain"
@@ -34,11 +36,14 @@ var blockingCommands = []*Spec{
 // the deadline, as Redis's does.
 func ParseTimeout(b []byte, now int64) (int64, domain.Reply, bool) {
 	f, err := strconv.ParseFloat(string(b), 64)
+	if errors.Is(err, strconv.ErrRange) && math.IsInf(f, 0) && inLongDouble(b) {
+		err = nil // Redis parses a long double: 1e400 is a number, too large a timeout
+	}
 	if err != nil || math.IsNaN(f) || len(b) == 0 || b[0] == ' ' || b[0] == '\t' {
 		return 0, domain.ErrorReply("ERR timeout is not a float or out of range"), false
 	}
 	ms := f * 1000
-	if ms > math.MaxInt64 {
+	if ms >= math.MaxInt64 { // float64(MaxInt64) is 2^63
 		return 0, domain.ErrorReply("ERR timeout is out of range"), false
 	}
 	if ms <= -1 {
@@ -51,6 +56,19 @@ func ParseTimeout(b []byte, now int64) (int64, domain.Reply, bool) {
 	return t, domain.Reply{}, true
 }
 
+// inLongDouble reports whether the decimal number b, too large for a
+// float64, fits an x87 long double (as strtold parses it, up to about
+// 1.19e4932).
+func inLongDouble(b []byte) bool {
+	f, _, err := big.ParseFloat(string(b), 10, 64, big.ToNearestEven)
+	if err != nil {
+		return false
+	}
+	return f.Abs(f).Cmp(maxLongDouble) < 0
+}
+
+var maxLongDouble, _, _ = big.ParseFloat("1.18973149535723176502e4932", 10, 64, big.ToNearestEven)
+
 // BlockingCall is what a node needs to wait for a blocking command.
 type BlockingCall struct {
 	// Keys are the keys the command waits on, in its order.
@@ -60,8 +78,9 @@ type BlockingCall struct {
 	Type Type
 	// Timeout is how long to wait, in ms; 0 waits for ever.
 	Timeout int64
-	// NilReply is what the command answers when it pops nothing (a nil
-	// array; a nil bulk for BLMOVE and BRPOPLPUSH).
+	// NilReply is what the command answers when its timeout passes: a nil
+	// array, for BLMOVE and BRPOPLPUSH too, as Redis 7.0 does (their
+	// non-blocking forms, inside MULTI, answer a nil bulk).
 	NilReply domain.Reply
 }
 
@@ -90,9 +109,9 @@ func ParseBlocking(args [][]byte, now int64) (BlockingCall, domain.Reply, bool) 
 		if !ok1 || !ok2 {
 			return bc, ErrSyntax, false
 		}
-		bc.Keys, bc.NilReply = args[1:2], domain.NilReply
+		bc.Keys = args[1:2]
 	case "brpoplpush":
-		bc.Keys, bc.NilReply = args[1:2], domain.NilReply
+		bc.Keys = args[1:2]
 	case "blmpop", "bzmpop":
 		ends := [2]string{"LEFT", "RIGHT"}
 		if bc.Type == TypeZSet {
