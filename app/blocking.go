@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/seshat-kv/seshat/domain"
@@ -101,9 +102,18 @@ type blockers struct {
 	done  chan struct{}
 	// closed is closed by Close: blocked clients are answered ErrStopped.
 	closed chan struct{}
+	// tokens name attempts (keyspace.OnceCommand): a prefix unique to
+	// this service, and a counter.
+	prefix string
+	seq    atomic.Uint64
 }
 
-func (b *blockers) init() {
+func (b *blockers) token() []byte {
+	return strconv.AppendUint([]byte(b.prefix), b.seq.Add(1), 36)
+}
+
+func (b *blockers) init(id domain.NodeID) {
+	b.prefix = strconv.FormatUint(uint64(id), 36) + "." + strconv.FormatInt(time.Now().UnixNano(), 36) + "."
 	b.byKey = map[waitKey][]*waiter{}
 	b.kick = make(chan struct{}, 1)
 	b.closed = make(chan struct{})
@@ -324,25 +334,45 @@ func (s *Service) Block(ctx context.Context, req ports.BlockRequest, unblock <-c
 	}
 }
 
-// attemptTimeout bounds one attempt of a blocked client.
+// attemptTimeout bounds one attempt of a blocked client, retries
+// included: well below keyspace.TombstoneTTL, for which the engine keeps
+// a pop's token.
 const attemptTimeout = 30 * time.Second
 
-// attempt proposes req's call once. It returns done false if the client
-// must (go on) wait: nothing was popped, or (after the first attempt) the
-// call certainly did not run for want of a leader.
+// attempt proposes req's call once, under a token of its own
+// (keyspace.OnceCommand) so that it pops at most once: an attempt whose
+// outcome is unknown (leadership lost after it was appended, a relay
+// broken after sending) or that did not run for want of a leader is
+// proposed again with the same token until it is known, the element
+// popped by the first reaching the client. It returns done false if the
+// client must (go on) wait: nothing was popped, or (after the first
+// attempt) no leader could be found.
 func (s *Service) attempt(ctx context.Context, req ports.BlockRequest, first bool) (ports.Reply, bool) {
 	if ctx.Err() != nil {
 		return ports.ErrReply(ctx.Err()), true
 	}
+	args := make([][]byte, 0, len(req.Call.Args)+2)
+	args = append(args, []byte(keyspace.OnceCommand), s.blk.token())
+	call := domain.Call{DB: req.Call.DB, Args: append(args, req.Call.Args...)}
 	// The attempt outlives the client: a pop that applies must be seen,
 	// to put back what a client gone meanwhile cannot take.
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), attemptTimeout)
 	defer cancel()
-	r := s.Do(actx, []ports.Request{{Call: req.Call}}, ports.DoOptions{})[0]
+	var r ports.Reply
+	for {
+		r = s.Do(actx, []ports.Request{{Call: call}}, ports.DoOptions{})[0]
+		var redirect *ports.RedirectError
+		if r.Err == nil || errors.As(r.Err, &redirect) || errors.Is(r.Err, domain.ErrStopped) || actx.Err() != nil {
+			break
+		}
+		s.log.Debug().Err(r.Err).Msg("blocking: pop not known to have run; proposing it again")
+		if sleep(actx, 50*time.Millisecond) != nil {
+			break
+		}
+	}
 	switch {
 	case r.Err != nil:
-		notRun := errors.Is(r.Err, domain.ErrNoLeader) || (errors.Is(r.Err, domain.ErrNotLeader) && !errors.Is(r.Err, domain.ErrLeadershipLost))
-		return r, first || !notRun
+		return r, first || !errors.Is(r.Err, domain.ErrNoLeader)
 	case r.Value.Kind == domain.ReplyNil || r.Value.Kind == domain.ReplyNilArray:
 		return r, false
 	case r.Value.Kind == domain.ReplyError:

@@ -21,6 +21,7 @@ type signalNode struct {
 	sig   *AppliedSignal
 	mu    sync.Mutex
 	after func(args []byte) // called with each applied command's encoding
+	lose  int               // the next lose proposals apply, then fail as if leadership was lost
 }
 
 func (n *signalNode) Propose(ctx context.Context, cmds ...[]byte) ([]domain.Result, error) {
@@ -33,6 +34,12 @@ func (n *signalNode) Propose(ctx context.Context, cmds ...[]byte) ([]domain.Resu
 		for _, c := range cmds {
 			after(c)
 		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.lose > 0 && err == nil {
+		n.lose--
+		return nil, domain.ErrLeadershipLost
 	}
 	return res, err
 }
@@ -297,5 +304,26 @@ func TestBlockRacingWaitersEachElementOnce(t *testing.T) {
 	case e := <-out:
 		t.Fatalf("%s delivered after all %d were", e, elems)
 	default:
+	}
+}
+
+// A pop whose outcome is unknown (it applied, but the leadership was lost
+// before it was answered) is proposed again under the same token: the
+// client gets the element popped the first time, and nothing more is
+// popped.
+func TestBlockUnknownOutcomePopsOnce(t *testing.T) {
+	s, n := newBlockingService(t)
+	ctx := context.Background()
+	s.Do(ctx, []ports.Request{req("RPUSH", "l", "a", "b", "c")}, ports.DoOptions{})
+	n.mu.Lock()
+	n.lose = 2
+	n.mu.Unlock()
+	r := s.Block(ctx, blockReq(t, "BLPOP", "l", "0"), nil)
+	if got := plain(r.Value); r.Err != nil || got != "[l a]" {
+		t.Fatalf("BLPOP = %s, want [l a]", show(r))
+	}
+	got := s.Do(ctx, []ports.Request{req("LRANGE", "l", "0", "-1")}, ports.DoOptions{})[0]
+	if g := plain(got.Value); g != "[b c]" {
+		t.Fatalf("after: %s, want [b c]", g)
 	}
 }

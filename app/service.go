@@ -147,7 +147,7 @@ func New(n Node, kv ports.KVReader, cfg Config) (*Service, error) {
 		engine: cfg.Engine,
 		log:    cfg.Logger.With().Str("component", "app").Logger(),
 	}
-	s.blk.init()
+	s.blk.init(n.ID())
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopReaper, s.reaperDone = cancel, make(chan struct{})
 	go s.reaper(ctx)

@@ -207,3 +207,49 @@ func bzmpop(c *ctx, args [][]byte) domain.Reply {
 	}
 	return zmpop(c, args[1:])
 }
+
+// OnceCommand runs a blocking pop at most once whatever the number of
+// times it is proposed: "seshat.bpop token command args..." runs the
+// command (one of the blocking forms) and, if it popped, records its reply
+// under token (SystemDB, key "b" | token, for TombstoneTTL); proposed
+// again with the same token, it answers the recorded reply without
+// popping. A node whose pop's outcome is unknown (leadership lost after
+// it was appended, a relay broken after sending) proposes it again, so an
+// element popped for a blocked client reaches it even across a failover.
+const OnceCommand = "seshat.bpop"
+
+var onceCommands = []*Spec{
+	{Name: OnceCommand, Arity: -4, Flags: Write | Internal, Group: "list", run: bpopOnce},
+}
+
+func onceKey(token []byte) []byte {
+	return append([]byte{'b'}, token...)
+}
+
+func bpopOnce(c *ctx, args [][]byte) domain.Reply {
+	key := onceKey(args[1])
+	r, ok, err := c.st.Get(SystemDB, key)
+	if err != nil {
+		c.fail(err)
+		return domain.Reply{}
+	}
+	if ok && !r.expiredAt(c.now) {
+		if rep, _, err := domain.DecodeReply(r.Value); err == nil {
+			return rep
+		}
+	}
+	spec := Lookup(args[2])
+	if spec == nil || spec.Flags&Blocking == 0 {
+		return domain.ErrorReply("ERR " + OnceCommand + " runs blocking pops only")
+	}
+	if !spec.ArityOK(len(args) - 2) {
+		return WrongArity(spec.Name)
+	}
+	rep := spec.run(c, args[2:])
+	switch rep.Kind {
+	case domain.ReplyNil, domain.ReplyNilArray, domain.ReplyError:
+	default:
+		c.putIn(SystemDB, key, Record{Value: domain.AppendReply(nil, rep), ExpireAt: c.now + TombstoneTTL})
+	}
+	return rep
+}

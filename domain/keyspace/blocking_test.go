@@ -66,3 +66,19 @@ func TestBlockingArgumentErrors(t *testing.T) {
 		t.Errorf("timeout 0.0001 s = %d ms, want 1 (rounded up)", ms)
 	}
 }
+
+func TestBlockingPopOnce(t *testing.T) {
+	x := newTester(t)
+	x.expect(domain.Reply{Kind: domain.ReplyNilArray}, OnceCommand, "t1", "blpop", "l", "0")
+	x.expect(num(3), "rpush", "l", "a", "b", "c")
+	x.expect(arr(bulk("l"), bulk("a")), OnceCommand, "t1", "blpop", "l", "0")
+	// The same token again: the same reply, nothing popped.
+	x.expect(arr(bulk("l"), bulk("a")), OnceCommand, "t1", "blpop", "l", "0")
+	x.expect(num(2), "llen", "l")
+	x.expect(arr(bulk("l"), bulk("c")), OnceCommand, "t2", "brpop", "l", "0")
+	x.expect(errr("ERR seshat.bpop runs blocking pops only"), OnceCommand, "t3", "lpop", "l")
+	x.expect(errr("ERR wrong number of arguments for 'blpop' command"), OnceCommand, "t3", "blpop", "l")
+	// The record expires with TombstoneTTL.
+	x.now += TombstoneTTL + 1
+	x.expect(arr(bulk("l"), bulk("b")), OnceCommand, "t1", "blpop", "l", "0")
+}

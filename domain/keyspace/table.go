@@ -98,7 +98,7 @@ func register(specs ...[]*Spec) {
 }
 
 func init() {
-	register(stringCommands, keyCommands, expireCommands, watchCommands, hashCommands, setCommands, zsetCommands, listCommands, objectCommands, blockingCommands)
+	register(stringCommands, keyCommands, expireCommands, watchCommands, hashCommands, setCommands, zsetCommands, listCommands, objectCommands, blockingCommands, onceCommands)
 }
 
 // Lookup returns the spec of the data command name (any case), or nil.
