@@ -387,3 +387,108 @@ func TestBlockingDisconnectLosesNothing(t *testing.T) {
 	}
 	t.Logf("%d of %d elements delivered before their client left, the rest still in their lists", len(delivered), rounds)
 }
+
+// TestBlockingLeaderKilledNoElementLostOrTwice: clients blocked on the two
+// followers, producers pushing through them, and the leader killed
+// mid-way: afterwards every element pushed was popped by exactly one
+// client or is still in the list (an element whose push was answered
+// with an unknown outcome may be missing, never twice).
+func TestBlockingLeaderKilledNoElementLostOrTwice(t *testing.T) {
+	c := newCluster(t, 3)
+	lead := c.leader(10 * time.Second)
+	fs := others(3, lead)
+	ctx := ctxT(t, 120*time.Second)
+	var (
+		mu        sync.Mutex
+		delivered = map[string]int{}
+		popErrs   []error
+		wg        sync.WaitGroup
+	)
+	stop := make(chan struct{})
+	for _, id := range fs {
+		r := blockingClient(c, id, 2)
+		defer r.Close()
+		for range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					kv, err := r.BRPop(ctx, time.Second, "kq").Result()
+					mu.Lock()
+					switch {
+					case err == nil:
+						delivered[kv[1]]++
+					case !errors.Is(err, redis.Nil):
+						popErrs = append(popErrs, err)
+					}
+					mu.Unlock()
+					if err != nil && !errors.Is(err, redis.Nil) {
+						time.Sleep(50 * time.Millisecond)
+					}
+				}
+			}()
+		}
+	}
+	for _, id := range fs {
+		waitBlocked(t, c, id, 4)
+	}
+	var acked, unknown []string
+	push := func(i int) {
+		e := fmt.Sprintf("k%04d", i)
+		err := c.client(fs[i%2]).LPush(ctx, "kq", e).Err()
+		switch {
+		case err == nil:
+			acked = append(acked, e)
+		case strings.HasPrefix(err.Error(), "TIMEOUT"), strings.Contains(err.Error(), "EOF"):
+			unknown = append(unknown, e)
+		default:
+			// Certainly not run (CLUSTERDOWN, TRYAGAIN).
+		}
+	}
+	const n = 300
+	for i := range n {
+		if i == n/3 {
+			c.kill(lead)
+		}
+		push(i)
+		time.Sleep(3 * time.Millisecond)
+	}
+	waitFor(t, 30*time.Second, func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(delivered) >= len(acked)
+	}, "the acknowledged elements delivered")
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	left := c.client(fs[0]).LRange(ctx, "kq", 0, -1).Val()
+	seen := map[string]int{}
+	for e, k := range delivered {
+		seen[e] += k
+	}
+	for _, e := range left {
+		seen[e]++
+	}
+	for e, k := range seen {
+		if k > 1 {
+			t.Errorf("%s delivered or left %d times", e, k)
+		}
+	}
+	for _, e := range acked {
+		if seen[e] != 1 {
+			t.Errorf("acknowledged %s neither delivered nor left", e)
+		}
+	}
+	for e := range seen {
+		if !slices.Contains(acked, e) && !slices.Contains(unknown, e) {
+			t.Errorf("%s delivered but never pushed", e)
+		}
+	}
+	t.Logf("%d pushed and acknowledged, %d of unknown outcome; %d delivered, %d left; pop errors: %v",
+		len(acked), len(unknown), len(delivered), len(left), popErrs)
+}
