@@ -114,6 +114,34 @@ func TestBlockingPopsServedAcrossNodes(t *testing.T) {
 	}
 }
 
+// consume runs n goroutines per client, each popping with pop until stop
+// is called and handing each pop's result to got (a timeout's nil
+// excluded).
+func consume(clients []*redis.Client, n int, pop func(*redis.Client) ([]string, error), got func(kv []string, err error)) (stop func()) {
+	var wg sync.WaitGroup
+	done := make(chan struct{})
+	for _, r := range clients {
+		for range n {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for {
+					select {
+					case <-done:
+						return
+					default:
+					}
+					kv, err := pop(r)
+					if !errors.Is(err, redis.Nil) {
+						got(kv, err)
+					}
+				}
+			}()
+		}
+	}
+	return func() { close(done); wg.Wait() }
+}
+
 // waitBlocked waits until node id counts n blocked clients (INFO
 // clients' blocked_clients).
 func waitBlocked(t *testing.T, c *cluster, id, n int) {
@@ -150,37 +178,25 @@ func TestBlockingEveryElementOnce(t *testing.T) {
 	var (
 		mu  sync.Mutex
 		got []string
-		wg  sync.WaitGroup
 	)
-	stop := make(chan struct{})
+	var clients []*redis.Client
 	for id := 1; id <= 3; id++ {
 		r := blockingClient(c, id, 3)
 		defer r.Close()
-		for range perNode {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					kv, err := r.BLPop(ctx, 500*time.Millisecond, "q1", "q2").Result()
-					if errors.Is(err, redis.Nil) {
-						continue
-					}
-					if err != nil {
-						t.Errorf("BLPOP: %v", err)
-						return
-					}
-					mu.Lock()
-					got = append(got, kv[1])
-					mu.Unlock()
-				}
-			}()
-		}
+		clients = append(clients, r)
 	}
+	stop := consume(clients, perNode, func(r *redis.Client) ([]string, error) {
+		return r.BLPop(ctx, 500*time.Millisecond, "q1", "q2").Result()
+	}, func(kv []string, err error) {
+		if err != nil {
+			t.Errorf("BLPOP: %v", err)
+			time.Sleep(50 * time.Millisecond)
+			return
+		}
+		mu.Lock()
+		got = append(got, kv[1])
+		mu.Unlock()
+	})
 	waitBlocked(t, c, 1, perNode)
 	var want []string
 	for i := range pushes {
@@ -204,8 +220,7 @@ func TestBlockingEveryElementOnce(t *testing.T) {
 		defer mu.Unlock()
 		return len(got) >= len(want)
 	}, "%d elements delivered", len(want))
-	close(stop)
-	wg.Wait()
+	stop()
 	slices.Sort(got)
 	if !slices.Equal(got, want) {
 		t.Fatalf("delivered %d elements, want %d, each once:\n got %v\nwant %v", len(got), len(want), got, want)
@@ -402,38 +417,25 @@ func TestBlockingLeaderKilledNoElementLostOrTwice(t *testing.T) {
 		mu        sync.Mutex
 		delivered = map[string]int{}
 		popErrs   []error
-		wg        sync.WaitGroup
 	)
-	stop := make(chan struct{})
+	var clients []*redis.Client
 	for _, id := range fs {
 		r := blockingClient(c, id, 2)
 		defer r.Close()
-		for range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					kv, err := r.BRPop(ctx, time.Second, "kq").Result()
-					mu.Lock()
-					switch {
-					case err == nil:
-						delivered[kv[1]]++
-					case !errors.Is(err, redis.Nil):
-						popErrs = append(popErrs, err)
-					}
-					mu.Unlock()
-					if err != nil && !errors.Is(err, redis.Nil) {
-						time.Sleep(50 * time.Millisecond)
-					}
-				}
-			}()
-		}
+		clients = append(clients, r)
 	}
+	stop := consume(clients, 4, func(r *redis.Client) ([]string, error) {
+		return r.BRPop(ctx, time.Second, "kq").Result()
+	}, func(kv []string, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			popErrs = append(popErrs, err)
+			time.Sleep(50 * time.Millisecond)
+			return
+		}
+		delivered[kv[1]]++
+	})
 	for _, id := range fs {
 		waitBlocked(t, c, id, 4)
 	}
@@ -464,8 +466,7 @@ func TestBlockingLeaderKilledNoElementLostOrTwice(t *testing.T) {
 		return len(delivered) >= len(acked)
 	}, "the acknowledged elements delivered")
 	time.Sleep(500 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	stop()
 	left := c.client(fs[0]).LRange(ctx, "kq", 0, -1).Val()
 	seen := map[string]int{}
 	for e, k := range delivered {
