@@ -60,6 +60,10 @@ type Config struct {
 	Engine keyspace.Engine
 	// Logger receives the service's logs. Default: discard.
 	Logger *zerolog.Logger
+	// Applied, if set, wraps the node's state machine, so that blocked
+	// clients (BLPOP ...) look at their keys as soon as entries apply.
+	// Default none: they look every 100ms.
+	Applied *AppliedSignal
 }
 
 // EnsureDefaults fills zero fields with their defaults.
@@ -127,6 +131,8 @@ type Service struct {
 	gate   sync.RWMutex
 	mu     sync.Mutex
 	closed bool
+
+	blk blockers // blocked clients (blocking.go)
 }
 
 // New returns a service over n and its state machine's reader kv.
@@ -143,6 +149,7 @@ func New(n Node, kv ports.KVReader, cfg Config) (*Service, error) {
 		engine: cfg.Engine,
 		log:    cfg.Logger.With().Str("component", "app").Logger(),
 	}
+	s.blk.init(n.ID())
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopReaper, s.reaperDone = cancel, make(chan struct{})
 	go s.reaper(ctx)
@@ -157,6 +164,7 @@ func (s *Service) Close() {
 	s.mu.Unlock()
 	s.stopReaper()
 	<-s.reaperDone
+	s.closeBlocking()
 }
 
 // maxReapCalls bounds the conditional deletes of one reaper entry.

@@ -156,6 +156,9 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 			st.txCount++
 			return stringItem("QUEUED"), r, false
 		}
+		if spec.Flags&keyspace.Blocking != 0 {
+			return s.blockItem(st, call), r, false
+		}
 		return it, ports.Request{Call: call}, true
 	}
 	if st.multi {

@@ -262,6 +262,8 @@ var clientHelp = []string{
 	"    One line per open connection of this node.",
 	"KILL <ip:port> | KILL [ID <id>] [ADDR <ip:port>] [LADDR <ip:port>] [USER <name>] [TYPE <type>] [SKIPME YES|NO] [MAXAGE <seconds>]",
 	"    Close the connections that match every filter given.",
+	"UNBLOCK <id> [TIMEOUT|ERROR]",
+	"    Answer a client blocked in a blocking pop as a timeout, or with an error.",
 	"SETINFO LIB-NAME|LIB-VER <value>",
 	"    Record the client library's name or version.",
 	"NO-EVICT ON|OFF | NO-TOUCH ON|OFF",
@@ -281,7 +283,7 @@ func helpItem(lines []string) item {
 func (s *Server) client(st *connState, args [][]byte) item {
 	sub := strings.ToLower(string(args[1]))
 	want := map[string]int{"setname": 3, "getname": 2, "id": 2, "setinfo": 4, "info": 2, "list": -2,
-		"kill": -3, "no-evict": 3, "no-touch": 3, "help": 2}
+		"kill": -3, "no-evict": 3, "no-touch": 3, "help": 2, "unblock": -3}
 	n, ok := want[sub]
 	if !ok {
 		return unknownSubcommand(args[1], "CLIENT")
@@ -309,6 +311,8 @@ func (s *Server) client(st *connState, args [][]byte) item {
 		return s.clientList(st, args[2:])
 	case "kill":
 		return s.clientKill(st, args[2:])
+	case "unblock":
+		return s.clientUnblock(args[2:])
 	case "no-evict", "no-touch":
 		switch strings.ToLower(string(args[2])) {
 		case "on", "off":

@@ -6,7 +6,7 @@ package resp
 
 // withCollectionDocs adds the collection types' entries to t.
 func withCollectionDocs(t map[string]docEntry) map[string]docEntry {
-	for _, group := range []map[string]docEntry{hashDocs, setDocs, zsetDocs, listDocs, objectDocs} {
+	for _, group := range []map[string]docEntry{hashDocs, setDocs, zsetDocs, listDocs, objectDocs, blockingDocs} {
 		for name, e := range group {
 			t[name] = e
 		}

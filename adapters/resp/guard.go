@@ -18,6 +18,10 @@ type guardConn struct {
 	net.Conn
 	lim guardLimits
 	g   guard
+	// stash and stashErr: what watchClose read while the client was
+	// blocked, read before the socket (blocking.go).
+	stash    []byte
+	stashErr error
 }
 
 type guardLimits struct {
@@ -31,7 +35,7 @@ type guardLimits struct {
 var errGuard = errors.New("resp: protocol violation, connection closed")
 
 func (c *guardConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
+	n, err := c.read(p)
 	if n > 0 {
 		if msg := c.g.feed(p[:n], c.lim); msg != "" {
 			_, _ = c.Conn.Write([]byte("-ERR Protocol error: " + msg + "\r\n"))

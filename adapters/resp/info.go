@@ -178,7 +178,7 @@ func (s *Server) info(args [][]byte) string {
 			{"maxclients", "10000"},
 			{"client_recent_max_input_buffer", "0"},
 			{"client_recent_max_output_buffer", "0"},
-			{"blocked_clients", "0"},
+			{"blocked_clients", itoa(s.blockedCount.Load())},
 			{"tracking_clients", "0"},
 			{"clients_in_timeout_table", "0"},
 		})

@@ -133,6 +133,10 @@ type Server struct {
 	totalCmds  atomic.Int64
 	cmdStats   map[string]*cmdStat
 	stats      serverStats // stats.go
+	// blocked are the connections waiting in a blocking command, by id
+	// (*blockedConn, blocking.go).
+	blocked      sync.Map
+	blockedCount atomic.Int64
 }
 
 // connState is a connection's state, redcon's conn context.

@@ -409,6 +409,7 @@ func run(cfg config) (err error) {
 		ids = nil // a joining node learns its membership from the leader
 	}
 	nlog := componentLog(base, cfg.id, "raft")
+	applied := app.NewAppliedSignal() // wakes clients blocked in BLPOP ...
 	n, err := node.Start(node.Config{
 		Raft: planted(consensus.Config{
 			ID:              cfg.id,
@@ -420,7 +421,7 @@ func run(cfg config) (err error) {
 		}),
 		Log:             obs.logStore(db.LogStore()),
 		Vote:            db.VoteStore(),
-		StateMachine:    obs.stateMachine(db.StateMachine()),
+		StateMachine:    applied.Wrap(obs.stateMachine(db.StateMachine())),
 		Transport:       tr,
 		TickInterval:    cfg.tick,
 		SnapshotEntries: cfg.snapEntries,
@@ -451,6 +452,7 @@ func run(cfg config) (err error) {
 		LeaderWait:  electionTimeout,
 		Engine:      cfg.engine(),
 		Logger:      &alog,
+		Applied:     applied,
 	})
 	if err != nil {
 		return badConfig("%v", err)

@@ -23,6 +23,9 @@ const (
 	// Internal: Seshat proposes the command itself (expiry); clients
 	// cannot send it.
 	Internal
+	// Blocking: the command may block its client (BLPOP ...); the engine
+	// runs its non-blocking form (blocking.go).
+	Blocking
 )
 
 // Names returns the flags as Redis's COMMAND INFO words them.
@@ -31,7 +34,7 @@ func (f Flags) Names() []string {
 	for _, x := range []struct {
 		f    Flags
 		name string
-	}{{Write, "write"}, {ReadOnly, "readonly"}, {DenyOOM, "denyoom"}, {Fast, "fast"}} {
+	}{{Write, "write"}, {ReadOnly, "readonly"}, {DenyOOM, "denyoom"}, {Fast, "fast"}, {Blocking, "blocking"}} {
 		if f&x.f != 0 {
 			out = append(out, x.name)
 		}
@@ -95,7 +98,7 @@ func register(specs ...[]*Spec) {
 }
 
 func init() {
-	register(stringCommands, keyCommands, expireCommands, watchCommands, hashCommands, setCommands, zsetCommands, listCommands, objectCommands)
+	register(stringCommands, keyCommands, expireCommands, watchCommands, hashCommands, setCommands, zsetCommands, listCommands, objectCommands, blockingCommands, onceCommands)
 }
 
 // Lookup returns the spec of the data command name (any case), or nil.

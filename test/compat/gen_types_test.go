@@ -33,6 +33,9 @@ const collectionShare = 0.5
 
 // collectionCommand is one command of hashes, sets, sorted sets or lists.
 func (g *gen) collectionCommand(inMulti bool) ([]string, mode) {
+	if g.chance(0.04) {
+		return g.blockingCommand(inMulti) // gen_blocking_test.go
+	}
 	switch g.r.IntN(4) {
 	case 0:
 		return g.hashCommand(inMulti)
