@@ -1,0 +1,31 @@
+package app
+
+import (
+	"time"
+
+	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/ports"
+)
+
+// relayBytesPerSecond is the slowest rate a relayed batch's bytes are
+// given to travel to the leader, replicate and be written: a batch
+// carrying a large value gets RelayTimeout plus a second per this many
+// bytes, so a 512 MB SET through a follower is not cut at 10s.
+const relayBytesPerSecond = 32 << 20
+
+// relayTimeout bounds the relay of reqs: base, plus time for their bytes.
+func relayTimeout(base time.Duration, reqs []ports.Request) time.Duration {
+	n := 0
+	add := func(c domain.Call) {
+		for _, a := range c.Args {
+			n += len(a)
+		}
+	}
+	for _, r := range reqs {
+		add(r.Call)
+		for _, c := range r.Tx {
+			add(c)
+		}
+	}
+	return base + time.Duration(n)*time.Second/relayBytesPerSecond
+}
