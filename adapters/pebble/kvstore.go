@@ -148,8 +148,8 @@ func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) error {
 	op := b.SetDeferred(len(k), 4+len(head)+len(value))
 	copy(op.Key, k)
 	copy(op.Value[4:], head)
-	copy(op.Value[4+len(head):], value)
-	binary.LittleEndian.PutUint32(op.Value, crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, op.Value[4:]))
+	crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, head)
+	binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, op.Value[4+len(head):], value))
 	return op.Finish()
 }
 

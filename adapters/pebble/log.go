@@ -41,8 +41,8 @@ func putEntry(b *pebble.Batch, e domain.Entry) error {
 	p := op.Value[4:]
 	binary.BigEndian.PutUint64(p, uint64(e.Term))
 	p[8] = byte(e.Type)
-	copy(p[entryHeader:], e.Data)
-	binary.LittleEndian.PutUint32(op.Value, crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, p))
+	crc := crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, p[:entryHeader])
+	binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, p[entryHeader:], e.Data))
 	return op.Finish()
 }
 
