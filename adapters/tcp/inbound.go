@@ -32,6 +32,7 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	log := t.log.With().Str("remote", conn.RemoteAddr().String()).Logger()
 
 	_ = conn.SetDeadline(time.Now().Add(t.opts.DialTimeout))
+	boundSocketBuffer(conn, t.opts.SnapshotChunkBytes, true)
 	rw, err := t.serverTLS(ctx, conn) // conn itself without TLS
 	if err != nil {
 		if ctx.Err() == nil {

@@ -168,6 +168,7 @@ func (w *writer) connect() (_ *outConn, err error) {
 		}
 	}()
 	_ = conn.SetDeadline(deadline)
+	boundSocketBuffer(conn, w.t.opts.SnapshotChunkBytes, false)
 	rw, err := w.t.clientTLS(dctx, conn, w.p.addr)
 	if err != nil {
 		return nil, err

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"net"
 	"time"
 
 	"github.com/seshat-kv/seshat/domain"
@@ -303,4 +304,24 @@ func (w *writer) writeLarge(oc *outConn, m *domain.Message) (bool, int, error) {
 	w.t.stats.largeSent.Add(1)
 	w.log.Debug().Int("bytes", p.total).Uint64("index", uint64(m.Index)).Dur("took", time.Since(start)).Msg("large message sent")
 	return true, p.total, nil
+}
+
+// boundSocketBuffer caps the kernel's buffer of a peer connection (the
+// send buffer of an outbound one, the receive buffer of an inbound one)
+// at one chunk. Interleaving control messages between chunks only helps
+// if few bytes sit queued below the writer: the kernel autotunes loopback
+// buffers to several MB, and a heartbeat behind them waits for the peer
+// to read them all (seconds, when a busy peer reads a large append
+// slowly). Bounded, a heartbeat waits for at most about three chunks.
+func boundSocketBuffer(c net.Conn, chunk int, inbound bool) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	n := max(chunk, 64<<10)
+	if inbound {
+		_ = tc.SetReadBuffer(n)
+	} else {
+		_ = tc.SetWriteBuffer(n)
+	}
 }
