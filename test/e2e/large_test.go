@@ -81,6 +81,9 @@ func leaderTerm(t *testing.T, c *cluster, id int) (string, string) {
 // stays; a value over the limit is refused at its header, before anything
 // is proposed; APPEND and SETRANGE past the limit get Redis's error.
 func TestLargeValues(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves hundreds of MB between three processes")
+	}
 	maxValue := 128 << 20
 	if s := os.Getenv(largeMaxEnv); s != "" {
 		n, err := strconv.Atoi(s)
@@ -161,12 +164,15 @@ func TestLargeValues(t *testing.T) {
 	}
 	defer conn.Close()
 	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := fmt.Fprintf(conn, "*3\r\n$3\r\nSET\r\n$4\r\nover\r\n$%d\r\n", maxValue+1); err != nil {
+	// (A value in the first MiB over the limit is refused too, by the
+	// command check once it is read: the headroom of a relayed command.)
+	over := maxValue + 1<<20 + 1
+	if _, err := fmt.Fprintf(conn, "*3\r\n$3\r\nSET\r\n$4\r\nover\r\n$%d\r\n", over); err != nil {
 		t.Fatal(err)
 	}
 	line, err := bufio.NewReader(conn).ReadString('\n')
 	if want := "-ERR Protocol error: invalid bulk length\r\n"; line != want {
-		t.Fatalf("SET of %d bytes: reply %q (%v), want %q", maxValue+1, line, err, want)
+		t.Fatalf("SET of %d bytes: reply %q (%v), want %q", over, line, err, want)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if inf, err = c.info(ctxT(t, 10*time.Second), lead); err != nil || inf["last_index"] != lastBefore {
@@ -191,10 +197,13 @@ func TestLargeValues(t *testing.T) {
 }
 
 // largeElectionTicks is the election timeout of TestLargeValues, in ticks
-// of 10ms: SESHAT_E2E_LARGE_ELECTION_TICKS, default 100 (1-2s).
+// of 10ms: SESHAT_E2E_LARGE_ELECTION_TICKS, default 300 (3-6s). On the
+// shared 2-core test machine (load average 30-50) a node copying and
+// writing 100 MB answered heartbeats seconds late, and seshatd's default
+// (50 ticks) lost the leader; see README, "Large values".
 func largeElectionTicks() string {
 	if s := os.Getenv("SESHAT_E2E_LARGE_ELECTION_TICKS"); s != "" {
 		return s
 	}
-	return "100"
+	return "300"
 }

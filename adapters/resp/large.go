@@ -1,0 +1,11 @@
+package resp
+
+// relayBulkHeadroom is what the bulk-string limit of a connection allows
+// over MaxValueBytes: a follower relays a client's command to the leader as
+// one bulk string that holds the value and a little more (the command's
+// encoding: its name, key, database, the batch's framing), so a value of
+// exactly MaxValueBytes, sent through a follower, must still fit. A client
+// value in the headroom is buffered, then refused by the command check
+// (checkCall) with "string exceeds maximum allowed size"; past it, it is
+// refused at its header with the protocol error, before it is buffered.
+const relayBulkHeadroom = 1 << 20
