@@ -13,7 +13,7 @@ import (
 // bytes (a slow rate: a loaded machine copies, checksums and writes a
 // value several times on its way), so a 512 MB SET through a follower is
 // not cut at 10s.
-const relayBytesPerSecond = 4 << 20
+const relayBytesPerSecond = 1 << 20
 
 // relayTimeout bounds the relay of reqs: base, plus time for their bytes.
 func relayTimeout(base time.Duration, reqs []ports.Request) time.Duration {
