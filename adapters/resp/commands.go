@@ -255,7 +255,7 @@ func (s *Server) relayed(conn redcon.Conn, payloads [][]byte) {
 	}
 	var replies []ports.Reply
 	if len(all) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.BatchTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), s.batchTimeout(all))
 		replies = s.kv.Do(ctx, all, ports.DoOptions{Relayed: true})
 		cancel()
 	}
