@@ -183,7 +183,10 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 		st.relayed = true
 		return okItem, r, false
 	case relayDo:
-		return item{req: -1, relay: bytes.Clone(args[1])}, r, false
+		// No clone: redcon gives each command read from a connection a
+		// buffer of its own (Command.Raw), and a relayed payload may be
+		// hundreds of MB.
+		return item{req: -1, relay: args[1]}, r, false
 	case "hello":
 		return s.hello(st, args), r, false
 	case "auth":
