@@ -51,7 +51,7 @@ type smallWriter struct {
 func (w *smallWriter) run(ctx context.Context, r *redis.Client) {
 	for i := 0; ctx.Err() == nil; i++ {
 		start := time.Now()
-		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		cctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 		err := r.Set(cctx, fmt.Sprintf("small-%d", i), "v", 0).Err()
 		cancel()
 		w.mu.Lock()
@@ -110,7 +110,15 @@ func TestLargeValues(t *testing.T) {
 	var small smallWriter
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); small.run(ctx, c.client(others(3, follower)[0])) }()
+	// Small writes queue in the log behind a large one: they wait as long
+	// as it takes to replicate (a minute for 128 MiB on a loaded machine),
+	// so the client waits that long too; a server error fails the test.
+	smallClient := redis.NewClient(&redis.Options{
+		Addr: c.clients[others(3, follower)[0]-1], MaxRetries: -1, PoolSize: 1,
+		DialTimeout: 2 * time.Second, ReadTimeout: 3 * time.Minute, WriteTimeout: time.Minute,
+	})
+	defer smallClient.Close()
+	go func() { defer wg.Done(); small.run(ctx, smallClient) }()
 
 	for _, size := range []int{100 << 20, maxValue} {
 		key := fmt.Sprintf("big-%d", size)
