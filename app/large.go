@@ -3,7 +3,6 @@ package app
 import (
 	"time"
 
-	"github.com/seshat-kv/seshat/domain"
 	"github.com/seshat-kv/seshat/ports"
 )
 
@@ -17,17 +16,5 @@ const relayBytesPerSecond = 1 << 20
 
 // relayTimeout bounds the relay of reqs: base, plus time for their bytes.
 func relayTimeout(base time.Duration, reqs []ports.Request) time.Duration {
-	n := 0
-	add := func(c domain.Call) {
-		for _, a := range c.Args {
-			n += len(a)
-		}
-	}
-	for _, r := range reqs {
-		add(r.Call)
-		for _, c := range r.Tx {
-			add(c)
-		}
-	}
-	return base + time.Duration(n)*time.Second/relayBytesPerSecond
+	return base + time.Duration(ports.RequestBytes(reqs))*time.Second/relayBytesPerSecond
 }

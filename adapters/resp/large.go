@@ -3,7 +3,6 @@ package resp
 import (
 	"time"
 
-	"github.com/seshat-kv/seshat/domain"
 	"github.com/seshat-kv/seshat/ports"
 )
 
@@ -25,17 +24,5 @@ const batchBytesPerSecond = 1 << 20
 
 // batchTimeout bounds the call to ports.KV.Do for reqs.
 func (s *Server) batchTimeout(reqs []ports.Request) time.Duration {
-	n := 0
-	add := func(c domain.Call) {
-		for _, a := range c.Args {
-			n += len(a)
-		}
-	}
-	for _, r := range reqs {
-		add(r.Call)
-		for _, c := range r.Tx {
-			add(c)
-		}
-	}
-	return s.opts.BatchTimeout + time.Duration(n)*time.Second/batchBytesPerSecond
+	return s.opts.BatchTimeout + time.Duration(ports.RequestBytes(reqs))*time.Second/batchBytesPerSecond
 }
