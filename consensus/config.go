@@ -51,6 +51,9 @@ type Config struct {
 	// MaxUncommittedBytes bounds the entry bytes a leader holds appended
 	// but not committed. A proposal past it fails with
 	// domain.ErrProposalDropped, which a client may retry. Default 64 MiB.
+	// An entry larger than MaxMsgBytes does not count toward it: one such
+	// entry may be uncommitted at a time (a second one is dropped likewise),
+	// whatever its size, and the small proposals go on beside it.
 	MaxUncommittedBytes uint64
 	// MaxUncommittedEntries bounds the number of entries appended but not
 	// committed, likewise. Default 65536.

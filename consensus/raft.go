@@ -54,6 +54,9 @@ type Raft struct {
 	// uncommittedBytes counts the proposed entries after max(committed,
 	// uncommittedBase) (the leader's own proposals of this term).
 	uncommittedBytes uint64
+	// uncommittedLarge counts, apart, the uncommitted entries larger than
+	// MaxMsgBytes (at most one at a time; see Propose).
+	uncommittedLarge uint64
 	uncommittedBase  domain.Index
 	// commitNews: the commit index moved and some follower has not been
 	// told; see flushCommit.
@@ -208,6 +211,7 @@ func (r *Raft) reset(term domain.Term) {
 	r.prs = nil
 	r.reads = readIndexState{nextID: r.reads.nextID}
 	r.uncommittedBytes = 0
+	r.uncommittedLarge = 0
 }
 
 func (r *Raft) becomeFollower(term domain.Term, lead domain.NodeID) {
@@ -260,6 +264,7 @@ func (r *Raft) becomeLeader() {
 	r.log.append(blank)
 	r.uncommittedBase = blank.Index
 	r.uncommittedBytes = 0
+	r.uncommittedLarge = 0
 	r.prs[r.id].next = r.log.lastIndex() + 1
 	r.logger.Info().Uint64("term", uint64(r.term)).Uint64("last", uint64(r.log.lastIndex())).Msg("became leader")
 	r.bcastAppend()
@@ -690,16 +695,29 @@ func (r *Raft) Propose(data ...[]byte) (first domain.Index, term domain.Term, er
 	if len(data) == 0 {
 		return 0, 0, fmt.Errorf("consensus: propose: no data: %w", domain.ErrProposalDropped)
 	}
-	var size uint64
+	// An entry larger than MaxMsgBytes (a big value) is not held to
+	// MaxUncommittedBytes, which would refuse it, or the small proposals
+	// behind it, until it commits; instead only one may be uncommitted at
+	// a time, so its memory is bounded by the largest value a client may
+	// send.
+	var size, large uint64
 	for _, d := range data {
-		size += uint64(len(d)) + 24
+		if s := entryBytes(d); s > r.cfg.MaxMsgBytes {
+			large += s
+		} else {
+			size += s
+		}
+	}
+	if large > 0 && r.uncommittedLarge > 0 {
+		return 0, 0, fmt.Errorf("consensus: propose %d large bytes with %d uncommitted: one large entry at a time: %w",
+			large, r.uncommittedLarge, domain.ErrProposalDropped)
 	}
 	n := r.uncommittedEntries()
 	if n+len(data) > r.cfg.MaxUncommittedEntries {
 		return 0, 0, fmt.Errorf("consensus: propose %d entries with %d uncommitted (max %d): %w",
 			len(data), n, r.cfg.MaxUncommittedEntries, domain.ErrProposalDropped)
 	}
-	if r.uncommittedBytes > 0 && r.uncommittedBytes+size > r.cfg.MaxUncommittedBytes {
+	if size > 0 && r.uncommittedBytes > 0 && r.uncommittedBytes+size > r.cfg.MaxUncommittedBytes {
 		return 0, 0, fmt.Errorf("consensus: propose %d bytes with %d uncommitted (max %d): %w",
 			size, r.uncommittedBytes, r.cfg.MaxUncommittedBytes, domain.ErrProposalDropped)
 	}
@@ -709,8 +727,22 @@ func (r *Raft) Propose(data ...[]byte) (first domain.Index, term domain.Term, er
 		ents[i] = domain.Entry{Index: first + domain.Index(i), Term: r.term, Type: domain.EntryNormal, Data: d}
 	}
 	r.uncommittedBytes += size
+	r.uncommittedLarge += large
 	r.appendLeader(ents)
 	return first, r.term, nil
+}
+
+// entryBytes is what a proposal of data counts toward the uncommitted
+// limits.
+func entryBytes(data []byte) uint64 { return uint64(len(data)) + 24 }
+
+// releaseUncommitted uncounts a committed entry proposed in this term.
+func (r *Raft) releaseUncommitted(data []byte) {
+	if s := entryBytes(data); s > r.cfg.MaxMsgBytes {
+		r.uncommittedLarge -= min(r.uncommittedLarge, s)
+	} else {
+		r.uncommittedBytes -= min(r.uncommittedBytes, s)
+	}
 }
 
 func (r *Raft) checkPropose(what string) error {

@@ -250,7 +250,7 @@ func (r *Raft) maybeCommit() bool {
 // afterLeaderCommit releases what waited for the commit index to move.
 func (r *Raft) afterLeaderCommit(old domain.Index, wasCommittedInTerm bool) {
 	for i := max(old, r.uncommittedBase) + 1; i <= r.log.committed; i++ {
-		r.uncommittedBytes -= min(r.uncommittedBytes, uint64(len(r.log.entries[i-r.log.offset-1].Data))+24)
+		r.releaseUncommitted(r.log.entries[i-r.log.offset-1].Data)
 	}
 	if r.log.committed >= r.pendingConfIndex && !r.membership.IsVoter(r.id) {
 		r.logger.Info().Uint64("term", uint64(r.term)).Uint64("commit", uint64(r.log.committed)).

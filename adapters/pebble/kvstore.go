@@ -138,12 +138,19 @@ func (s *batchStore) remember(k []byte, r *keyspace.Record) {
 	s.known[string(k)] = r
 }
 
-// sealRecord is seal(k, keyspace.EncodeRecord(r)) in one allocation.
-func sealRecord(k []byte, r keyspace.Record) []byte {
-	out := make([]byte, 4, 4+1+2*binary.MaxVarintLen64+len(r.Value))
-	out = keyspace.AppendRecord(out, r)
-	binary.LittleEndian.PutUint32(out, crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, out[4:]))
-	return out
+// putRecord sets seal(k, keyspace.AppendRecord(nil, r)) under k in b,
+// encoding it in the batch itself: a large value is copied once, not twice.
+func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) error {
+	var hb [3 + 7*binary.MaxVarintLen64]byte
+	value := r.Value
+	r.Value = nil
+	head := keyspace.AppendRecord(hb[:0], r)
+	op := b.SetDeferred(len(k), 4+len(head)+len(value))
+	copy(op.Key, k)
+	copy(op.Value[4:], head)
+	crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, head)
+	binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, op.Value[4+len(head):], value))
+	return op.Finish()
 }
 
 func openRecord(k, rec []byte) (keyspace.Record, error) {
@@ -168,7 +175,7 @@ func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
 		return err
 	}
 	k, _ := s.tempKey(db, key)
-	if err := s.w.Set(k, sealRecord(k, r), nil); err != nil {
+	if err := putRecord(s.w, k, r); err != nil {
 		return classify(err)
 	}
 	s.puts++

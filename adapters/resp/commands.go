@@ -188,7 +188,10 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 		st.relayed = true
 		return okItem, r, false
 	case relayDo:
-		return item{req: -1, relay: bytes.Clone(args[1])}, r, false
+		// No clone: redcon gives each command read from a connection a
+		// buffer of its own (Command.Raw), and a relayed payload may be
+		// hundreds of MB.
+		return item{req: -1, relay: args[1]}, r, false
 	case "seshat.backup":
 		return s.backupItem(), r, false
 	case "hello":
@@ -266,7 +269,7 @@ func (s *Server) relayed(conn redcon.Conn, payloads [][]byte) {
 	}
 	var replies []ports.Reply
 	if len(all) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.BatchTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), s.batchTimeout(all))
 		replies = s.kv.Do(ctx, all, ports.DoOptions{Relayed: true})
 		cancel()
 	}

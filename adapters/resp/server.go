@@ -227,7 +227,7 @@ func (s *Server) listener(ln net.Listener, cfg *tls.Config) *drainListener {
 		// A value a little over MaxValueBytes gets a command error and the
 		// connection lives on; only one past 1 MiB too (Redis's smallest
 		// proto-max-bulk-len) closes it before it is buffered.
-		maxBulk:    int64(max(s.opts.MaxValueBytes, 1<<20)),
+		maxBulk:    int64(max(s.opts.MaxValueBytes, 1<<20)) + relayBulkHeadroom,
 		maxArgs:    int64(s.opts.MaxArgs),
 		maxCommand: int64(s.opts.MaxCommandBytes),
 		maxInline:  maxInline,
@@ -442,7 +442,7 @@ func (s *Server) flush(conn redcon.Conn, st *connState, items []item, reqs []por
 	var replies []ports.Reply
 	t0 := time.Now()
 	if len(reqs) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), s.opts.BatchTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), s.batchTimeout(reqs))
 		replies = s.kv.Do(ctx, reqs, ports.DoOptions{Relayed: st.relayed})
 		cancel()
 		for i, r := range replies {

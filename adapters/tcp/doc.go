@@ -4,15 +4,24 @@
 // # Connections
 //
 // Each node keeps one long-lived outbound connection per peer, owned by a
-// writer goroutine. Send queues a message for that writer (a bounded queue
-// of Options.SendQueue messages; a full queue drops and counts) and returns
-// at once. The writer drains its queue into one buffered write and one
+// writer goroutine. Send queues a message for that writer in one of two
+// lanes (bounded queues of Options.SendQueue messages each; a full queue
+// drops and counts) and returns at once: the bulk lane holds MsgApp and
+// MsgSnap, the control lane everything else (heartbeats, votes, every
+// response, timeout-now, read-index). The writer serves the control lane
+// first, also between two chunks of a large append or a snapshot. The writer drains its queue into one buffered write and one
 // Flush per batch, and sends a keep-alive frame when idle. When the
 // connection fails it redials with capped exponential backoff and jitter
 // (Options.BackoffMin/BackoffMax, a seeded math/rand/v2 source); messages
 // queued during the backoff are dropped as stale. Messages from one node
-// to another travel on one connection, so those that arrive arrive in the
-// order they were sent; across reconnections some may be lost.
+// to another travel on one connection; within a lane those that arrive
+// arrive in the order they were sent, while a control message may overtake
+// an append queued before it (Raft tolerates it: a heartbeat's commit
+// index never exceeds what the follower acknowledged). Across
+// reconnections some may be lost. Each connection's kernel buffer (send
+// buffer outbound, receive buffer inbound) is held to about a chunk, so
+// that a control message waits behind a few chunks at most, not behind
+// the megabytes the kernel would queue.
 //
 // Each accepted connection is read by one goroutine that decodes frames
 // and delivers messages on the Receive channel (Options.InboxSize; a full
@@ -77,11 +86,11 @@
 //
 // Types: handshake, handshake-ack, reject, message (one encoded Message,
 // see EncodeMessage), snapshot-header, snapshot-chunk, snapshot-end,
-// keepalive, challenge, proof. The length is checked against Options.MaxFrameBytes (default
-// 64 MiB; 1 KiB before the handshake is accepted) before the payload is
-// allocated or read. A message whose encoding exceeds MaxFrameBytes cannot
-// be sent: the writer drops and logs it, so Raft's byte limit per append
-// must stay well below it. A peer that sends bad magic, an unknown version
+// keepalive, challenge, proof, large-header, large-chunk. The length is
+// checked against Options.MaxFrameBytes (default 64 MiB; 1 KiB before the
+// handshake is accepted) before the payload is allocated or read. A
+// message other than a MsgApp whose encoding exceeds MaxFrameBytes cannot
+// be sent: the writer drops and logs it. A peer that sends bad magic, an unknown version
 // or type, an oversized length, a bad CRC, an undecodable payload or a
 // frame out of place is disconnected with a warning naming its address; the
 // node carries on.
@@ -94,7 +103,19 @@
 // frame. The sender logs progress at most every second or every 10%; the
 // receiver reassembles the data in memory, bounded by
 // Options.MaxSnapshotBytes (default 1 GiB), and delivers the whole MsgSnap.
-// Other messages to that peer wait in its queue while a snapshot streams.
+// Control messages go out between the chunks; other appends wait.
+//
+// # Large messages
+//
+// A MsgApp whose entry data exceeds SnapshotChunkBytes (a large value,
+// which Raft sends alone) travels the same way: a large-header frame with
+// the length of the message's encoding, then that encoding in large-chunk
+// frames of at most SnapshotChunkBytes, each with its CRC. The sender
+// cuts the chunks from the entries' data without copying it; the receiver
+// reads them into one buffer of the announced length, bounded by
+// Options.MaxMessageBytes (default 1 GiB; at most 64 MiB is allocated
+// before that much has arrived), and delivers the message, which aliases
+// the buffer, once it is whole. See stream.go.
 //
 // # Decoding
 //

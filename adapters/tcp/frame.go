@@ -65,8 +65,14 @@ const (
 	// frameProof is the dialer's answer to a challenge: handshakePayload
 	// with its proof and no nonce.
 	frameProof
+	// frameLargeHeader starts a large-message stream (stream.go): uvarint
+	// length of the message's encoding.
+	frameLargeHeader
+	// frameLargeChunk carries the next bytes of that encoding; the
+	// receiver delivers the message when the announced length is in.
+	frameLargeChunk
 
-	frameTypeMax = frameProof
+	frameTypeMax = frameLargeChunk
 )
 
 var frameTypeNames = [...]string{
@@ -75,6 +81,7 @@ var frameTypeNames = [...]string{
 	frameSnapHeader: "snapshot-header", frameSnapChunk: "snapshot-chunk",
 	frameSnapEnd: "snapshot-end", frameKeepalive: "keepalive",
 	frameChallenge: "challenge", frameProof: "proof",
+	frameLargeHeader: "large-header", frameLargeChunk: "large-chunk",
 }
 
 func (t frameType) String() string {

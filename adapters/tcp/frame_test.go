@@ -125,7 +125,7 @@ func (f failReader) Read([]byte) (int, error) {
 // to node 1 and returns what it delivered and how it ended.
 func runSession(in []byte, maxSnap int64) ([]domain.Message, error) {
 	var got []domain.Message
-	s := &session{peer: 2, self: 1, maxSnap: maxSnap, deliver: func(m domain.Message) { got = append(got, m) }}
+	s := &session{peer: 2, self: 1, maxSnap: maxSnap, maxMsg: maxSnap, deliver: func(m domain.Message) { got = append(got, m) }}
 	err := s.run(newFrameReader(bytes.NewReader(in), 1<<20))
 	return got, err
 }
@@ -171,7 +171,7 @@ func TestSessionRejects(t *testing.T) {
 		"handshake after it":       {frame(frameHandshake, handshakePayload{From: 2, To: 1}.append(nil))},
 		"chunk without header":     {frame(frameSnapChunk, []byte("x"))},
 		"end without header":       {frame(frameSnapEnd, nil)},
-		"message inside snapshot":  {sf[0], sf[1], msgFrame(hb)},
+		"large header in snapshot": {sf[0], sf[1], frame(frameLargeHeader, binary.AppendUvarint(nil, 10))},
 		"header inside snapshot":   {sf[0], sf[0]},
 		"snapshot ends early":      {sf[0], sf[1], sf[len(sf)-1]},
 		"snapshot overruns":        append(append([]func(w *bufio.Writer) error{}, sf[:len(sf)-1]...), frame(frameSnapChunk, []byte("x"))),

@@ -32,6 +32,7 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	log := t.log.With().Str("remote", conn.RemoteAddr().String()).Logger()
 
 	_ = conn.SetDeadline(time.Now().Add(t.opts.DialTimeout))
+	boundSocketBuffer(conn, t.opts.SnapshotChunkBytes, true)
 	rw, err := t.serverTLS(ctx, conn) // conn itself without TLS
 	if err != nil {
 		if ctx.Err() == nil {
@@ -96,7 +97,12 @@ func (t *Transport) serveInbound(conn net.Conn) {
 		peer:    from,
 		self:    t.opts.ID,
 		maxSnap: t.opts.MaxSnapshotBytes,
+		maxMsg:  t.opts.MaxMessageBytes,
 		deliver: t.deliver,
+		deliverLarge: func(m domain.Message) {
+			t.stats.largeReceived.Add(1)
+			t.deliverOrWait(m, true)
+		},
 		snapshotReceived: func(m *domain.Message, took time.Duration) {
 			t.stats.snapsReceived.Add(1)
 			log.Info().Uint64("index", uint64(m.Snapshot.Meta.Index)).Int("bytes", len(m.Snapshot.Data)).
@@ -137,11 +143,14 @@ func (t *Transport) serveInbound(conn net.Conn) {
 type session struct {
 	peer, self       domain.NodeID
 	maxSnap          int64
+	maxMsg           int64 // largest large-message stream
 	deliver          func(domain.Message)
+	deliverLarge     func(domain.Message)                        // a message from a stream; may be nil
 	snapshotReceived func(m *domain.Message, took time.Duration) // may be nil
 	beforeRead       func()                                      // may be nil
 
-	snap *pendingSnap // the snapshot stream in progress, if any
+	snap  *pendingSnap  // the snapshot stream in progress, if any
+	large *pendingLarge // the large-message stream in progress, if any
 }
 
 type pendingSnap struct {
@@ -165,13 +174,19 @@ func (s *session) run(fr *frameReader) error {
 		}
 		h, err := fr.readHeader()
 		if err != nil {
-			if errors.Is(err, io.EOF) && s.snap != nil {
+			if errors.Is(err, io.EOF) && (s.snap != nil || s.large != nil) {
 				err = io.ErrUnexpectedEOF
 			}
 			return err
 		}
-		if h.typ == frameSnapChunk {
+		switch h.typ {
+		case frameSnapChunk:
 			if err := s.chunk(fr, h); err != nil {
+				return err
+			}
+			continue
+		case frameLargeChunk:
+			if err := s.largeChunk(fr, h); err != nil {
 				return err
 			}
 			continue
@@ -204,10 +219,17 @@ func (s *session) chunk(fr *frameReader, h frameHeader) error {
 }
 
 func (s *session) handle(typ frameType, p []byte) error {
-	if s.snap != nil && typ != frameSnapEnd {
+	// Inside a snapshot or large-message stream, only control messages
+	// (interleaved by the writer) and the stream's own frames may come.
+	if s.snap != nil && typ != frameSnapEnd && typ != frameMessage && typ != frameKeepalive {
 		return fmt.Errorf("tcp: %s frame inside a snapshot stream: %w", typ, domain.ErrCorrupt)
 	}
+	if s.large != nil && typ != frameMessage && typ != frameKeepalive {
+		return fmt.Errorf("tcp: %s frame inside a large-message stream: %w", typ, domain.ErrCorrupt)
+	}
 	switch typ {
+	case frameLargeHeader:
+		return s.largeHeader(p)
 	case frameMessage:
 		m, err := DecodeMessage(p)
 		if err != nil {

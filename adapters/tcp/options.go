@@ -31,6 +31,7 @@ const (
 	DefaultMaxFrameBytes      = 64 << 20
 	DefaultSnapshotChunkBytes = 1 << 20
 	DefaultMaxSnapshotBytes   = 1 << 30
+	DefaultMaxMessageBytes    = 1 << 30
 
 	// MaxClusterIDLen bounds Options.ClusterID (it travels in the handshake).
 	MaxClusterIDLen = 255
@@ -97,14 +98,20 @@ type Options struct {
 	// node id, which decorrelates nodes.
 	JitterSeed uint64
 	// MaxFrameBytes is the largest frame payload sent or accepted, checked
-	// before anything is allocated. A message (a MsgApp with its entries)
-	// whose encoding is larger is dropped by the sender and logged: keep
-	// Raft's per-message byte limit well below it. Snapshot data is not
-	// bound by it (it travels in chunks). Default 64 MiB, minimum 4 KiB.
+	// before anything is allocated. A message whose encoding is larger is
+	// dropped by the sender and logged, except a MsgApp whose entry data
+	// exceeds SnapshotChunkBytes: that one travels in chunks (see
+	// MaxMessageBytes), as snapshot data does. Default 64 MiB, minimum
+	// 4 KiB.
 	MaxFrameBytes int
-	// SnapshotChunkBytes is the size of the data chunks a snapshot is sent
-	// in. Default 1 MiB; at most MaxFrameBytes.
+	// SnapshotChunkBytes is the size of the chunks snapshot data and large
+	// MsgApps are sent in; a control message queued meanwhile goes out
+	// between two chunks. Default 1 MiB; at most MaxFrameBytes.
 	SnapshotChunkBytes int
+	// MaxMessageBytes bounds the encoding of a MsgApp sent or received in
+	// chunks (the receiver reassembles it in memory before delivering it):
+	// it must exceed the largest entry Raft may carry. Default 1 GiB.
+	MaxMessageBytes int64
 	// MaxSnapshotBytes bounds Snapshot.Data of a MsgSnap, sent or received
 	// (the receiver reassembles the data in memory before delivering the
 	// message). Default 1 GiB.
@@ -162,6 +169,7 @@ func (o *Options) EnsureDefaults() {
 	setDefault(&o.MaxFrameBytes, DefaultMaxFrameBytes)
 	setDefault(&o.SnapshotChunkBytes, min(DefaultSnapshotChunkBytes, o.MaxFrameBytes))
 	setDefault(&o.MaxSnapshotBytes, DefaultMaxSnapshotBytes)
+	setDefault(&o.MaxMessageBytes, DefaultMaxMessageBytes)
 	if o.JitterSeed == 0 {
 		o.JitterSeed = uint64(o.ID)
 	}
@@ -205,6 +213,8 @@ func (o *Options) Validate() error {
 		return bad("SnapshotChunkBytes %d outside [1, MaxFrameBytes=%d]", o.SnapshotChunkBytes, o.MaxFrameBytes)
 	case o.MaxSnapshotBytes < 0:
 		return bad("MaxSnapshotBytes %d is negative", o.MaxSnapshotBytes)
+	case o.MaxMessageBytes < 0:
+		return bad("MaxMessageBytes %d is negative", o.MaxMessageBytes)
 	case len(o.PeerSecret) > 0 && len(o.PeerSecret) < MinPeerSecretLen:
 		return bad("PeerSecret is %d bytes, fewer than %d", len(o.PeerSecret), MinPeerSecretLen)
 	}

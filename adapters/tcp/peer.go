@@ -26,11 +26,18 @@ const (
 	writeBufferSize  = 64 << 10
 )
 
-// peer is one outbound destination: its queue and its writer's lifetime.
+// peer is one outbound destination: its queues and its writer's lifetime.
+// Two lanes: queue holds the control messages (heartbeats, votes, every
+// response, timeout-now, read-index), bulk the MsgApps and MsgSnaps. The
+// writer serves the control lane first, also between the chunks of a
+// large MsgApp or a snapshot, so a big entry never holds a heartbeat back
+// by more than one chunk. Each lane keeps its order; across lanes a later
+// control message may overtake an append, which Raft tolerates.
 type peer struct {
 	id    domain.NodeID
 	addr  string
-	queue chan domain.Message
+	queue chan domain.Message // control lane
+	bulk  chan domain.Message // MsgApp, MsgSnap
 	// wake cuts a backoff short: the peer just connected to us, so it is
 	// up and dialing it back should not wait.
 	wake   chan struct{}
@@ -42,7 +49,8 @@ type peer struct {
 // the transport is not closed.
 func (t *Transport) startPeerLocked(id domain.NodeID, addr string) {
 	ctx, cancel := context.WithCancel(t.ctx)
-	p := &peer{id: id, addr: addr, queue: make(chan domain.Message, t.opts.SendQueue), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+	p := &peer{id: id, addr: addr, queue: make(chan domain.Message, t.opts.SendQueue),
+		bulk: make(chan domain.Message, t.opts.SendQueue), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
 	t.mu.peers[id] = p
 	w := &writer{
 		t:   t,
@@ -61,6 +69,7 @@ type writer struct {
 	log      zerolog.Logger
 	rng      *rand.Rand
 	buf      []byte // encode scratch
+	large    pieces // encode scratch of a large message
 	failures int    // consecutive failed connection attempts
 }
 
@@ -131,6 +140,8 @@ func (w *writer) backoff() bool {
 			return false
 		case <-w.p.queue:
 			w.t.stats.dropped.Add(1)
+		case <-w.p.bulk:
+			w.t.stats.dropped.Add(1)
 		}
 	}
 }
@@ -157,6 +168,7 @@ func (w *writer) connect() (_ *outConn, err error) {
 		}
 	}()
 	_ = conn.SetDeadline(deadline)
+	boundSocketBuffer(conn, w.t.opts.SnapshotChunkBytes, false)
 	rw, err := w.t.clientTLS(dctx, conn, w.p.addr)
 	if err != nil {
 		return nil, err
@@ -216,12 +228,17 @@ func (w *writer) serve(oc *outConn) error {
 			if err := w.writeBatch(oc, m); err != nil {
 				return err
 			}
+		case m := <-w.p.bulk:
+			idle = false
+			if err := w.writeBatch(oc, m); err != nil {
+				return err
+			}
 		}
 	}
 }
 
-// writeBatch writes m and whatever else is queued (up to the batch limits)
-// with one Flush.
+// writeBatch writes m and whatever else is queued (up to the batch limits),
+// the control lane first, with one Flush.
 func (w *writer) writeBatch(oc *outConn, m domain.Message) error {
 	_ = oc.conn.SetWriteDeadline(time.Now().Add(w.t.opts.WriteTimeout))
 	var n, bytes int
@@ -239,11 +256,7 @@ func (w *writer) writeBatch(oc *outConn, m domain.Message) error {
 			break
 		}
 		var more bool
-		select {
-		case m, more = <-w.p.queue:
-		default:
-		}
-		if !more {
+		if m, more = w.next(); !more {
 			break
 		}
 	}
@@ -268,6 +281,9 @@ func (w *writer) writeOne(oc *outConn, m *domain.Message) (bool, int, error) {
 	}
 	if m.Type == domain.MsgSnap && m.Snapshot != nil {
 		return w.writeSnapshot(oc, m)
+	}
+	if streamed(m, w.t.opts.SnapshotChunkBytes) {
+		return w.writeLarge(oc, m)
 	}
 	w.buf = appendMessage(w.buf[:0], m, true)
 	if len(w.buf) > w.t.opts.MaxFrameBytes {
@@ -315,6 +331,9 @@ func (w *writer) writeSnapshot(oc *outConn, m *domain.Message) (bool, int, error
 		now := time.Now()
 		_ = oc.conn.SetWriteDeadline(now.Add(opts.WriteTimeout))
 		if err := writeFrame(oc.bw, frameSnapChunk, data[off:end]); err != nil {
+			return false, 0, err
+		}
+		if err := w.interleave(oc); err != nil {
 			return false, 0, err
 		}
 		off = end

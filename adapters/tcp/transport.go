@@ -67,10 +67,15 @@ type Stats struct {
 	// SnapshotsSent and SnapshotsReceived count whole MsgSnap streams.
 	SnapshotsSent     uint64
 	SnapshotsReceived uint64
+	// LargeSent and LargeReceived count messages that travelled as
+	// large-message streams (in chunks, see stream.go).
+	LargeSent     uint64
+	LargeReceived uint64
 }
 
 type counters struct {
 	sent, dropped, received, inboxDropped, rejected, bad, connects, snapsSent, snapsReceived atomic.Uint64
+	largeSent, largeReceived                                                                 atomic.Uint64
 }
 
 // New starts a transport: it listens on opts.ListenAddr and starts one
@@ -132,8 +137,12 @@ func (t *Transport) Send(m domain.Message) error {
 		t.log.Debug().Uint64("peer", uint64(m.To)).Stringer("type", m.Type).Msg("send to unknown peer dropped")
 		return nil
 	}
+	q := p.queue
+	if m.Type == domain.MsgApp || m.Type == domain.MsgSnap {
+		q = p.bulk
+	}
 	select {
-	case p.queue <- m:
+	case q <- m:
 	default:
 		t.stats.dropped.Add(1)
 	}
@@ -201,6 +210,7 @@ func (t *Transport) Stats() Stats {
 		InboxDropped: c.inboxDropped.Load(), RejectedConns: c.rejected.Load(),
 		BadConns: c.bad.Load(), Connects: c.connects.Load(),
 		SnapshotsSent: c.snapsSent.Load(), SnapshotsReceived: c.snapsReceived.Load(),
+		LargeSent: c.largeSent.Load(), LargeReceived: c.largeReceived.Load(),
 	}
 }
 
@@ -255,14 +265,18 @@ func (t *Transport) acceptLoop() {
 
 // deliver hands a received message to the inbox without blocking, except
 // for a MsgSnap, worth waiting a little for (up to ReadTimeout).
-func (t *Transport) deliver(m domain.Message) {
+func (t *Transport) deliver(m domain.Message) { t.deliverOrWait(m, m.Type == domain.MsgSnap) }
+
+// deliverOrWait hands m to the inbox, waiting up to ReadTimeout for room
+// if wait (a snapshot, a large message: too costly to drop).
+func (t *Transport) deliverOrWait(m domain.Message, wait bool) {
 	select {
 	case t.inbox <- m:
 		t.stats.received.Add(1)
 		return
 	default:
 	}
-	if m.Type == domain.MsgSnap {
+	if wait {
 		timer := time.NewTimer(t.opts.ReadTimeout)
 		defer timer.Stop()
 		select {

@@ -184,7 +184,8 @@ func TestMeshExchangesEveryMessageType(t *testing.T) {
 			if from == to {
 				continue
 			}
-			if d := cmp.Diff(sent[[2]domain.NodeID{from, to}], byFrom[from], equateEmpty); d != "" {
+			// Order holds within a lane (control, bulk), not across.
+			if d := cmp.Diff(lanes(sent[[2]domain.NodeID{from, to}]), lanes(byFrom[from]), equateEmpty); d != "" {
 				t.Fatalf("%d -> %d (-sent +received):\n%s", from, to, d)
 			}
 		}
@@ -201,6 +202,20 @@ func TestMeshExchangesEveryMessageType(t *testing.T) {
 	}
 }
 
+// lanes splits messages into the control lane's and the bulk lane's (MsgApp,
+// MsgSnap), each in its order.
+func lanes(ms []domain.Message) [2][]domain.Message {
+	var l [2][]domain.Message
+	for _, m := range ms {
+		i := 0
+		if m.Type == domain.MsgApp || m.Type == domain.MsgSnap {
+			i = 1
+		}
+		l[i] = append(l[i], m)
+	}
+	return l
+}
+
 func TestMessagesFromOneSenderArriveInOrder(t *testing.T) {
 	trs, _ := mesh(t, 2, func(o *Options) { o.SendQueue = 8192; o.InboxSize = 8192 })
 	const n = 5000
@@ -214,9 +229,11 @@ func TestMessagesFromOneSenderArriveInOrder(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for i, m := range receive(t, trs[1], n, 10*time.Second) {
-		if m.Index != domain.Index(i) {
-			t.Fatalf("message %d has index %d", i, m.Index)
+	for lane, ms := range lanes(receive(t, trs[1], n, 10*time.Second)) {
+		for i := 1; i < len(ms); i++ {
+			if ms[i].Index <= ms[i-1].Index {
+				t.Fatalf("lane %d: message %d has index %d after %d", lane, i, ms[i].Index, ms[i-1].Index)
+			}
 		}
 	}
 	eventually(t, 5*time.Second, "sender stats", func() bool {
@@ -544,9 +561,16 @@ func TestFullQueueDropsWithoutBlocking(t *testing.T) {
 }
 
 func TestSenderDropsWhatCannotBeSent(t *testing.T) {
-	trs, logs := mesh(t, 2, func(o *Options) { o.MaxFrameBytes = 64 << 10; o.MaxSnapshotBytes = 1 << 20 })
+	trs, logs := mesh(t, 2, func(o *Options) {
+		o.MaxFrameBytes = 64 << 10
+		o.MaxSnapshotBytes = 1 << 20
+		o.MaxMessageBytes = 1 << 20
+	})
 	a, b := trs[0], trs[1]
-	tooBig := domain.Message{Type: domain.MsgApp, From: 1, To: 2, Entries: []domain.Entry{{Data: make([]byte, 100<<10)}}}
+	// A MsgApp travels in chunks up to MaxMessageBytes; other messages
+	// must fit a frame.
+	tooBig := domain.Message{Type: domain.MsgApp, From: 1, To: 2, Entries: []domain.Entry{{Data: make([]byte, 2<<20)}}}
+	bigHeartbeat := domain.Message{Type: domain.MsgHeartbeat, From: 1, To: 2, Context: make([]byte, 100<<10)}
 	badType := domain.Message{Type: 0, From: 1, To: 2}
 	badEntry := domain.Message{Type: domain.MsgApp, From: 1, To: 2, Entries: []domain.Entry{{Type: 77}}}
 	noSnap := domain.Message{Type: domain.MsgSnap, From: 1, To: 2}
@@ -554,20 +578,20 @@ func TestSenderDropsWhatCannotBeSent(t *testing.T) {
 	// Bigger than MaxFrameBytes but within MaxSnapshotBytes: chunked.
 	okSnap := domain.Message{Type: domain.MsgSnap, From: 1, To: 2, Snapshot: &domain.Snapshot{Data: bytes.Repeat([]byte("s"), 500<<10)}}
 	ok := domain.Message{Type: domain.MsgHeartbeat, From: 1, To: 2}
-	for _, m := range []domain.Message{tooBig, badType, badEntry, noSnap, hugeSnap, okSnap, ok} {
+	for _, m := range []domain.Message{tooBig, bigHeartbeat, badType, badEntry, noSnap, hugeSnap, okSnap, ok} {
 		if err := a.Send(m); err != nil {
 			t.Fatal(err)
 		}
 	}
 	got := receive(t, b, 2, 5*time.Second)
-	if d := cmp.Diff([]domain.Message{okSnap, ok}, got, equateEmpty); d != "" {
+	if d := cmp.Diff(lanes([]domain.Message{okSnap, ok}), lanes(got), equateEmpty); d != "" {
 		t.Fatalf("(-want +got):\n%s", d)
 	}
-	eventually(t, 5*time.Second, "5 dropped, 2 sent", func() bool {
+	eventually(t, 5*time.Second, "6 dropped, 2 sent", func() bool {
 		st := a.Stats()
-		return st.Dropped == 5 && st.Sent == 2
+		return st.Dropped == 6 && st.Sent == 2
 	})
-	if !strings.Contains(logs[0].String(), "exceeds MaxFrameBytes") {
+	if !strings.Contains(logs[0].String(), "exceeds MaxFrameBytes") || !strings.Contains(logs[0].String(), "exceeds MaxMessageBytes") {
 		t.Fatalf("log:\n%s", logs[0])
 	}
 }

@@ -438,7 +438,7 @@ const inlineApplyEntries = 8
 // holds). A failure of an inline job stops the node as a stage's would.
 func (n *Node) apply(jobs []*ApplyJob) {
 	for i, j := range jobs {
-		if n.applyOutstanding > 0 || len(j.Entries) > inlineApplyEntries || j.SyncStateMachine {
+		if n.applyOutstanding > 0 || len(j.Entries) > inlineApplyEntries || j.SyncStateMachine || j.heavy() {
 			n.applyOutstanding += len(jobs) - i
 			n.applies.push(jobs[i:]...)
 			return

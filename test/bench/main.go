@@ -61,6 +61,7 @@ type options struct {
 	runTimeout time.Duration
 	keep       bool
 	loadKeys   int
+	large      string // sizes for the -large mode (large.go)
 }
 
 func main() {
@@ -76,6 +77,7 @@ func main() {
 	flag.DurationVar(&o.runTimeout, "run-timeout", 3*time.Minute, "bound on one redis-benchmark run")
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data and logs)")
 	flag.IntVar(&o.loadKeys, "load-keys", 1_000_000, "SETs of the bulk load measured per tenth (0: no load)")
+	flag.StringVar(&o.large, "large", "", "instead of the benchmark: SET and GET values of these sizes (e.g. 10M,100M,512M), see large.go")
 	flag.Parse()
 	if flag.NArg() > 0 || o.repeats < 1 || o.requests < 0 || o.keys < 1 || o.valueSize < 1 || o.runTime <= 0 || o.loadKeys < 0 {
 		fmt.Fprintln(os.Stderr, "bench: bad arguments (see -help)")
@@ -202,6 +204,14 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	fmt.Printf("seshat: 3 nodes on %s (leader node %d, term %s); redis-server on %s; data in %s\n",
 		strings.Join(cl.clients, ", "), leader+1, term0, redisAddr, dir)
+
+	if o.large != "" {
+		var pids []int
+		for _, p := range cl.nodes {
+			pids = append(pids, p.cmd.Process.Pid)
+		}
+		return runLarge(ctx, o, cl, leader, pids, redisAddr, rs.cmd.Process.Pid)
+	}
 
 	t0 := time.Now()
 	for _, addr := range []string{cl.clients[leader], redisAddr} {

@@ -1,0 +1,203 @@
+package tcp
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/seshat-kv/seshat/domain"
+)
+
+// largeFrames is the stream a writer sends for a large MsgApp.
+func largeFrames(t testing.TB, m domain.Message, chunk int) []func(w *bufio.Writer) error {
+	var p pieces
+	p.build(&m)
+	fs := []func(w *bufio.Writer) error{frame(frameLargeHeader, binary.AppendUvarint(nil, uint64(p.total)))}
+	if err := p.chunks(chunk, func(parts [][]byte) error {
+		c := bytes.Join(parts, nil)
+		fs = append(fs, frame(frameLargeChunk, c))
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return fs
+}
+
+func largeApp(rng *rand.Rand, from, to domain.NodeID, sizes ...int) domain.Message {
+	m := domain.Message{Type: domain.MsgApp, From: from, To: to, Term: 3, LogTerm: 2, Index: 40, Commit: 39}
+	for i, n := range sizes {
+		var d []byte
+		if n > 0 {
+			d = randomBytes(rng, n)
+		}
+		m.Entries = append(m.Entries, domain.Entry{Index: domain.Index(41 + i), Term: 3, Data: d})
+	}
+	return m
+}
+
+func TestPiecesEncodeLikeAppendMessage(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	msgs := []domain.Message{
+		largeApp(rng, 1, 2),
+		largeApp(rng, 1, 2, 0),
+		largeApp(rng, 1, 2, 5000),
+		largeApp(rng, 1, 2, 1, 0, 3000, 200, 0, 7),
+	}
+	msgs[3].Context = []byte("ctx")
+	for i, m := range msgs {
+		want := appendMessage(nil, &m, true)
+		for _, chunk := range []int{1, 7, 100, 4096, 1 << 20} {
+			var p pieces
+			p.build(&m)
+			var got []byte
+			calls := 0
+			if err := p.chunks(chunk, func(parts [][]byte) error {
+				calls++
+				c := bytes.Join(parts, nil)
+				if len(c) > chunk || len(c) == 0 {
+					t.Fatalf("message %d chunk %d: a chunk of %d bytes", i, chunk, len(c))
+				}
+				got = append(got, c...)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			if p.total != len(want) || !bytes.Equal(got, want) {
+				t.Fatalf("message %d chunk %d: %d bytes (total %d), want %d", i, chunk, len(got), p.total, len(want))
+			}
+			if wantCalls := (len(want) + chunk - 1) / chunk; calls != wantCalls {
+				t.Fatalf("message %d chunk %d: %d chunks, want %d", i, chunk, calls, wantCalls)
+			}
+		}
+	}
+}
+
+func TestSessionReassemblesLargeMessages(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	big := largeApp(rng, 2, 1, 3000, 0, 10, 2500)
+	hb := domain.Message{Type: domain.MsgHeartbeat, From: 2, To: 1, Commit: 5}
+	lf := largeFrames(t, big, 1000)
+	// Control messages and keepalives between the chunks are delivered at
+	// once; the large message when its last chunk is in.
+	fs := []func(w *bufio.Writer) error{lf[0], lf[1], msgFrame(hb), lf[2], frame(frameKeepalive, nil)}
+	fs = append(fs, lf[3:]...)
+	fs = append(fs, msgFrame(hb))
+	got, err := runSession(frameBytes(t, fs...), 1<<20)
+	if err != io.EOF {
+		t.Fatalf("session ended with %v, want io.EOF", err)
+	}
+	if d := cmp.Diff([]domain.Message{hb, big, hb}, got, equateEmpty); d != "" {
+		t.Fatalf("(-want +got):\n%s", d)
+	}
+}
+
+func TestSessionRejectsBadLargeStreams(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	lf := largeFrames(t, largeApp(rng, 2, 1, 5000), 1000)
+	hb := domain.Message{Type: domain.MsgHeartbeat, From: 2, To: 1}
+	var notApp pieces
+	hbCopy := hb
+	hbCopy.Entries = []domain.Entry{{Data: []byte("x")}}
+	notApp.build(&hbCopy) // a heartbeat with entries: not a MsgApp
+	notAppEnc := appendMessage(nil, &hb, true)
+	impostor := largeApp(rng, 3, 1, 2000)
+	cases := map[string][]func(w *bufio.Writer) error{
+		"chunk without header":   {frame(frameLargeChunk, []byte("x"))},
+		"header inside stream":   {lf[0], lf[1], lf[0]},
+		"snapshot inside stream": {lf[0], lf[1], snapFrames(sampleMessages(2, 1)[8], 1000)[0]},
+		"overrun":                append(append([]func(w *bufio.Writer) error{}, lf[:len(lf)-1]...), frame(frameLargeChunk, make([]byte, 2000))),
+		"empty chunk":            {lf[0], frame(frameLargeChunk, nil)},
+		"zero length":            {frame(frameLargeHeader, binary.AppendUvarint(nil, 0))},
+		"over the limit":         {frame(frameLargeHeader, binary.AppendUvarint(nil, 2<<20))},
+		"header trailing bytes":  {frame(frameLargeHeader, []byte{5, 0})},
+		"holds a heartbeat": {frame(frameLargeHeader, binary.AppendUvarint(nil, uint64(len(notAppEnc)))),
+			frame(frameLargeChunk, notAppEnc)},
+		"impostor From": largeFrames(t, impostor, 1000),
+		"corrupt chunk": {lf[0], func(w *bufio.Writer) error {
+			var h [frameHeaderSize]byte
+			copy(h[:], frameMagic)
+			h[4], h[5] = frameVersion, byte(frameLargeChunk)
+			binary.BigEndian.PutUint32(h[6:], 3)
+			_, _ = w.Write(h[:])
+			_, err := w.Write([]byte("abc"))
+			return err
+		}},
+	}
+	for name, fs := range cases {
+		if got, err := runSession(frameBytes(t, fs...), 1<<20); !errors.Is(err, domain.ErrCorrupt) {
+			t.Errorf("%s: err %v (delivered %d), want ErrCorrupt", name, err, len(got))
+		}
+	}
+	if _, err := runSession(frameBytes(t, lf[0], lf[1]), 1<<20); err != io.ErrUnexpectedEOF {
+		t.Errorf("stream cut in a large message: err %v, want io.ErrUnexpectedEOF", err)
+	}
+}
+
+// A MsgApp far over MaxFrameBytes crosses in chunks, intact, with other
+// messages around it in order.
+func TestLargeAppendCrossesTheFrameLimit(t *testing.T) {
+	trs, _ := mesh(t, 2, func(o *Options) { o.MaxFrameBytes = 64 << 10; o.SnapshotChunkBytes = 16 << 10 })
+	a, b := trs[0], trs[1]
+	rng := rand.New(rand.NewPCG(7, 8))
+	big := largeApp(rng, 1, 2, 1<<20, 10, 300<<10)
+	small := largeApp(rng, 1, 2, 100)
+	for _, m := range []domain.Message{small, big, small} {
+		if err := a.Send(m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := receive(t, b, 3, 10*time.Second)
+	if d := cmp.Diff([]domain.Message{small, big, small}, got, equateEmpty); d != "" {
+		t.Fatalf("(-want +got):\n%s", d)
+	}
+	if st := a.Stats(); st.LargeSent != 1 || st.Dropped != 0 {
+		t.Fatalf("sender stats %+v", st)
+	}
+	if st := b.Stats(); st.LargeReceived != 1 {
+		t.Fatalf("receiver stats %+v", st)
+	}
+}
+
+// A heartbeat (and a vote) sent after a large MsgApp arrives before the
+// MsgApp has finished streaming: control messages do not queue behind it.
+func TestHeartbeatOvertakesLargeAppend(t *testing.T) {
+	if testing.Short() {
+		t.Skip("moves 96 MB")
+	}
+	trs, _ := mesh(t, 2, nil) // default limits: 64 MiB frames, 1 MiB chunks
+	a, b := trs[0], trs[1]
+	const size = 96 << 20 // more than MaxFrameBytes
+	data := make([]byte, size)
+	for i := 0; i < size; i += 4096 {
+		data[i] = byte(i / 4096)
+	}
+	big := domain.Message{Type: domain.MsgApp, From: 1, To: 2, Term: 2, Index: 10,
+		Entries: []domain.Entry{{Index: 11, Term: 2, Data: data}}}
+	hb := domain.Message{Type: domain.MsgHeartbeat, From: 1, To: 2, Term: 2, Commit: 10}
+	vote := domain.Message{Type: domain.MsgVoteResp, From: 1, To: 2, Term: 2}
+	if err := a.Send(big); err != nil {
+		t.Fatal(err)
+	}
+	// Wait until the stream is under way, then send the control messages.
+	time.Sleep(time.Millisecond)
+	if err := a.Send(hb); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Send(vote); err != nil {
+		t.Fatal(err)
+	}
+	got := receive(t, b, 3, 60*time.Second)
+	if got[0].Type != domain.MsgHeartbeat || got[1].Type != domain.MsgVoteResp || got[2].Type != domain.MsgApp {
+		t.Fatalf("arrival order %v %v %v, want heartbeat, vote response, then the append", got[0].Type, got[1].Type, got[2].Type)
+	}
+	if e := got[2].Entries; len(e) != 1 || !bytes.Equal(e[0].Data, data) {
+		t.Fatal("the large entry arrived damaged")
+	}
+}
