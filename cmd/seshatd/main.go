@@ -371,23 +371,25 @@ func run(cfg config) (err error) {
 	slices.Sort(ids)
 	nlog := componentLog(base, cfg.id, "raft")
 	n, err := node.Start(node.Config{
-		Raft: consensus.Config{
-			ID:              cfg.id,
-			Peers:           ids,
-			ElectionTicks:   cfg.electionTicks,
-			HeartbeatTicks:  cfg.heartbeatTicks,
-			ReadMode:        cfg.readMode,
-			LeaseDriftTicks: cfg.leaseDrift,
+		DriverConfig: node.DriverConfig{
+			Raft: consensus.Config{
+				ID:              cfg.id,
+				Peers:           ids,
+				ElectionTicks:   cfg.electionTicks,
+				HeartbeatTicks:  cfg.heartbeatTicks,
+				ReadMode:        cfg.readMode,
+				LeaseDriftTicks: cfg.leaseDrift,
+			},
+			SnapshotEntries: cfg.snapEntries,
+			TrailingEntries: cfg.trailEntries,
+			Logger:          &nlog,
 		},
-		Log:             obs.logStore(db.LogStore()),
-		Vote:            db.VoteStore(),
-		StateMachine:    obs.stateMachine(db.StateMachine()),
-		Transport:       tr,
-		TickInterval:    cfg.tick,
-		SnapshotEntries: cfg.snapEntries,
-		DiskFull:        db.DiskFull,
-		TrailingEntries: cfg.trailEntries,
-		Logger:          &nlog,
+		Log:          obs.logStore(db.LogStore()),
+		Vote:         db.VoteStore(),
+		StateMachine: obs.stateMachine(db.StateMachine()),
+		Transport:    tr,
+		TickInterval: cfg.tick,
+		DiskFull:     db.DiskFull,
 	})
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)

@@ -115,7 +115,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node %d: first index: %w", cfg.Raft.ID, err)
 	}
-	d, err := NewDriver(cfg.driverConfig(), st, first)
+	d, err := NewDriver(cfg.DriverConfig, st, first)
 	if err != nil {
 		return nil, err
 	}
