@@ -295,6 +295,10 @@ func call[R any](ctx context.Context, n *Node, c chan<- R, req R, resp <-chan er
 func (n *Node) run() {
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
+	// At most ElectionTicks-1 ticks at once: enough to expire any lease
+	// (ElectionTicks-LeaseDriftTicks), and never two CheckQuorum rounds
+	// of a leader with no message stepped between them.
+	clock := newTickClock(n.cfg.TickInterval, time.Now(), max(1, n.cfg.Raft.ElectionTicks-1))
 	recvc := n.cfg.Transport.Receive()
 	var stopErr error
 	for stopErr == nil {
@@ -303,7 +307,28 @@ func (n *Node) run() {
 			if n.cfg.DiskFull != nil {
 				n.d.SetDiskFull(n.cfg.DiskFull())
 			}
-			n.d.Tick()
+			// A leader counts every tick interval that passed (its lease
+			// must not outlast the wall clock); a follower or candidate
+			// takes one tick per delivery, as before: its clock running
+			// slow when the loop runs late only delays elections, the
+			// safe direction for the lease, and keeps a starved machine
+			// from electing leaders for stalls of its own.
+			ticks := clock.due(time.Now())
+			if n.d.SoftState().Role != consensus.Leader {
+				ticks = 1
+			}
+			if ticks == 1 {
+				n.d.Tick()
+			} else {
+				// The loop ran late: step what arrived meanwhile (the
+				// followers' answers) before the ticks that passed, so
+				// that a stall of this process alone does not look like
+				// silent followers to CheckQuorum.
+				recvc = n.stepPending(recvc)
+				for range ticks {
+					n.d.Tick()
+				}
+			}
 			if err := n.drain(); err != nil {
 				stopErr = n.storageFailure(err)
 				continue
@@ -319,19 +344,7 @@ func (n *Node) run() {
 				continue
 			}
 			n.d.Step(m)
-		drain:
-			for range maxStepBatch {
-				select {
-				case m, ok := <-recvc:
-					if !ok {
-						recvc = nil
-						break drain
-					}
-					n.d.Step(m)
-				default:
-					break drain
-				}
-			}
+			recvc = n.stepPending(recvc)
 		case p := <-n.propc:
 			n.proposeBatch(p)
 		case p := <-n.confc:
@@ -375,6 +388,23 @@ func (n *Node) run() {
 	close(n.loopDone)
 	n.snapWG.Wait()
 	close(n.done)
+}
+
+// stepPending steps up to maxStepBatch messages waiting on recvc, and
+// returns recvc, or nil once it is closed.
+func (n *Node) stepPending(recvc <-chan domain.Message) <-chan domain.Message {
+	for range maxStepBatch {
+		select {
+		case m, ok := <-recvc:
+			if !ok {
+				return nil
+			}
+			n.d.Step(m)
+		default:
+			return recvc
+		}
+	}
+	return recvc
 }
 
 // drain handles the driver's output until it has none: a job the loop ran
