@@ -36,12 +36,13 @@ type Config struct {
 	// detection: proposals, reads and transfers never wait for one. 10ms
 	// ticks (elections after 100-200ms) were measured to cause spurious
 	// elections on a saturated 2-core machine, where GC work with a few
-	// hundred MB of heap stalled a loop for up to 200ms. A leader's loop
-	// that runs late feeds the driver every tick interval that passed
-	// meanwhile (up to ElectionTicks-1 at once, after stepping the
-	// messages that arrived), so that its clock, and the lease of lease
-	// reads, never runs slower than the wall clock; other nodes take one
-	// tick per ticker delivery (a slow clock there only delays elections).
+	// hundred MB of heap stalled a loop for up to 200ms. With lease reads
+	// (Raft.ReadMode LeaseMode), a leader's loop that runs late feeds the
+	// driver every tick interval that passed meanwhile (up to
+	// ElectionTicks-1 at once, after stepping the messages that arrived),
+	// so that its lease never outlasts the wall clock; otherwise a node
+	// takes one tick per ticker delivery (a clock running slow only
+	// delays elections and CheckQuorum).
 	TickInterval time.Duration
 	// MaxBatch bounds the commands the loop takes into one batch (one
 	// append, one sync) from the proposals waiting; a single Propose call

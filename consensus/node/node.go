@@ -346,6 +346,7 @@ func (n *Node) run() {
 	// (ElectionTicks-LeaseDriftTicks), and never two CheckQuorum rounds
 	// of a leader with no message stepped between them.
 	clock := newTickClock(n.cfg.TickInterval, time.Now(), max(1, n.cfg.Raft.ElectionTicks-1))
+	lease := n.cfg.Raft.ReadMode == consensus.LeaseMode
 	recvc := n.cfg.Transport.Receive()
 	var stopErr error
 	for stopErr == nil {
@@ -354,14 +355,15 @@ func (n *Node) run() {
 			if n.cfg.DiskFull != nil {
 				n.d.SetDiskFull(n.cfg.DiskFull())
 			}
-			// A leader counts every tick interval that passed (its lease
-			// must not outlast the wall clock); a follower or candidate
-			// takes one tick per delivery, as before: its clock running
-			// slow when the loop runs late only delays elections, the
-			// safe direction for the lease, and keeps a starved machine
-			// from electing leaders for stalls of its own.
+			// A leader serving lease reads counts every tick interval
+			// that passed: its lease must not outlast the wall clock.
+			// Every other node takes one tick per delivery: a clock that
+			// runs slow when the loop runs late only delays elections
+			// and CheckQuorum (liveness, and the lease's safe direction),
+			// and keeps a starved machine from deposing leaders for
+			// stalls of its own.
 			ticks := clock.due(time.Now())
-			if n.d.SoftState().Role != consensus.Leader {
+			if !lease || n.d.SoftState().Role != consensus.Leader {
 				ticks = 1
 			}
 			if ticks == 1 {
