@@ -399,6 +399,16 @@ func (n *Node) run() {
 		case p := <-n.confc:
 			n.proposeOne(p)
 		case r := <-n.readc:
+			if lease && n.d.SoftState().Role == consensus.Leader {
+				// The ticker's delivery may wait behind this read: count
+				// the ticks a stall cost before the lease answers it.
+				if ticks := clock.missed(time.Now()); ticks > 0 {
+					recvc = n.stepPending(recvc)
+					for range ticks {
+						n.d.Tick()
+					}
+				}
+			}
 			n.readBatch(r)
 		case t := <-n.transferc:
 			n.d.Transfer(t)

@@ -40,3 +40,22 @@ func (c *tickClock) due(now time.Time) int {
 	c.last = c.last.Add(time.Duration(n) * c.interval)
 	return n
 }
+
+// missed returns the ticks a loop that is about to answer a read at now
+// has missed: the whole intervals elapsed since the last tick counted,
+// less the one the ticker holds for the loop (a time.Ticker keeps one
+// delivery), at most max, and counts them. It returns 0 while the loop is
+// on time. The delivery the ticker holds then finds less than two
+// intervals elapsed and counts one.
+func (c *tickClock) missed(now time.Time) int {
+	n := int(now.Sub(c.last)/c.interval) - 1
+	if n < 1 {
+		return 0
+	}
+	if n > c.max {
+		c.last = now.Add(-c.interval)
+		return c.max
+	}
+	c.last = c.last.Add(time.Duration(n) * c.interval)
+	return n
+}

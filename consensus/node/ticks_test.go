@@ -56,3 +56,26 @@ func TestTickClockNeverSlowerThanWallClock(t *testing.T) {
 		}
 	}
 }
+
+// TestTickClockMissed: a read arriving after a stall counts the ticks
+// missed, leaving the one the ticker holds, which then counts one.
+func TestTickClockMissed(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	ms := time.Millisecond
+	c := newTickClock(10*ms, t0, 40)
+	if n := c.missed(t0.Add(15 * ms)); n != 0 {
+		t.Fatalf("on time: missed %d", n)
+	}
+	if n := c.missed(t0.Add(57 * ms)); n != 4 {
+		t.Fatalf("after a 57 ms stall: missed %d, want 4", n)
+	}
+	if n := c.missed(t0.Add(58 * ms)); n != 0 {
+		t.Fatalf("again at once: missed %d", n)
+	}
+	if n := c.due(t0.Add(58 * ms)); n != 1 {
+		t.Fatalf("the ticker's held delivery: %d, want 1", n)
+	}
+	if n := c.missed(t0.Add(5 * time.Second)); n != 40 {
+		t.Fatalf("a long stall: missed %d, want the cap 40", n)
+	}
+}
