@@ -374,9 +374,7 @@ func (n *Node) run() {
 				// that a stall of this process alone does not look like
 				// silent followers to CheckQuorum.
 				recvc = n.stepPending(recvc)
-				for range ticks {
-					n.d.Tick()
-				}
+				n.tick(ticks)
 			}
 			if err := n.drain(); err != nil {
 				stopErr = n.storageFailure(err)
@@ -392,6 +390,11 @@ func (n *Node) run() {
 				recvc = nil
 				continue
 			}
+			// With lease reads, the ticks a stall cost go in before a
+			// follower's read request (MsgReadIndex), which the lease
+			// answers when it is stepped (as before a read of our own,
+			// below); in order: the ticks, m, the messages behind it.
+			n.tick(n.leaseMissed(lease, &clock))
 			n.d.Step(m)
 			recvc = n.stepPending(recvc)
 		case p := <-n.propc:
@@ -399,15 +402,11 @@ func (n *Node) run() {
 		case p := <-n.confc:
 			n.proposeOne(p)
 		case r := <-n.readc:
-			if lease && n.d.SoftState().Role == consensus.Leader {
-				// The ticker's delivery may wait behind this read: count
-				// the ticks a stall cost before the lease answers it.
-				if ticks := clock.missed(time.Now()); ticks > 0 {
-					recvc = n.stepPending(recvc)
-					for range ticks {
-						n.d.Tick()
-					}
-				}
+			// The ticker's delivery may wait behind this read: count the
+			// ticks a stall cost before the lease answers it.
+			if ticks := n.leaseMissed(lease, &clock); ticks > 0 {
+				recvc = n.stepPending(recvc)
+				n.tick(ticks)
 			}
 			n.readBatch(r)
 		case t := <-n.transferc:
@@ -447,6 +446,22 @@ func (n *Node) run() {
 	close(n.loopDone)
 	n.snapWG.Wait()
 	close(n.done)
+}
+
+// leaseMissed returns, and counts as fed, the ticks a late loop missed
+// (tickClock's missed) if this node leads with lease reads; 0 otherwise.
+func (n *Node) leaseMissed(lease bool, clock *tickClock) int {
+	if !lease || n.d.SoftState().Role != consensus.Leader {
+		return 0
+	}
+	return clock.missed(time.Now())
+}
+
+// tick feeds the driver ticks ticks.
+func (n *Node) tick(ticks int) {
+	for range ticks {
+		n.d.Tick()
+	}
 }
 
 // stepPending steps up to maxStepBatch messages waiting on recvc, and
