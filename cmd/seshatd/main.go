@@ -411,23 +411,25 @@ func run(cfg config) (err error) {
 	nlog := componentLog(base, cfg.id, "raft")
 	applied := app.NewAppliedSignal() // wakes clients blocked in BLPOP ...
 	n, err := node.Start(node.Config{
-		Raft: planted(consensus.Config{
-			ID:              cfg.id,
-			Peers:           ids,
-			ElectionTicks:   cfg.electionTicks,
-			HeartbeatTicks:  cfg.heartbeatTicks,
-			ReadMode:        cfg.readMode,
-			LeaseDriftTicks: cfg.leaseDrift,
-		}),
-		Log:             obs.logStore(db.LogStore()),
-		Vote:            db.VoteStore(),
-		StateMachine:    applied.Wrap(obs.stateMachine(db.StateMachine())),
-		Transport:       tr,
-		TickInterval:    cfg.tick,
-		SnapshotEntries: cfg.snapEntries,
-		DiskFull:        db.DiskFull,
-		TrailingEntries: cfg.trailEntries,
-		Logger:          &nlog,
+		DriverConfig: node.DriverConfig{
+			Raft: planted(consensus.Config{
+				ID:              cfg.id,
+				Peers:           ids,
+				ElectionTicks:   cfg.electionTicks,
+				HeartbeatTicks:  cfg.heartbeatTicks,
+				ReadMode:        cfg.readMode,
+				LeaseDriftTicks: cfg.leaseDrift,
+			}),
+			SnapshotEntries: cfg.snapEntries,
+			TrailingEntries: cfg.trailEntries,
+			Logger:          &nlog,
+		},
+		Log:          obs.logStore(db.LogStore()),
+		Vote:         db.VoteStore(),
+		StateMachine: applied.Wrap(obs.stateMachine(db.StateMachine())),
+		Transport:    tr,
+		TickInterval: cfg.tick,
+		DiskFull:     db.DiskFull,
 	})
 	if err != nil {
 		return fmt.Errorf("start raft: %w", err)

@@ -6,19 +6,19 @@ import (
 	"math/rand/v2"
 	"time"
 
-	"github.com/rs/zerolog"
-	"github.com/seshat-kv/seshat/consensus"
 	"github.com/seshat-kv/seshat/ports"
 )
 
-// Config configures a Node. Every field but the ports has a usable zero
-// value: EnsureDefaults fills in the documented defaults and Start runs it,
-// then Validate.
+// Config configures a Node: the driver's configuration (embedded, with
+// its defaults) and the shell's. Every field but the ports has a usable
+// zero value: EnsureDefaults fills in the documented defaults and Start
+// runs it, then Validate.
 type Config struct {
-	// Raft configures the core. Raft.ID is required. Raft.Rand defaults to
-	// a source seeded from the wall clock and the node id (tests and the
-	// simulator pass a seeded one); Raft.Logger defaults to Logger.
-	Raft consensus.Config
+	// DriverConfig is the driver's part: the core's configuration and the
+	// compaction and apply policies. Raft.ID is required. Raft.Rand
+	// defaults to a source seeded from the wall clock and the node id
+	// (tests and the simulator pass a seeded one).
+	DriverConfig
 
 	// Log, Vote and StateMachine hold the node's durable state. Required.
 	// The node never closes them: their owner does, after Stop.
@@ -36,21 +36,14 @@ type Config struct {
 	// detection: proposals, reads and transfers never wait for one. 10ms
 	// ticks (elections after 100-200ms) were measured to cause spurious
 	// elections on a saturated 2-core machine, where GC work with a few
-	// hundred MB of heap stalled a loop for up to 200ms.
+	// hundred MB of heap stalled a loop for up to 200ms. With lease reads
+	// (Raft.ReadMode LeaseMode), a leader's loop that runs late feeds the
+	// driver every tick interval that passed meanwhile (up to
+	// ElectionTicks-1 at once, after stepping the messages that arrived),
+	// so that its lease never outlasts the wall clock; otherwise a node
+	// takes one tick per ticker delivery (a clock running slow only
+	// delays elections and CheckQuorum).
 	TickInterval time.Duration
-	// SnapshotEntries is the compaction period: once the applied index has
-	// moved this many entries past the last compaction, the node syncs the
-	// state machine and purges the log. Default 10000.
-	SnapshotEntries uint64
-	// SnapshotBytes compacts too once this many bytes of entries
-	// (Entry.Size) were applied since the last compaction, whichever of
-	// the two comes first, so that large values do not let the log grow
-	// to SnapshotEntries times their size. Default 64 MiB.
-	SnapshotBytes uint64
-	// TrailingEntries is how many applied entries compaction keeps behind
-	// the applied index, so that a follower lagging by less than that
-	// catches up from the log instead of a snapshot. Default 1000.
-	TrailingEntries uint64
 	// MaxBatch bounds the commands the loop takes into one batch (one
 	// append, one sync) from the proposals waiting; a single Propose call
 	// is never split, so a batch may exceed it by one call. Default 4096.
@@ -64,9 +57,6 @@ type Config struct {
 	// replicates (from the reserve), serves reads, and takes writes again
 	// by itself once DiskFull reports false. Default: never full.
 	DiskFull func() bool
-	// Logger receives the node's events: leader changes at Info, storage
-	// failures at Error, the rest at Debug. Default: discard.
-	Logger *zerolog.Logger
 }
 
 // Defaults of Config's fields.
@@ -78,34 +68,19 @@ const (
 	DefaultMaxBatch        = 4096
 )
 
-// EnsureDefaults fills zero fields with their defaults (the core's too).
+// EnsureDefaults fills zero fields with their defaults (the driver's and
+// the core's too).
 func (c *Config) EnsureDefaults() {
 	if c.TickInterval == 0 {
 		c.TickInterval = DefaultTickInterval
 	}
-	if c.SnapshotEntries == 0 {
-		c.SnapshotEntries = DefaultSnapshotEntries
-	}
-	if c.SnapshotBytes == 0 {
-		c.SnapshotBytes = DefaultSnapshotBytes
-	}
-	if c.TrailingEntries == 0 {
-		c.TrailingEntries = DefaultTrailingEntries
-	}
 	if c.MaxBatch == 0 {
 		c.MaxBatch = DefaultMaxBatch
-	}
-	if c.Logger == nil {
-		nop := zerolog.Nop()
-		c.Logger = &nop
-	}
-	if c.Raft.Logger == nil {
-		c.Raft.Logger = c.Logger
 	}
 	if c.Raft.Rand == nil {
 		c.Raft.Rand = rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), uint64(c.Raft.ID)))
 	}
-	c.Raft.EnsureDefaults()
+	c.DriverConfig.ensureDefaults()
 }
 
 // Validate reports a configuration the node cannot run with.
@@ -124,15 +99,4 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("node: %w", err)
 	}
 	return nil
-}
-
-// driverConfig is the driver's part of c.
-func (c *Config) driverConfig() DriverConfig {
-	return DriverConfig{
-		Raft:            c.Raft,
-		SnapshotEntries: c.SnapshotEntries,
-		SnapshotBytes:   c.SnapshotBytes,
-		TrailingEntries: c.TrailingEntries,
-		Logger:          c.Logger,
-	}
 }

@@ -68,17 +68,32 @@ type Driver struct {
 }
 
 // DriverConfig configures a Driver: the core's configuration and the
-// policies the driver applies. Node's Config documents the fields and
-// their defaults (node.Config.Driver builds one).
+// policies the driver applies. Node's Config embeds it. Every field but
+// Raft.ID has a usable zero value; NewDriver fills in the defaults
+// (ensureDefaults is the one place that holds them).
 type DriverConfig struct {
-	Raft            consensus.Config
+	// Raft configures the core; Raft.Logger defaults to Logger. The core
+	// fills in its own defaults.
+	Raft consensus.Config
+	// SnapshotEntries is the compaction period: once the applied index has
+	// moved this many entries past the last compaction, the driver syncs
+	// the state machine and purges the log. Default 10000.
 	SnapshotEntries uint64
-	SnapshotBytes   uint64
+	// SnapshotBytes compacts too once this many bytes of entries
+	// (Entry.Size) were applied since the last compaction, whichever of
+	// the two comes first, so that large values do not let the log grow
+	// to SnapshotEntries times their size. Default 64 MiB.
+	SnapshotBytes uint64
+	// TrailingEntries is how many applied entries compaction keeps behind
+	// the applied index, so that a follower lagging by less than that
+	// catches up from the log instead of a snapshot. Default 1000.
 	TrailingEntries uint64
 	// MaxApplyJobs bounds the ApplyJobs in flight: past it the driver takes
 	// no new Ready until the apply stage catches up. Default 64.
 	MaxApplyJobs int
-	Logger       *zerolog.Logger
+	// Logger receives the node's events: leader changes at Info, storage
+	// failures at Error, the rest at Debug. Default: discard.
+	Logger *zerolog.Logger
 }
 
 // DefaultMaxApplyJobs is DriverConfig.MaxApplyJobs's default.
@@ -94,6 +109,9 @@ func (c *DriverConfig) ensureDefaults() {
 	if c.SnapshotBytes == 0 {
 		c.SnapshotBytes = DefaultSnapshotBytes
 	}
+	if c.TrailingEntries == 0 {
+		c.TrailingEntries = DefaultTrailingEntries
+	}
 	if c.Logger == nil {
 		nop := zerolog.Nop()
 		c.Logger = &nop
@@ -101,6 +119,7 @@ func (c *DriverConfig) ensureDefaults() {
 	if c.Raft.Logger == nil {
 		c.Raft.Logger = c.Logger
 	}
+	c.Raft.EnsureDefaults()
 }
 
 // Output is what the driver asks its runner to do, in this order: send

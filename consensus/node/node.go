@@ -78,6 +78,42 @@ func newProposal(ctx context.Context) *proposal {
 	return q
 }
 
+// Propose and ReadIndex take their request (the struct, its answer channel
+// and its Done closure: three allocations) from a pool, and put it back
+// only once they received its answer: the driver answers a request at
+// most once and keeps no use of it after, so a request whose caller gave
+// up (ctx) is never reused.
+var (
+	proposalPool = sync.Pool{New: func() any { return newProposal(nil) }}
+	readPool     = sync.Pool{New: func() any { return newReadWaiter() }}
+)
+
+func getProposal(ctx context.Context, cmds [][]byte) *proposal {
+	q := proposalPool.Get().(*proposal)
+	q.ctx, q.p.Cmds = ctx, cmds
+	return q
+}
+
+// putProposal returns q, answered, to the pool.
+func putProposal(q *proposal) {
+	done := q.p.Done
+	*q = proposal{resp: q.resp}
+	q.p.Done = done
+	proposalPool.Put(q)
+}
+
+// readWaiter is a ReadIndex call on its way to the loop.
+type readWaiter struct {
+	r    Read
+	resp chan error // capacity 1
+}
+
+func newReadWaiter() *readWaiter {
+	w := &readWaiter{resp: make(chan error, 1)}
+	w.r.Done = func(err error) { answerOnce(w.resp, err) }
+	return w
+}
+
 // answerOnce puts v in c (capacity 1) unless an answer is there already:
 // the driver answers each request at most once (the simulator checks
 // it), and a
@@ -115,7 +151,7 @@ func Start(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node %d: first index: %w", cfg.Raft.ID, err)
 	}
-	d, err := NewDriver(cfg.driverConfig(), st, first)
+	d, err := NewDriver(cfg.DriverConfig, st, first)
 	if err != nil {
 		return nil, err
 	}
@@ -196,9 +232,12 @@ func (n *Node) Propose(ctx context.Context, cmds ...[]byte) ([]domain.Result, er
 	if len(cmds) == 0 {
 		return nil, nil
 	}
-	q := newProposal(ctx)
-	q.p.Cmds = cmds
-	return n.propose(ctx, n.propc, q)
+	q := getProposal(ctx, cmds)
+	res, err, answered := n.propose(ctx, n.propc, q)
+	if answered {
+		putProposal(q)
+	}
+	return res, err
 }
 
 // ProposeMembership proposes a change of membership to m (a single-server
@@ -207,32 +246,35 @@ func (n *Node) ProposeMembership(ctx context.Context, m domain.Membership) error
 	mc := m.Clone()
 	q := newProposal(ctx)
 	q.p.Membership = &mc
-	_, err := n.propose(ctx, n.confc, q)
+	_, err, _ := n.propose(ctx, n.confc, q)
 	return err
 }
 
-func (n *Node) propose(ctx context.Context, c chan *proposal, p *proposal) ([]domain.Result, error) {
+// propose hands p to the loop on c and waits for its answer; answered
+// reports whether the answer was received (p may then be reused), or the
+// loop was never handed p.
+func (n *Node) propose(ctx context.Context, c chan *proposal, p *proposal) (_ []domain.Result, _ error, answered bool) {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return nil, err, true
 	}
 	select {
 	case c <- p:
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, ctx.Err(), true
 	case <-n.done:
-		return nil, n.stopErr
+		return nil, n.stopErr, true
 	}
 	select {
 	case r := <-p.resp:
-		return r.results, r.err
+		return r.results, r.err, true
 	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, ctx.Err(), false
 	case <-n.done:
 		select {
 		case r := <-p.resp:
-			return r.results, r.err
+			return r.results, r.err, true
 		default:
-			return nil, n.stopErr
+			return nil, n.stopErr, false
 		}
 	}
 }
@@ -247,9 +289,12 @@ func (n *Node) ReadIndex(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	resp := make(chan error, 1)
-	r := &Read{Done: func(err error) { answerOnce(resp, err) }}
-	return call(ctx, n, n.readc, r, resp)
+	w := readPool.Get().(*readWaiter)
+	err, answered := call(ctx, n, n.readc, &w.r, w.resp)
+	if answered {
+		readPool.Put(w)
+	}
+	return err
 }
 
 // TransferLeadership asks this node, the leader, to hand leadership to the
@@ -263,30 +308,32 @@ func (n *Node) TransferLeadership(ctx context.Context, to domain.NodeID) error {
 	}
 	resp := make(chan error, 1)
 	t := &Transfer{To: to, Done: func(err error) { answerOnce(resp, err) }}
-	return call(ctx, n, n.transferc, t, resp)
+	err, _ := call(ctx, n, n.transferc, t, resp)
+	return err
 }
 
 // call hands req to the loop on c and waits for its answer on resp. An
-// answer the loop gave before it stopped still counts.
-func call[R any](ctx context.Context, n *Node, c chan<- R, req R, resp <-chan error) error {
+// answer the loop gave before it stopped still counts. answered reports
+// whether the answer was received, or the loop was never handed req.
+func call[R any](ctx context.Context, n *Node, c chan<- R, req R, resp <-chan error) (_ error, answered bool) {
 	select {
 	case c <- req:
 	case <-ctx.Done():
-		return ctx.Err()
+		return ctx.Err(), true
 	case <-n.done:
-		return n.stopErr
+		return n.stopErr, true
 	}
 	select {
 	case err := <-resp:
-		return err
+		return err, true
 	case <-ctx.Done():
-		return ctx.Err()
+		return ctx.Err(), false
 	case <-n.done:
 		select {
 		case err := <-resp:
-			return err
+			return err, true
 		default:
-			return n.stopErr
+			return n.stopErr, false
 		}
 	}
 }
@@ -295,6 +342,11 @@ func call[R any](ctx context.Context, n *Node, c chan<- R, req R, resp <-chan er
 func (n *Node) run() {
 	ticker := time.NewTicker(n.cfg.TickInterval)
 	defer ticker.Stop()
+	// At most ElectionTicks-1 ticks at once: enough to expire any lease
+	// (ElectionTicks-LeaseDriftTicks), and never two CheckQuorum rounds
+	// of a leader with no message stepped between them.
+	clock := newTickClock(n.cfg.TickInterval, time.Now(), max(1, n.cfg.Raft.ElectionTicks-1))
+	lease := n.cfg.Raft.ReadMode == consensus.LeaseMode
 	recvc := n.cfg.Transport.Receive()
 	var stopErr error
 	for stopErr == nil {
@@ -303,7 +355,27 @@ func (n *Node) run() {
 			if n.cfg.DiskFull != nil {
 				n.d.SetDiskFull(n.cfg.DiskFull())
 			}
-			n.d.Tick()
+			// A leader serving lease reads counts every tick interval
+			// that passed: its lease must not outlast the wall clock.
+			// Every other node takes one tick per delivery: a clock that
+			// runs slow when the loop runs late only delays elections
+			// and CheckQuorum (liveness, and the lease's safe direction),
+			// and keeps a starved machine from deposing leaders for
+			// stalls of its own.
+			ticks := clock.due(time.Now())
+			if !lease || n.d.SoftState().Role != consensus.Leader {
+				ticks = 1
+			}
+			if ticks == 1 {
+				n.d.Tick()
+			} else {
+				// The loop ran late: step what arrived meanwhile (the
+				// followers' answers) before the ticks that passed, so
+				// that a stall of this process alone does not look like
+				// silent followers to CheckQuorum.
+				recvc = n.stepPending(recvc)
+				n.tick(ticks)
+			}
 			if err := n.drain(); err != nil {
 				stopErr = n.storageFailure(err)
 				continue
@@ -318,25 +390,24 @@ func (n *Node) run() {
 				recvc = nil
 				continue
 			}
+			// With lease reads, the ticks a stall cost go in before a
+			// follower's read request (MsgReadIndex), which the lease
+			// answers when it is stepped (as before a read of our own,
+			// below); in order: the ticks, m, the messages behind it.
+			n.tick(n.leaseMissed(lease, &clock))
 			n.d.Step(m)
-		drain:
-			for range maxStepBatch {
-				select {
-				case m, ok := <-recvc:
-					if !ok {
-						recvc = nil
-						break drain
-					}
-					n.d.Step(m)
-				default:
-					break drain
-				}
-			}
+			recvc = n.stepPending(recvc)
 		case p := <-n.propc:
 			n.proposeBatch(p)
 		case p := <-n.confc:
 			n.proposeOne(p)
 		case r := <-n.readc:
+			// The ticker's delivery may wait behind this read: count the
+			// ticks a stall cost before the lease answers it.
+			if ticks := n.leaseMissed(lease, &clock); ticks > 0 {
+				recvc = n.stepPending(recvc)
+				n.tick(ticks)
+			}
 			n.readBatch(r)
 		case t := <-n.transferc:
 			n.d.Transfer(t)
@@ -375,6 +446,39 @@ func (n *Node) run() {
 	close(n.loopDone)
 	n.snapWG.Wait()
 	close(n.done)
+}
+
+// leaseMissed returns, and counts as fed, the ticks a late loop missed
+// (tickClock's missed) if this node leads with lease reads; 0 otherwise.
+func (n *Node) leaseMissed(lease bool, clock *tickClock) int {
+	if !lease || n.d.SoftState().Role != consensus.Leader {
+		return 0
+	}
+	return clock.missed(time.Now())
+}
+
+// tick feeds the driver ticks ticks.
+func (n *Node) tick(ticks int) {
+	for range ticks {
+		n.d.Tick()
+	}
+}
+
+// stepPending steps up to maxStepBatch messages waiting on recvc, and
+// returns recvc, or nil once it is closed.
+func (n *Node) stepPending(recvc <-chan domain.Message) <-chan domain.Message {
+	for range maxStepBatch {
+		select {
+		case m, ok := <-recvc:
+			if !ok {
+				return nil
+			}
+			n.d.Step(m)
+		default:
+			return recvc
+		}
+	}
+	return recvc
 }
 
 // drain handles the driver's output until it has none: a job the loop ran

@@ -73,8 +73,10 @@ func startCluster(tb testing.TB, n int, tick time.Duration) *testCluster {
 			logger = zerolog.New(zerolog.ConsoleWriter{Out: os.Stderr}).Level(zerolog.InfoLevel).With().Timestamp().Logger()
 		}
 		nd, err := node.Start(node.Config{
-			Logger:       &logger,
-			Raft:         consensus.Config{ID: id, Peers: peers, Rand: rand.New(rand.NewPCG(1, uint64(id)))},
+			DriverConfig: node.DriverConfig{
+				Logger: &logger,
+				Raft:   consensus.Config{ID: id, Peers: peers, Rand: rand.New(rand.NewPCG(1, uint64(id)))},
+			},
 			Log:          tn.log,
 			Vote:         memory.NewVoteStore(),
 			StateMachine: tn.kv,
@@ -310,7 +312,7 @@ func TestProposeMembership(t *testing.T) {
 	// Node 4 starts with no membership: it waits for a leader to call.
 	kv4 := memory.NewKV()
 	n4, err := node.Start(node.Config{
-		Raft:         consensus.Config{ID: 4, Rand: rand.New(rand.NewPCG(1, 4))},
+		DriverConfig: node.DriverConfig{Raft: consensus.Config{ID: 4, Rand: rand.New(rand.NewPCG(1, 4))}},
 		Log:          memory.NewLogStore(),
 		Vote:         memory.NewVoteStore(),
 		StateMachine: kv4,

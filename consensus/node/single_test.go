@@ -19,7 +19,7 @@ func startSingle(t *testing.T, tune func(*node.Config)) (*node.Node, *memory.Log
 	t.Cleanup(net.Close)
 	log, kv := memory.NewLogStore(), memory.NewKV()
 	cfg := node.Config{
-		Raft:         consensus.Config{ID: 1, Peers: []domain.NodeID{1}, Rand: rand.New(rand.NewPCG(1, 1))},
+		DriverConfig: node.DriverConfig{Raft: consensus.Config{ID: 1, Peers: []domain.NodeID{1}, Rand: rand.New(rand.NewPCG(1, 1))}},
 		Log:          log,
 		Vote:         memory.NewVoteStore(),
 		StateMachine: kv,

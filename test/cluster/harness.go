@@ -206,16 +206,18 @@ func (c *Cluster) start(i int) {
 		tick = c.opts.TickInterval(i)
 	}
 	n, err := node.Start(node.Config{
-		Raft:            rc,
-		Log:             st.Log(),
-		Vote:            st.Vote(),
-		StateMachine:    rec,
-		Transport:       tr,
-		TickInterval:    tick,
-		SnapshotEntries: c.snapshotEntries(),
-		TrailingEntries: c.opts.TrailingEntries,
-		DiskFull:        c.diskFull(i),
-		Logger:          &logger,
+		DriverConfig: node.DriverConfig{
+			Raft:            rc,
+			SnapshotEntries: c.snapshotEntries(),
+			TrailingEntries: c.opts.TrailingEntries,
+			Logger:          &logger,
+		},
+		Log:          st.Log(),
+		Vote:         st.Vote(),
+		StateMachine: rec,
+		Transport:    tr,
+		TickInterval: tick,
+		DiskFull:     c.diskFull(i),
 	})
 	if err != nil {
 		c.t.Fatalf("start node %d: %v", c.id(i), err)
