@@ -15,6 +15,12 @@ type plantSet struct {
 	// leaderUnsynced: the leader counts its own entries toward the commit
 	// quorum as soon as it hands them out to write, before they are synced.
 	leaderUnsynced bool
+	// twoChanges: a leader proposes a membership change while an earlier
+	// one is not committed (two changes in flight).
+	twoChanges bool
+	// earlyChange: a new leader changes the membership before it has
+	// committed an entry of its term (the bug of the thesis's erratum).
+	earlyChange bool
 	// The driver's bugs (consensus/node reads them with Planted):
 	// applyUncommitted: the leader applies its own entries once they are
 	// written, before they commit.
@@ -34,6 +40,8 @@ func (p *plantSet) switches() map[string]*bool {
 		"commit":            &p.commitByCounting,
 		"ack":               &p.ackBeforeSync,
 		"leader-unsynced":   &p.leaderUnsynced,
+		"two-changes":       &p.twoChanges,
+		"early-change":      &p.earlyChange,
 		"apply-uncommitted": &p.applyUncommitted,
 		"answer-by-index":   &p.answerByIndex,
 		"purge-unsynced":    &p.purgeUnsynced,

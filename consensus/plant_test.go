@@ -94,3 +94,40 @@ func TestPlantLeaderUnsynced(t *testing.T) {
 		}
 	}
 }
+
+// TestPlantTwoChanges: with the switch on, a leader takes a second
+// membership change while the first is not committed.
+func TestPlantTwoChanges(t *testing.T) {
+	for _, planted := range []bool{false, true} {
+		nw := newNetwork(t, 3, func(cfg *Config) { cfg.plant.twoChanges = planted })
+		l := nw.elect(1)
+		nw.stabilize()
+		if _, _, err := l.ProposeMembership(domain.Membership{Voters: ids(3), Learners: []domain.NodeID{4}}); err != nil {
+			t.Fatal(err)
+		}
+		_, _, err := l.ProposeMembership(domain.Membership{Voters: ids(3), Learners: []domain.NodeID{4, 5}})
+		if got := err == nil; got != planted {
+			t.Fatalf("planted=%v: second change in flight accepted=%v (%v)", planted, got, err)
+		}
+	}
+}
+
+// TestPlantEarlyChange: with the switch on, a new leader changes the
+// membership before its blank entry commits.
+func TestPlantEarlyChange(t *testing.T) {
+	for _, planted := range []bool{false, true} {
+		nw := emptyNetwork(t)
+		for _, id := range ids(3) {
+			cfg := testConfig(id, ids(3))
+			cfg.plant.earlyChange = planted
+			nw.add(cfg, State{Vote: domain.Vote{Term: 1}})
+		}
+		// The blank entry never arrives, so it never commits.
+		nw.drop = func(m domain.Message) bool { return m.Type == domain.MsgApp && len(m.Entries) > 0 }
+		l := nw.elect(1)
+		_, _, err := l.ProposeMembership(domain.Membership{Voters: ids(3), Learners: []domain.NodeID{4}})
+		if got := err == nil; got != planted {
+			t.Fatalf("planted=%v: change before committing in term accepted=%v (%v)", planted, got, err)
+		}
+	}
+}

@@ -779,11 +779,11 @@ func (r *Raft) ProposeMembership(m domain.Membership) (domain.Index, domain.Term
 	if err := m.Validate(); err != nil {
 		return 0, 0, fmt.Errorf("consensus: propose membership: %w", err)
 	}
-	if !r.committedInTerm() {
+	if !r.committedInTerm() && !r.cfg.plant.earlyChange {
 		return 0, 0, fmt.Errorf("consensus: propose membership: leader has not committed an entry of term %d yet: %w",
 			r.term, domain.ErrProposalDropped)
 	}
-	if r.pendingConfIndex > r.log.committed {
+	if r.pendingConfIndex > r.log.committed && !r.cfg.plant.twoChanges {
 		return 0, 0, fmt.Errorf("consensus: propose membership: change at %d not committed yet (commit %d): %w",
 			r.pendingConfIndex, r.log.committed, domain.ErrProposalDropped)
 	}

@@ -14,6 +14,8 @@ import (
 type checker struct {
 	// leaders maps each term to the node that led it (crashes included).
 	leaders map[domain.Term]domain.NodeID
+	// commitMax is the highest commit index seen on any node.
+	commitMax domain.Index
 	// applied[i] is the entry applied at index i by the first node that
 	// applied it; applied[0] is unused. Entries are applied from the log,
 	// and snapshots are made of applied state only, so the slice has no
@@ -61,7 +63,11 @@ func (c *checker) recordLeader(term domain.Term, id domain.NodeID) (other domain
 // applied at that index (state machine safety) and records it.
 func (c *checker) recordApplied(s *sim, n *node, e domain.Entry) {
 	a := appliedEntry{term: e.Term, typ: e.Type, data: hashData(e.Data), by: n.id}
+	fresh := int(e.Index) == len(c.applied)
 	if c.add(e.Index, a) {
+		if fresh && e.Type == domain.EntryMembership {
+			s.membershipApplied(e)
+		}
 		return
 	}
 	if int(e.Index) >= len(c.applied) {
@@ -123,9 +129,22 @@ func (s *sim) checkDigest(n *node) {
 // became leader gets a leader completeness check at its next Ready.
 func (s *sim) checkRole(n *node) {
 	st := n.d.Status()
+	wasTerm := n.term
 	n.term = st.Term
 	was := n.role
 	n.role = st.Role
+	if st.Commit > n.commit {
+		n.commit = st.Commit
+		// A leader's commit moved (it may have stepped down at once,
+		// having committed its own removal).
+		if st.Role == consensus.Leader || was == consensus.Leader && wasTerm == st.Term {
+			s.checkCommit(n, st)
+		}
+		s.chk.commitMax = max(s.chk.commitMax, st.Commit)
+		if s.viol != nil {
+			return
+		}
+	}
 	if st.Role != consensus.Leader {
 		return
 	}

@@ -60,14 +60,14 @@ func (s *sim) retry(c *client, d int64) {
 
 // otherNode picks a node other than id for a client to try.
 func (s *sim) otherNode(id domain.NodeID) domain.NodeID {
-	o := s.ids[s.rng.IntN(len(s.ids)-1)]
-	if o >= id {
-		o++
+	i := s.rng.IntN(len(s.ids) - 1)
+	if s.ids[i] >= id {
+		i++
 	}
-	if int(o) > len(s.ids) {
-		o = s.ids[0]
+	if i >= len(s.ids) {
+		i = 0
 	}
-	return o
+	return s.ids[i]
 }
 
 func (s *sim) clientSend(c *client, attempt uint64) {

@@ -10,8 +10,9 @@
 //	go run ./test/sim -seed 42 -trace       # and dump its last events
 //
 // It prints one line per violation, with the command that replays it, and
-// last a summary line `seeds=N violations=V ops=O trace=HASH`, where O
-// counts the client operations completed and HASH digests every event of
+// last a summary line `seeds=N violations=V ops=O members=M trace=HASH`,
+// where O counts the client operations completed, M the membership changes
+// made (see members.go) and HASH digests every event of
 // the run: the same flags give the same HASH on every machine. It exits 1
 // on any violation.
 //
@@ -42,6 +43,12 @@
 // synced, a vote just granted, a leader just elected, a leader's first
 // commit of its term.
 //
+// The membership nemesis (members.go; -members=false switches it off)
+// adds, promotes, demotes, removes and replaces members through the
+// driver meanwhile, and each leader's commit is checked against the
+// membership in force: held durably by a quorum of its voters, meeting
+// every quorum of the membership committed before.
+//
 // Clients (2-4 per seed) put, get and delete a few keys with unique values,
 // through the node they believe leads. A write is acknowledged when that
 // node applies its entry with the term Propose returned; if another entry
@@ -68,10 +75,12 @@ import (
 func main() {
 	opts := defaultOptions()
 	seeds := flag.Int("seeds", 1, "run seeds 1..N")
+	from := flag.Uint64("from", 1, "with -seeds N, run seeds from..from+N-1 instead")
 	seed := flag.Uint64("seed", 0, "run this one seed (overrides -seeds)")
 	flag.IntVar(&opts.nodes, "nodes", opts.nodes, "cluster size: 3 or 5")
 	flag.IntVar(&opts.steps, "steps", opts.steps, "events per seed")
 	flag.StringVar(&opts.storage, "storage", opts.storage, "storage backend: memory or pebble (Pebble on a crashable in-memory filesystem)")
+	flag.BoolVar(&opts.members, "members", opts.members, "change the membership under faults: add, promote, demote, remove, replace (-members=false: never)")
 	flag.IntVar(&opts.compact, "compact", opts.compact, "mean applied entries between log compactions (each seed draws its own in [N/8, 2N])")
 	trace := flag.Bool("trace", false, "print the last -trace-events events of every seed with a violation (of every seed, with -seed)")
 	traceEvents := flag.Int("trace-events", 200, "how many events -trace prints")
@@ -93,7 +102,7 @@ func main() {
 	if *trace {
 		opts.traceKeep = *traceEvents
 	}
-	list := seedRange(1, uint64(*seeds))
+	list := seedRange(*from, *from+uint64(*seeds)-1)
 	if *seed != 0 {
 		list = []uint64{*seed}
 	}
@@ -180,7 +189,7 @@ func runSeeds(w io.Writer, opts options, seeds []uint64, workers int, trace, tra
 	sum.seeds = len(seeds)
 	sum.hash = combineHashes(hashes)
 	sum.results = results
-	fmt.Fprintf(w, "seeds=%d violations=%d ops=%d trace=%016x\n", sum.seeds, sum.violations, sum.ops, sum.hash)
+	fmt.Fprintf(w, "seeds=%d violations=%d ops=%d members=%d trace=%016x\n", sum.seeds, sum.violations, sum.ops, sum.stats.members, sum.hash)
 	return sum, nil
 }
 
@@ -217,6 +226,9 @@ func reproCommand(opts options, seed uint64, steps int) string {
 	}
 	if opts.compact != def.compact {
 		fmt.Fprintf(&b, " -compact %d", opts.compact)
+	}
+	if opts.members != def.members {
+		fmt.Fprintf(&b, " -members=%v", opts.members)
 	}
 	return b.String()
 }

@@ -93,7 +93,8 @@ func (s *sim) downCount() int {
 }
 
 // maxDown is the number of nodes that may be down at once short of a
-// whole-cluster crash: a minority.
+// whole-cluster crash: a minority of the running nodes (with the
+// membership nemesis, learners and a node about to retire count too).
 func (s *sim) maxDown() int { return (len(s.ids) - 1) / 2 }
 
 func (s *sim) crashOne(leader bool) {
@@ -141,11 +142,15 @@ func (s *sim) partition() {
 	case 3: // a minority and a majority
 		perm := s.rng.Perm(len(ids))
 		k := 1 + s.rng.IntN(len(ids)/2)
-		side := make([]bool, len(ids)+1)
+		side := make([]bool, len(s.nodes))
 		for _, p := range perm[:k] {
 			side[ids[p]] = true
 		}
-		s.partDesc = fmt.Sprintf("split %v", side[1:])
+		var left []domain.NodeID
+		for _, p := range perm[:k] {
+			left = append(left, ids[p])
+		}
+		s.partDesc = fmt.Sprintf("split %v", left)
 		cut = func(a, b domain.NodeID) bool { return side[a] != side[b] }
 	case 4: // one link, both ways: the two ends still hear the others
 		x := ids[s.rng.IntN(len(ids))]

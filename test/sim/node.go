@@ -15,12 +15,14 @@ import (
 // storage stages the simulator runs for it, each a queue of jobs whose
 // writes and syncs complete late, as events of their own.
 type node struct {
-	id     domain.NodeID
-	disk   disk
-	d      *raftnode.Driver
-	up     bool
-	inc    uint64 // incarnation: bumped by every crash
-	period int64  // tick period, a little different on every node
+	id   domain.NodeID
+	disk disk
+	d    *raftnode.Driver
+	up   bool
+	inc  uint64 // incarnation: bumped by every crash
+	// retired: removed from the cluster and stopped for good.
+	retired bool
+	period  int64 // tick period, a little different on every node
 
 	// logQ and applyQ are the stages' jobs; the first of each is under
 	// way when logBusy/applyBusy.
@@ -32,6 +34,10 @@ type node struct {
 	// (or restore): what a crash leaves of it. The log must never be
 	// purged past it.
 	smDurable domain.Index
+	// written is the log job whose writes landed but are not yet synced.
+	written *raftnode.LogJob
+	// commit is the core's commit index as of the last check.
+	commit domain.Index
 
 	// role and term as of the last check.
 	role consensus.Role
@@ -80,6 +86,7 @@ func (s *sim) start(n *node) error {
 	}
 	n.d, n.up = d, true
 	n.logQ, n.logBusy, n.applyQ, n.applyBusy = nil, false, nil, false
+	n.written, n.commit = nil, 0
 	n.smDurable = st.Snapshot.Index
 	n.role, n.term, n.lcTerm = consensus.Follower, st.Vote.Term, 0
 	n.logDirty, n.touched = true, true
@@ -103,6 +110,7 @@ func (s *sim) crash(n *node, scheduleRestart bool) {
 	n.up = false
 	n.inc++
 	n.d, n.logQ, n.applyQ, n.lcTerm = nil, nil, nil, 0
+	n.written = nil
 	n.role = consensus.Follower
 	if err := n.disk.Crash(); err != nil {
 		s.fail("crash", "n%d: %v", n.id, err)
@@ -210,6 +218,7 @@ func (s *sim) logWrite(n *node) {
 		s.logDone(n)
 		return
 	}
+	n.written = j
 	at := s.now + s.plan.fsyncMin + s.rng.Int64N(s.plan.fsyncMax-s.plan.fsyncMin+1)
 	s.schedule(&event{at: at, kind: evLogDone, node: n.id, inc: n.inc})
 	// Sometimes the node dies before the write is durable.
@@ -224,6 +233,7 @@ func (s *sim) logDone(n *node) {
 	n.logQ[0] = nil
 	n.logQ = n.logQ[1:]
 	n.logBusy = false
+	n.written = nil
 	if err := j.SyncLog(n.disk.Log()); err != nil {
 		s.fail("driver", "n%d: sync: %v", n.id, err)
 		return

@@ -13,6 +13,6 @@ import (
 // simulator catches it. Untagged builds have neither the flag nor the
 // switches.
 func init() {
-	plantFlag = flag.String("plant", "", `switch on a planted bug in every node: "vote", "commit", "ack", "leader-unsynced", "apply-uncommitted", "answer-by-index" or "purge-unsynced"`)
+	plantFlag = flag.String("plant", "", `switch on a planted bug in every node: "vote", "commit", "ack", "leader-unsynced", "apply-uncommitted", "answer-by-index", "purge-unsynced", "two-changes" or "early-change"`)
 	plantBug = consensus.Plant
 }

@@ -31,6 +31,9 @@ func TestPlantedBugsFound(t *testing.T) {
 		{"apply-uncommitted", 3}, // the leader applies its entries before they commit
 		{"answer-by-index", 3},   // a proposal answered by whatever entry applied at its index
 		{"purge-unsynced", 3},    // the log purged before the state machine covering it is synced
+		// Membership changes (the membership nemesis):
+		{"two-changes", 3},  // a change proposed while another is uncommitted
+		{"early-change", 3}, // a new leader changes membership before committing in its term
 	} {
 		t.Run(tc.bug, func(t *testing.T) {
 			opts := defaultOptions()

@@ -23,13 +23,15 @@ const (
 	evIsolate                       // a node is cut off from the others
 	evClient                        // a client sends its current request
 	evClientTimer                   // a client gives up waiting
+	evMember                        // the membership operator acts
+	evRetire                        // a removed node stops for good
 )
 
 var evNames = [...]string{
 	evTick: "tick", evDeliver: "deliver", evLogWrite: "log-write", evLogDone: "log-done", evApplyDone: "apply-done",
 	evSnapStatus: "snap-status",
 	evCrash:      "crash", evRestart: "restart", evNemesis: "nemesis", evHeal: "heal", evIsolate: "isolate",
-	evClient: "client", evClientTimer: "client-timeout",
+	evClient: "client", evClientTimer: "client-timeout", evMember: "member", evRetire: "retire",
 }
 
 func (k evKind) String() string { return evNames[k] }

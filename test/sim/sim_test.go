@@ -67,7 +67,8 @@ func TestSimClean(t *testing.T) {
 		t.Logf("%d nodes, seeds 1..%d: %d operations, %v", tc.nodes, tc.seeds, ops, st)
 		// Nor would one whose faults never fire.
 		for name, k := range map[string]int{"elections": st.elections, "crashes": st.crashes, "partitions": st.partitions,
-			"compactions": st.compactions, "snapshots": st.snapshots, "unknown writes": st.unknown} {
+			"compactions": st.compactions, "snapshots": st.snapshots, "unknown writes": st.unknown,
+			"membership changes": st.members} {
 			if k < int(tc.seeds) {
 				t.Errorf("%d nodes: only %d %s in %d seeds", tc.nodes, k, name, tc.seeds)
 			}
@@ -354,4 +355,64 @@ func TestStaleReadsCaught(t *testing.T) {
 		}
 	}
 	t.Fatal("stale reads went unnoticed in 30 seeds")
+}
+
+// TestMembershipNemesis checks that the membership nemesis does what it
+// says: nodes join with empty storage and catch up (some by snapshot),
+// members are removed (the leader among them) and stop for good, and
+// replacements happen, with no violation.
+func TestMembershipNemesis(t *testing.T) {
+	opts := defaultOptions()
+	opts.traceKeep = 1 << 20
+	seen := map[string]int{}
+	for _, r := range runBatch(opts, 1, 8) {
+		if r.err != nil {
+			t.Fatalf("seed %d: %v", r.seed, r.err)
+		}
+		if r.violation != nil {
+			t.Fatal(r.violation.line(opts))
+		}
+		for _, l := range r.trace {
+			f := strings.Fields(l)
+			if len(f) < 4 {
+				continue
+			}
+			switch {
+			case f[2] == "member" && f[3] == "accepted":
+				// member accepted at nX index I term T: the proposal
+				// just before names the membership.
+				seen["accepted"]++
+			case f[2] == "member" && f[3] == "propose" && len(f) > 6:
+				id := strings.TrimPrefix(f[5], "n")
+				in := false
+				for _, x := range strings.FieldsFunc(strings.Join(f[6:], " "), func(r rune) bool { return r < '0' || r > '9' }) {
+					in = in || x == id
+				}
+				if !in {
+					seen["leader removes itself"]++
+				}
+			case f[2] == "member" && f[3] == "new":
+				seen["new node"]++
+			case f[2] == "member" && f[3] == "retire":
+				seen["retired"]++
+			case f[2] == "member" && f[3] == "done" && len(f) > 5:
+				seen[f[4]]++
+			case f[2] == "output" && strings.Contains(l, "snap=") && nodeNum(f[3]) > opts.nodes:
+				seen["snapshot to a new node"]++
+			}
+		}
+	}
+	t.Logf("seeds 1..8: %v", seen)
+	for _, k := range []string{"new node", "retired", "add", "promote", "demote", "remove", "replace-remove", "replace-add",
+		"replace-promote", "snapshot to a new node", "leader removes itself"} {
+		if seen[k] == 0 {
+			t.Errorf("no %s in seeds 1..8", k)
+		}
+	}
+}
+
+func nodeNum(s string) int {
+	var n int
+	fmt.Sscanf(strings.TrimPrefix(s, "n"), "%d", &n)
+	return n
 }
