@@ -8,6 +8,12 @@
 # (it is caught up: SESHAT.MEMBER LIST shows it a voter). Prints the time
 # from node 4's start to its promotion and node 4's VmHWM. Everything it
 # starts is killed at the end; data goes to a temp dir.
+#
+# REPLACE=1: the same for a replacement instead of an added node: node 3
+# (a follower) is killed and its data dir deleted, then
+# `SESHAT.MEMBER REPLACE 3 4 ...` and node 4 started with --join; the time
+# runs until node 4 is a voter and its DBSIZE (a READONLY local read)
+# counts every key.
 set -euo pipefail
 N=${1:-1000000}
 BIN=${SESHATD:-$(mktemp -d)/seshatd}
@@ -42,6 +48,13 @@ done
 t1=$(date +%s.%N)
 echo "loaded $N keys in $(echo "$t1 - $t0" | bc) s: $(grep -c "errors: 0" "$DIR/load.out") pipes without errors"
 redis-cli -p "$LP" DBSIZE
+if [ "${REPLACE:-0}" = 1 ]; then
+  VP=22003; [ "$LP" = 22003 ] && VP=22002
+  VID=$(( VP - 22000 ))
+  kill "${PIDS[$(( VID - 1 ))]}"; wait "${PIDS[$(( VID - 1 ))]}" 2>/dev/null || true
+  rm -rf "${DIR:?}/$VID"
+  redis-cli -p "$LP" SESHAT.MEMBER REPLACE "$VID" 4 127.0.0.1:22104 127.0.0.1:22004
+fi
 start=$(date +%s.%N)
 "$BIN" --id 4 --data-dir "$DIR/4" --listen 127.0.0.1:22004 --peer-listen 127.0.0.1:22104 \
   --join 127.0.0.1:$LP --snapshot-entries 200 --trailing-entries 20 --log-format json > "$DIR/n4.log" 2>&1 &
@@ -52,6 +65,12 @@ until redis-cli -p 22001 SESHAT.MEMBER LIST 2>/dev/null | paste - - - - - - | gr
 done
 end=$(date +%s.%N)
 echo "node 4 promoted (caught up) after $(echo "$end - $start" | bc) s"
+if [ "${REPLACE:-0}" = 1 ]; then
+  want=$(redis-cli -p "$LP" DBSIZE)
+  until [ "$(printf 'READONLY\nDBSIZE\n' | redis-cli -p 22004 2>/dev/null | tail -1)" = "$want" ]; do sleep 0.1; done
+  end=$(date +%s.%N)
+  echo "replacement node 4 serves all $want keys after $(echo "$end - $start" | bc) s"
+fi
 grep VmHWM /proc/$P4/status
 redis-cli -p 22004 DBSIZE
 grep -hi "snapshot" "$DIR/n1.log" "$DIR/n2.log" "$DIR/n3.log" "$DIR/n4.log" | cut -c1-200 | tail -8
