@@ -194,3 +194,25 @@ func TestSessionRejects(t *testing.T) {
 		t.Errorf("stream cut in a snapshot: err %v, want io.ErrUnexpectedEOF", err)
 	}
 }
+
+// TestSessionReportsSnapshotProgress: the receiving side reports a
+// snapshot's progress as its chunks arrive, so a long catch-up shows in
+// the learner's log too.
+func TestSessionReportsSnapshotProgress(t *testing.T) {
+	snap := domain.Message{Type: domain.MsgSnap, From: 2, To: 1,
+		Snapshot: &domain.Snapshot{Data: bytes.Repeat([]byte("s"), 2500)}}
+	var got []uint64
+	s := &session{peer: 2, self: 1, maxSnap: 1 << 20, maxMsg: 1 << 20, deliver: func(domain.Message) {},
+		snapshotProgress: func(m *domain.Message, n, total uint64) {
+			if total != 2500 {
+				t.Errorf("progress total %d, want 2500", total)
+			}
+			got = append(got, n)
+		}}
+	if err := s.run(newFrameReader(bytes.NewReader(frameBytes(t, snapFrames(snap, 1000)...)), 1<<20)); err != io.EOF {
+		t.Fatalf("session ended with %v, want io.EOF", err)
+	}
+	if d := cmp.Diff([]uint64{1000, 2000, 2500}, got); d != "" {
+		t.Fatalf("progress reports (-want +got):\n%s", d)
+	}
+}

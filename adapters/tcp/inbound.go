@@ -103,6 +103,11 @@ func (t *Transport) serveInbound(conn net.Conn) {
 			t.stats.largeReceived.Add(1)
 			t.deliverOrWait(m, true)
 		},
+		progressEvery: time.Second,
+		snapshotProgress: func(m *domain.Message, got, total uint64) {
+			log.Info().Uint64("index", uint64(m.Snapshot.Meta.Index)).Uint64("received", got).
+				Uint64("total", total).Msg("snapshot receive progress")
+		},
 		snapshotReceived: func(m *domain.Message, took time.Duration) {
 			t.stats.snapsReceived.Add(1)
 			log.Info().Uint64("index", uint64(m.Snapshot.Meta.Index)).Int("bytes", len(m.Snapshot.Data)).
@@ -147,7 +152,12 @@ type session struct {
 	deliver          func(domain.Message)
 	deliverLarge     func(domain.Message)                        // a message from a stream; may be nil
 	snapshotReceived func(m *domain.Message, took time.Duration) // may be nil
-	beforeRead       func()                                      // may be nil
+	// snapshotProgress, if set, is called as a snapshot's chunks arrive,
+	// at most once per progressEvery, so the receiving node's log shows a
+	// long catch-up moving, not only the sender's.
+	snapshotProgress func(m *domain.Message, got, total uint64)
+	progressEvery    time.Duration
+	beforeRead       func() // may be nil
 
 	snap  *pendingSnap  // the snapshot stream in progress, if any
 	large *pendingLarge // the large-message stream in progress, if any
@@ -158,6 +168,7 @@ type pendingSnap struct {
 	total uint64
 	data  []byte
 	start time.Time
+	told  time.Time // when progress was last reported
 }
 
 // maxSnapPrealloc bounds what a snapshot header can make the receiver
@@ -215,7 +226,14 @@ func (s *session) chunk(fr *frameReader, h frameHeader) error {
 			h.n, have, s.snap.total, domain.ErrCorrupt)
 	}
 	s.snap.data = slices.Grow(s.snap.data, int(h.n))[:have+int(h.n)]
-	return fr.readPayload(h, s.snap.data[have:])
+	if err := fr.readPayload(h, s.snap.data[have:]); err != nil {
+		return err
+	}
+	if now := time.Now(); s.snapshotProgress != nil && now.Sub(s.snap.told) >= s.progressEvery {
+		s.snap.told = now
+		s.snapshotProgress(&s.snap.m, uint64(len(s.snap.data)), s.snap.total)
+	}
+	return nil
 }
 
 func (s *session) handle(typ frameType, p []byte) error {
@@ -255,7 +273,7 @@ func (s *session) handle(typ frameType, p []byte) error {
 		if total > uint64(s.maxSnap) {
 			return fmt.Errorf("tcp: snapshot of %d bytes exceeds MaxSnapshotBytes %d: %w", total, s.maxSnap, domain.ErrCorrupt)
 		}
-		s.snap = &pendingSnap{m: m, total: total, start: time.Now()}
+		s.snap = &pendingSnap{m: m, total: total, start: time.Now(), told: time.Now()}
 		if total > 0 {
 			s.snap.data = make([]byte, 0, min(total, maxSnapPrealloc))
 		}
