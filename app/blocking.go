@@ -379,7 +379,11 @@ func (s *Service) attempt(ctx context.Context, req ports.BlockRequest, first boo
 		return r, true
 	}
 	if ctx.Err() != nil {
+		// The client is gone: what was popped for it goes back, and the
+		// answer says the client is gone, so that the connection does not
+		// hand it the popped value too.
 		s.pushBack(req.Call, r.Value)
+		return ports.ErrReply(ctx.Err()), true
 	}
 	return r, true
 }

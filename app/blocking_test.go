@@ -54,7 +54,7 @@ func newBlockingService(t *testing.T) (*Service, *signalNode) {
 func blockReq(t *testing.T, args ...string) ports.BlockRequest {
 	t.Helper()
 	r := req(args...)
-	bc, rep, ok := keyspace.ParseBlocking(r.Call.Args, time.Now().UnixMilli())
+	bc, rep, ok := keyspace.ParseBlocking(r.Call.Args)
 	if !ok {
 		t.Fatalf("%q: %v", args, rep)
 	}

@@ -41,7 +41,7 @@ type blockedConn struct {
 }
 
 func (s *Server) block(conn redcon.Conn, st *connState, call domain.Call) {
-	bc, rep, ok := keyspace.ParseBlocking(call.Args, time.Now().UnixMilli())
+	bc, rep, ok := keyspace.ParseBlocking(call.Args)
 	if !ok {
 		writeValue(conn, st.resp3, rep)
 		return
@@ -72,9 +72,12 @@ func (s *Server) block(conn redcon.Conn, st *connState, call domain.Call) {
 	s.blockedCount.Add(-1)
 	s.blocked.Delete(st.id)
 	stop()
-	if ctx.Err() != nil {
-		return // the client is gone
+	if errors.Is(r.Err, context.Canceled) {
+		return // the client went while it waited: nothing was taken for it
 	}
+	// Written even if the client has gone since its pop applied: a client
+	// that half-closed still reads it; one that closed loses it, as with
+	// Redis.
 	writeReply(conn, st.resp3, r)
 }
 

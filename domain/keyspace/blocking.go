@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/big"
 	"strconv"
+	"time"
 
 	"github.com/seshat-kv/seshat/domain"
 )
@@ -31,30 +32,46 @@ var blockingCommands = []*Spec{
 }
 
 // ParseTimeout parses a blocking command's timeout, seconds as a decimal
-// number, as Redis's getTimeoutFromObjectOrReply: it returns milliseconds
-// (rounded up; 0: wait for ever) or Redis's error. now (Unix ms) bounds
-// the deadline, as Redis's does.
-func ParseTimeout(b []byte, now int64) (int64, domain.Reply, bool) {
+// number, as Redis 7.0's getTimeoutFromObjectOrReply: it returns
+// milliseconds (rounded up; 0: wait for ever) or Redis's error. Redis
+// converts seconds*1000 to a long long, so a value of 2^63 ms or more
+// (inf and 1e400 included) comes out negative there and is refused as
+// negative; a smaller one, however large, is accepted.
+func ParseTimeout(b []byte) (int64, domain.Reply, bool) {
 	f, err := strconv.ParseFloat(string(b), 64)
 	if errors.Is(err, strconv.ErrRange) && math.IsInf(f, 0) && inLongDouble(b) {
-		err = nil // Redis parses a long double: 1e400 is a number, too large a timeout
+		err = nil // Redis parses a long double: 1e400 is a number
 	}
 	if err != nil || math.IsNaN(f) || len(b) == 0 || b[0] == ' ' || b[0] == '\t' {
 		return 0, domain.ErrorReply("ERR timeout is not a float or out of range"), false
 	}
 	ms := f * 1000
-	if ms >= math.MaxInt64 { // float64(MaxInt64) is 2^63
-		return 0, domain.ErrorReply("ERR timeout is out of range"), false
-	}
-	if ms <= -1 {
+	if ms <= -1 || pastInt64(b, ms) {
 		return 0, domain.ErrorReply("ERR timeout is negative"), false
 	}
-	t := int64(math.Ceil(ms)) // -0.5 ms is 0, as Redis's ceill
-	if t > 0 && t > math.MaxInt64-now {
-		return 0, domain.ErrorReply("ERR timeout is out of range"), false
+	if ms > maxTimeoutMs {
+		return 0, domain.Reply{}, true // longer than a Go timer counts (292 years): for ever
 	}
-	return t, domain.Reply{}, true
+	return int64(math.Ceil(ms)), domain.Reply{}, true // -0.5 ms is 0, as Redis's ceill
 }
+
+// pastInt64 reports whether ms, the timeout b in ms, is 2^63 or more,
+// computed near that bound as Redis does, in a long double's 64-bit
+// mantissa (float64 rounds 9223372036854775 s up past it; Redis does not).
+func pastInt64(b []byte, ms float64) bool {
+	if ms < 1<<62 {
+		return false
+	}
+	f, _, err := big.ParseFloat(string(b), 10, 64, big.ToNearestEven)
+	if err != nil {
+		return true
+	}
+	f.SetPrec(64).Mul(f, big.NewFloat(1000))
+	return f.Cmp(new(big.Float).SetFloat64(1<<63)) >= 0
+}
+
+// maxTimeoutMs is the longest timeout, in ms, a time.Duration holds.
+const maxTimeoutMs = float64(math.MaxInt64 / int64(time.Millisecond))
 
 // inLongDouble reports whether the decimal number b, too large for a
 // float64, fits an x87 long double (as strtold parses it, up to about
@@ -89,7 +106,7 @@ var nilArray = domain.Reply{Kind: domain.ReplyNilArray}
 // ParseBlocking checks a blocking command's arguments (arity included) as
 // Redis does before it looks at any key, and returns what waiting needs,
 // or Redis's error reply. ok is false for any other command too.
-func ParseBlocking(args [][]byte, now int64) (BlockingCall, domain.Reply, bool) {
+func ParseBlocking(args [][]byte) (BlockingCall, domain.Reply, bool) {
 	spec := Lookup(args[0])
 	if spec == nil || spec.Flags&Blocking == 0 {
 		return BlockingCall{}, domain.ErrorReply("ERR not a blocking command"), false
@@ -125,7 +142,7 @@ func ParseBlocking(args [][]byte, now int64) (BlockingCall, domain.Reply, bool) 
 	default:
 		bc.Keys = args[1 : len(args)-1]
 	}
-	t, rep, ok := ParseTimeout(timeoutArg, now)
+	t, rep, ok := ParseTimeout(timeoutArg)
 	if !ok {
 		return bc, rep, false
 	}
@@ -135,7 +152,7 @@ func ParseBlocking(args [][]byte, now int64) (BlockingCall, domain.Reply, bool) 
 
 // checkBlocking is the blocking forms' argument check on apply.
 func checkBlocking(c *ctx, args [][]byte) (domain.Reply, bool) {
-	_, rep, ok := ParseBlocking(args, c.now)
+	_, rep, ok := ParseBlocking(args)
 	return rep, ok
 }
 
