@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/seshat-kv/seshat/test/spawn"
 )
 
 // The -large mode: for each size of -large (e.g. 10M,100M,512M), SET a
@@ -45,21 +46,6 @@ func parseSizes(s string) ([]int, error) {
 		out = append(out, n*mult)
 	}
 	return out, nil
-}
-
-// bigValue is n bytes, a random 1 MiB block repeated, each copy marked.
-func bigValue(n int) []byte {
-	rng := rand.New(rand.NewPCG(uint64(n), 7))
-	block := make([]byte, 1<<20)
-	for i := range block {
-		block[i] = byte(rng.Uint32())
-	}
-	v := make([]byte, n)
-	for off := 0; off < n; off += len(block) {
-		k := copy(v[off:], block)
-		copy(v[off:off+k], strconv.Itoa(off/len(block)))
-	}
-	return v
 }
 
 // procMem reads a field (VmRSS, VmHWM) of /proc/PID/status, in bytes.
@@ -193,7 +179,7 @@ func runLarge(ctx context.Context, o options, cl *cluster, leader int, seshatPid
 	fmt.Printf("\nlarge values (SET then GET on the leader / redis-server; small SETs on the same server, one client, 5ms apart)\n")
 	fmt.Printf("%-12s %-8s %9s %9s %8s %8s %8s %6s  %s\n", "server", "size", "SET", "GET", "small p50", "p99", "max", "errors", "peak RSS growth per process (x value)")
 	for _, size := range sizes {
-		v := bigValue(size)
+		v := spawn.LargeValue(size, uint64(size))
 		for _, t := range []struct {
 			name string
 			addr string

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"os"
 	"slices"
@@ -16,6 +15,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/seshat-kv/seshat/test/spawn"
 )
 
 // largeRunEnv must be set for TestLargeValues to run. On the shared
@@ -31,22 +32,6 @@ const largeRunEnv = "SESHAT_E2E_LARGE"
 // minute or so): set it to 536870912 to run the largest value Redis allows
 // (512 MB; about 5 GB of memory over the three nodes and the test).
 const largeMaxEnv = "SESHAT_E2E_LARGE_MAX"
-
-// largeValue is n bytes that differ from position to position (a random
-// 1 MiB block, each copy of it marked with its number), cheap to build.
-func largeValue(n int, seed uint64) []byte {
-	rng := rand.New(rand.NewPCG(seed, 1))
-	block := make([]byte, 1<<20)
-	for i := range block {
-		block[i] = byte(rng.Uint32())
-	}
-	v := make([]byte, n)
-	for off := 0; off < n; off += len(block) {
-		k := copy(v[off:], block)
-		copy(v[off:off+k], strconv.Itoa(off/len(block)))
-	}
-	return v
-}
 
 // smallWriter SETs small keys in a loop, recording each latency and
 // every error reply.
@@ -130,7 +115,7 @@ func TestLargeValues(t *testing.T) {
 
 	for _, size := range []int{100 << 20, maxValue} {
 		key := fmt.Sprintf("big-%d", size)
-		v := largeValue(size, uint64(size))
+		v := spawn.LargeValue(size, uint64(size))
 		start := time.Now()
 		if err := big.Set(ctxT(t, 3*time.Minute), key, v, 0).Err(); err != nil {
 			stop()
