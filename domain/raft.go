@@ -124,8 +124,21 @@ type SnapshotMeta struct {
 }
 
 // Snapshot is a state machine image with its metadata, as carried by a
-// MsgSnap message. Data is opaque to Raft.
+// MsgSnap message. The image is opaque to Raft, which passes it through
+// untouched. It is held in one of two places:
+//
+//   - Data: in memory (the simulator, tests, and nodes without a spool
+//     directory).
+//   - File: the path of a file holding the image (Data is then nil), so
+//     that a snapshot of any size crosses a node in bounded memory. The
+//     file belongs to whoever holds the message: the node that writes it
+//     gives it to Transport.Send, which removes it once sent or dropped;
+//     a transport that receives one into a file gives it to the node in
+//     the delivered message, and the node removes it once installed or
+//     refused. A file left behind by a crash is a stale spool file, and
+//     whoever owns the spool directory deletes it at the next start.
 type Snapshot struct {
 	Meta SnapshotMeta
 	Data []byte
+	File string
 }

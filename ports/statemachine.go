@@ -38,10 +38,15 @@ type StateMachine interface {
 	// Sync makes all applied state durable.
 	Sync() error
 	// Snapshot writes a consistent image of the applied state to w and
-	// returns its metadata. Apply may run concurrently.
+	// returns its metadata. Apply may run concurrently. It streams: w may
+	// be a file, and the image is never whole in memory.
 	Snapshot(w io.Writer) (domain.SnapshotMeta, error)
 	// Restore replaces the whole state with the image read from r, which
 	// Snapshot wrote with metadata meta. It is durable when it returns.
+	// It reads r as a stream (r is often a file of the transport's
+	// spool): an adapter that keeps its state on disk holds a bounded
+	// part of the image in memory at a time, whatever its size (the
+	// in-memory adapter's state is memory anyway).
 	Restore(meta domain.SnapshotMeta, r io.Reader) error
 	// Close releases the state machine.
 	Close() error
