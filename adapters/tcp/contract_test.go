@@ -21,12 +21,17 @@ func TestTransportContract(t *testing.T) {
 	for name, auth := range map[string]struct {
 		secret string
 		tls    *tls.Config
-	}{"NoAuth": {}, "PeerSecret": {secret: "contract-suite secret"}, "PeerTLS": {tls: peerTLS}} {
+		spool  bool // received snapshot images go to files
+	}{"NoAuth": {}, "PeerSecret": {secret: "contract-suite secret"}, "PeerTLS": {tls: peerTLS}, "Spool": {spool: true}} {
 		t.Run(name, func(t *testing.T) {
 			contract.TestTransport(t, func(t *testing.T) contract.TransportHarness {
 				opts := func(id domain.NodeID) tcp.Options {
-					return tcp.Options{ID: id, ClusterID: "contract", PeerSecret: []byte(auth.secret), TLS: auth.tls,
+					o := tcp.Options{ID: id, ClusterID: "contract", PeerSecret: []byte(auth.secret), TLS: auth.tls,
 						BackoffMin: 5 * time.Millisecond, BackoffMax: 50 * time.Millisecond}
+					if auth.spool {
+						o.SpoolDir = t.TempDir()
+					}
+					return o
 				}
 				a, err := tcp.New(opts(1))
 				if err != nil {

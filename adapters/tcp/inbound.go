@@ -110,9 +110,11 @@ func (t *Transport) serveInbound(conn net.Conn) {
 		},
 		snapshotReceived: func(m *domain.Message, took time.Duration) {
 			t.stats.snapsReceived.Add(1)
-			log.Info().Uint64("index", uint64(m.Snapshot.Meta.Index)).Int("bytes", len(m.Snapshot.Data)).
-				Dur("took", took).Msg("snapshot received")
+			log.Info().Uint64("index", uint64(m.Snapshot.Meta.Index)).Uint64("bytes", snapshotSize(m.Snapshot)).
+				Str("file", m.Snapshot.File).Dur("took", took).Msg("snapshot received")
 		},
+		spoolDir:    t.opts.SpoolDir,
+		deliverSnap: func(m domain.Message) bool { return t.deliverOrWait(m, true) },
 		beforeRead: func() {
 			// Keep the read deadline ReadTimeout ahead, resetting it only
 			// when an eighth of it has passed (SetReadDeadline is not free).
@@ -159,14 +161,25 @@ type session struct {
 	progressEvery    time.Duration
 	beforeRead       func() // may be nil
 
+	// spoolDir, if set, is where snapshot images are written as they
+	// arrive (see spool.go); without it they are reassembled in memory.
+	spoolDir string
+	// deliverSnap, if set, delivers a whole MsgSnap and reports whether
+	// it was taken (else its file is removed); deliver otherwise.
+	deliverSnap func(domain.Message) bool
+
 	snap  *pendingSnap  // the snapshot stream in progress, if any
 	large *pendingLarge // the large-message stream in progress, if any
+
+	scratch []byte // a spooled snapshot chunk, reused
 }
 
 type pendingSnap struct {
 	m     domain.Message
 	total uint64
-	data  []byte
+	got   uint64
+	data  []byte     // the image so far, without a spool
+	file  *spoolFile // the image's file, with a spool
 	start time.Time
 	told  time.Time // when progress was last reported
 }
@@ -179,6 +192,7 @@ const maxSnapPrealloc = 64 << 20
 // frames, an error wrapping domain.ErrCorrupt for a protocol violation, or
 // the stream's error.
 func (s *session) run(fr *frameReader) error {
+	defer s.dropSnap() // a stream cut short leaves no partial file
 	for {
 		if s.beforeRead != nil {
 			s.beforeRead()
@@ -220,18 +234,30 @@ func (s *session) chunk(fr *frameReader, h frameHeader) error {
 	if s.snap == nil {
 		return fmt.Errorf("tcp: snapshot chunk outside a snapshot stream: %w", domain.ErrCorrupt)
 	}
-	have := len(s.snap.data)
-	if uint64(have)+uint64(h.n) > s.snap.total {
+	ps := s.snap
+	if ps.got+uint64(h.n) > ps.total {
 		return fmt.Errorf("tcp: snapshot chunk of %d bytes after %d overruns the announced %d: %w",
-			h.n, have, s.snap.total, domain.ErrCorrupt)
+			h.n, ps.got, ps.total, domain.ErrCorrupt)
 	}
-	s.snap.data = slices.Grow(s.snap.data, int(h.n))[:have+int(h.n)]
-	if err := fr.readPayload(h, s.snap.data[have:]); err != nil {
-		return err
+	if ps.file != nil {
+		p := s.chunkBuf(h.n)
+		if err := fr.readPayload(h, p); err != nil {
+			return err
+		}
+		if err := ps.file.write(p); err != nil {
+			return err
+		}
+	} else {
+		have := len(ps.data)
+		ps.data = slices.Grow(ps.data, int(h.n))[:have+int(h.n)]
+		if err := fr.readPayload(h, ps.data[have:]); err != nil {
+			return err
+		}
 	}
-	if now := time.Now(); s.snapshotProgress != nil && now.Sub(s.snap.told) >= s.progressEvery {
-		s.snap.told = now
-		s.snapshotProgress(&s.snap.m, uint64(len(s.snap.data)), s.snap.total)
+	ps.got += uint64(h.n)
+	if now := time.Now(); s.snapshotProgress != nil && now.Sub(ps.told) >= s.progressEvery {
+		ps.told = now
+		s.snapshotProgress(&ps.m, ps.got, ps.total)
 	}
 	return nil
 }
@@ -274,24 +300,45 @@ func (s *session) handle(typ frameType, p []byte) error {
 			return fmt.Errorf("tcp: snapshot of %d bytes exceeds MaxSnapshotBytes %d: %w", total, s.maxSnap, domain.ErrCorrupt)
 		}
 		s.snap = &pendingSnap{m: m, total: total, start: time.Now(), told: time.Now()}
-		if total > 0 {
+		switch {
+		case s.spoolDir != "":
+			f, err := createSpoolFile(s.spoolDir)
+			if err != nil {
+				return err
+			}
+			s.snap.file = f
+		case total > 0:
 			s.snap.data = make([]byte, 0, min(total, maxSnapPrealloc))
 		}
 	case frameSnapEnd:
 		if s.snap == nil {
 			return fmt.Errorf("tcp: snapshot end outside a snapshot stream: %w", domain.ErrCorrupt)
 		}
-		if len(p) != 0 || uint64(len(s.snap.data)) != s.snap.total {
+		if len(p) != 0 || s.snap.got != s.snap.total {
 			return fmt.Errorf("tcp: snapshot stream ended after %d of %d bytes (end payload %d bytes): %w",
-				len(s.snap.data), s.snap.total, len(p), domain.ErrCorrupt)
+				s.snap.got, s.snap.total, len(p), domain.ErrCorrupt)
 		}
 		ps := s.snap
+		if ps.file != nil {
+			path, err := ps.file.finish()
+			if err != nil {
+				return err // finish removed the file
+			}
+			ps.m.Snapshot.File = path
+		} else {
+			ps.m.Snapshot.Data = ps.data
+		}
 		s.snap = nil
-		ps.m.Snapshot.Data = ps.data
 		if s.snapshotReceived != nil {
 			s.snapshotReceived(&ps.m, time.Since(ps.start))
 		}
-		s.deliver(ps.m)
+		if s.deliverSnap != nil {
+			if !s.deliverSnap(ps.m) {
+				discardSnapshot(&ps.m)
+			}
+		} else {
+			s.deliver(ps.m)
+		}
 	case frameKeepalive:
 		if len(p) != 0 {
 			return fmt.Errorf("tcp: keepalive frame with %d payload bytes: %w", len(p), domain.ErrCorrupt)

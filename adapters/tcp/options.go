@@ -31,7 +31,11 @@ const (
 	DefaultMaxFrameBytes      = 64 << 20
 	DefaultSnapshotChunkBytes = 1 << 20
 	DefaultMaxSnapshotBytes   = 1 << 30
-	DefaultMaxMessageBytes    = 1 << 30
+	// DefaultMaxSpooledSnapshotBytes is MaxSnapshotBytes's default with a
+	// SpoolDir: the image then costs disk, not memory, so the bound only
+	// stops a runaway stream from filling the disk.
+	DefaultMaxSpooledSnapshotBytes = 1 << 40
+	DefaultMaxMessageBytes         = 1 << 30
 
 	// MaxClusterIDLen bounds Options.ClusterID (it travels in the handshake).
 	MaxClusterIDLen = 255
@@ -112,10 +116,22 @@ type Options struct {
 	// chunks (the receiver reassembles it in memory before delivering it):
 	// it must exceed the largest entry Raft may carry. Default 1 GiB.
 	MaxMessageBytes int64
-	// MaxSnapshotBytes bounds Snapshot.Data of a MsgSnap, sent or received
-	// (the receiver reassembles the data in memory before delivering the
-	// message). Default 1 GiB.
+	// MaxSnapshotBytes bounds the image of a MsgSnap (Snapshot.Data or
+	// its file), sent or received: the receiver holds the image in memory
+	// before delivering the message, or in a file of SpoolDir. Default
+	// 1 GiB without a SpoolDir, 1 TiB with one.
 	MaxSnapshotBytes int64
+	// SpoolDir, if set, is the directory where received snapshot images
+	// are written as their chunks arrive: the MsgSnap is delivered with
+	// Snapshot.File naming the file, which then belongs to the receiver
+	// of the message (it deletes it once installed or refused), so that
+	// receiving a snapshot costs one chunk of memory whatever its size. A
+	// stream that breaks removes its partial file. New creates the
+	// directory and deletes the files named seshat-snapshot-*.in a
+	// previous run left (only those: the node may write the images it
+	// sends to the same directory). Default "": images are reassembled in
+	// memory and delivered in Snapshot.Data.
+	SpoolDir string
 	// PeerSecret, if set, is the secret every node of the cluster shares:
 	// a connection is accepted (and a dialed peer trusted) only after both
 	// sides prove they know it in the handshake, by a challenge-response
@@ -168,7 +184,11 @@ func (o *Options) EnsureDefaults() {
 	setDefault(&o.BackoffMax, DefaultBackoffMax)
 	setDefault(&o.MaxFrameBytes, DefaultMaxFrameBytes)
 	setDefault(&o.SnapshotChunkBytes, min(DefaultSnapshotChunkBytes, o.MaxFrameBytes))
-	setDefault(&o.MaxSnapshotBytes, DefaultMaxSnapshotBytes)
+	if o.SpoolDir != "" {
+		setDefault(&o.MaxSnapshotBytes, DefaultMaxSpooledSnapshotBytes)
+	} else {
+		setDefault(&o.MaxSnapshotBytes, DefaultMaxSnapshotBytes)
+	}
 	setDefault(&o.MaxMessageBytes, DefaultMaxMessageBytes)
 	if o.JitterSeed == 0 {
 		o.JitterSeed = uint64(o.ID)

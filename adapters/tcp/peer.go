@@ -3,7 +3,6 @@ package tcp
 import (
 	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -83,6 +82,7 @@ type outConn struct {
 
 func (w *writer) run() {
 	defer w.t.wg.Done()
+	defer w.discardQueued()
 	defer w.p.cancel()
 	for w.p.ctx.Err() == nil {
 		oc, err := w.connect()
@@ -140,8 +140,22 @@ func (w *writer) backoff() bool {
 			return false
 		case <-w.p.queue:
 			w.t.stats.dropped.Add(1)
-		case <-w.p.bulk:
+		case m := <-w.p.bulk:
+			discardSnapshot(&m)
 			w.t.stats.dropped.Add(1)
+		}
+	}
+}
+
+// discardQueued removes the image files of the snapshots left in the
+// bulk lane of a writer that stops.
+func (w *writer) discardQueued() {
+	for {
+		select {
+		case m := <-w.p.bulk:
+			discardSnapshot(&m)
+		default:
+			return
 		}
 	}
 }
@@ -295,63 +309,9 @@ func (w *writer) writeOne(oc *outConn, m *domain.Message) (bool, int, error) {
 }
 
 func (w *writer) drop(m *domain.Message, err error, msg string) {
+	discardSnapshot(m)
 	w.t.stats.dropped.Add(1)
 	w.log.Error().Err(err).Stringer("type", m.Type).Int("entries", len(m.Entries)).Msg(msg)
-}
-
-// writeSnapshot streams a MsgSnap: a header frame (the message without its
-// data), the data in SnapshotChunkBytes chunks, an end frame. It flushes,
-// and logs progress at most every second or every 10%.
-func (w *writer) writeSnapshot(oc *outConn, m *domain.Message) (bool, int, error) {
-	opts := &w.t.opts
-	data := m.Snapshot.Data
-	total := len(data)
-	if int64(total) > opts.MaxSnapshotBytes {
-		w.drop(m, fmt.Errorf("tcp: snapshot of %d bytes exceeds MaxSnapshotBytes %d", total, opts.MaxSnapshotBytes),
-			"snapshot too large dropped")
-		return false, 0, nil
-	}
-	w.buf = binary.AppendUvarint(w.buf[:0], uint64(total))
-	w.buf = appendMessage(w.buf, m, false)
-	if len(w.buf) > opts.MaxFrameBytes {
-		w.drop(m, fmt.Errorf("tcp: snapshot header of %d bytes exceeds MaxFrameBytes %d", len(w.buf), opts.MaxFrameBytes),
-			"snapshot too large dropped")
-		return false, 0, nil
-	}
-	log := w.log.With().Uint64("index", uint64(m.Snapshot.Meta.Index)).Uint64("term", uint64(m.Snapshot.Meta.Term)).
-		Int("total", total).Logger()
-	log.Info().Msg("snapshot send started")
-	start := time.Now()
-	if err := writeFrame(oc.bw, frameSnapHeader, w.buf); err != nil {
-		return false, 0, err
-	}
-	lastLog, lastTenth := start, 0
-	for off := 0; off < total; {
-		end := min(off+opts.SnapshotChunkBytes, total)
-		now := time.Now()
-		_ = oc.conn.SetWriteDeadline(now.Add(opts.WriteTimeout))
-		if err := writeFrame(oc.bw, frameSnapChunk, data[off:end]); err != nil {
-			return false, 0, err
-		}
-		if err := w.interleave(oc); err != nil {
-			return false, 0, err
-		}
-		off = end
-		if tenth := off * 10 / total; off < total && (now.Sub(lastLog) >= time.Second || tenth > lastTenth) {
-			log.Info().Int("sent", off).Msg("snapshot send progress")
-			lastLog, lastTenth = now, tenth
-		}
-	}
-	if err := writeFrame(oc.bw, frameSnapEnd, nil); err != nil {
-		return false, 0, err
-	}
-	if err := oc.bw.Flush(); err != nil {
-		return false, 0, err
-	}
-	_ = oc.conn.SetWriteDeadline(time.Now().Add(opts.WriteTimeout))
-	w.t.stats.snapsSent.Add(1)
-	log.Info().Dur("took", time.Since(start)).Msg("snapshot sent")
-	return true, total, nil
 }
 
 // backoffDelay is the wait after the given number of consecutive failures

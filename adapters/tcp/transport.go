@@ -86,6 +86,13 @@ func New(opts Options) (*Transport, error) {
 	if err := opts.Validate(); err != nil {
 		return nil, err
 	}
+	stale := 0
+	if opts.SpoolDir != "" {
+		var err error
+		if stale, err = prepareSpool(opts.SpoolDir); err != nil {
+			return nil, err
+		}
+	}
 	ln, err := net.Listen("tcp", opts.ListenAddr)
 	if err != nil {
 		return nil, fmt.Errorf("tcp: listen on %s: %w", opts.ListenAddr, err)
@@ -110,6 +117,9 @@ func New(opts Options) (*Transport, error) {
 	t.mu.Unlock()
 	go t.acceptLoop()
 	t.log.Info().Str("addr", ln.Addr().String()).Int("peers", npeers).Msg("transport listening")
+	if stale > 0 {
+		t.log.Info().Int("files", stale).Str("dir", opts.SpoolDir).Msg("deleted received snapshot images a previous run left")
+	}
 	return t, nil
 }
 
@@ -127,12 +137,14 @@ func (t *Transport) Receive() <-chan domain.Message { return t.inbox }
 // slices m refers to (Entries, their Data, Snapshot, Context) after Send.
 func (t *Transport) Send(m domain.Message) error {
 	if t.closed.Load() {
+		discardSnapshot(&m)
 		return fmt.Errorf("tcp: send %s to %d: %w", m.Type, m.To, domain.ErrClosed)
 	}
 	t.mu.RLock()
 	p := t.mu.peers[m.To]
 	t.mu.RUnlock()
 	if p == nil {
+		discardSnapshot(&m)
 		t.stats.dropped.Add(1)
 		t.log.Debug().Uint64("peer", uint64(m.To)).Stringer("type", m.Type).Msg("send to unknown peer dropped")
 		return nil
@@ -144,6 +156,7 @@ func (t *Transport) Send(m domain.Message) error {
 	select {
 	case q <- m:
 	default:
+		discardSnapshot(&m)
 		t.stats.dropped.Add(1)
 	}
 	return nil
@@ -268,12 +281,13 @@ func (t *Transport) acceptLoop() {
 func (t *Transport) deliver(m domain.Message) { t.deliverOrWait(m, m.Type == domain.MsgSnap) }
 
 // deliverOrWait hands m to the inbox, waiting up to ReadTimeout for room
-// if wait (a snapshot, a large message: too costly to drop).
-func (t *Transport) deliverOrWait(m domain.Message, wait bool) {
+// if wait (a snapshot, a large message: too costly to drop). It reports
+// whether m was delivered.
+func (t *Transport) deliverOrWait(m domain.Message, wait bool) bool {
 	select {
 	case t.inbox <- m:
 		t.stats.received.Add(1)
-		return
+		return true
 	default:
 	}
 	if wait {
@@ -282,11 +296,12 @@ func (t *Transport) deliverOrWait(m domain.Message, wait bool) {
 		select {
 		case t.inbox <- m:
 			t.stats.received.Add(1)
-			return
+			return true
 		case <-timer.C:
 		case <-t.ctx.Done():
 		}
 	}
 	t.stats.inboxDropped.Add(1)
 	t.log.Debug().Stringer("type", m.Type).Uint64("peer", uint64(m.From)).Msg("inbox full, message dropped")
+	return false
 }
