@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"sync"
 	"time"
 
@@ -327,8 +328,19 @@ type Transport struct {
 
 // Send implements ports.Transport. It sets m.From to this endpoint's node,
 // deep-copies m, and queues it (or drops it: see Network). It returns
-// domain.ErrClosed once this endpoint or the network is closed.
+// domain.ErrClosed once this endpoint or the network is closed. A snapshot
+// image held in a file (Snapshot.File) is read into Snapshot.Data and the
+// file removed, whatever Send returns: messages in an in-process network
+// live in memory, and the receiver owns no file.
 func (t *Transport) Send(m domain.Message) error {
+	if m.Snapshot != nil && m.Snapshot.File != "" {
+		s, err := loadImage(*m.Snapshot)
+		if err != nil {
+			t.net.opts.Logger.Warn().Err(err).Stringer("msg", m).Msg("memory network: snapshot image unreadable, message dropped")
+			return nil
+		}
+		m.Snapshot = &s
+	}
 	n := t.net
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -379,4 +391,17 @@ func cloneMessage(m domain.Message) domain.Message {
 	}
 	m.Context = bytes.Clone(m.Context)
 	return m
+}
+
+// loadImage returns s with its image file read into Data, and removes the
+// file.
+func loadImage(s domain.Snapshot) (domain.Snapshot, error) {
+	path := s.File
+	defer func() { _ = os.Remove(path) }()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return domain.Snapshot{}, fmt.Errorf("memory network: snapshot image: %w", err)
+	}
+	s.Data, s.File = data, ""
+	return s, nil
 }
