@@ -48,6 +48,17 @@ type Config struct {
 	// append, one sync) from the proposals waiting; a single Propose call
 	// is never split, so a batch may exceed it by one call. Default 4096.
 	MaxBatch int
+	// SnapshotDir, if set, is the directory where the node writes the
+	// image of each snapshot it sends to a follower, one file per send,
+	// handed to Transport.Send (which removes it once sent or dropped):
+	// the leader's memory then stays bounded whatever the size of the
+	// state. Start creates it and deletes the image files a previous run
+	// left (named seshat-snapshot-*.out; nothing else, so a transport may
+	// spool the images it receives in the same directory). Default "":
+	// images are built in memory (Snapshot.Data), as the simulator and
+	// in-process tests want. Received images are installed from wherever
+	// the transport put them, whatever this setting.
+	SnapshotDir string
 	// DiskFull, if set, reports whether the node's disk is too full to take
 	// more writes (the Pebble adapter's DB.DiskFull checks free space
 	// against a reserve). It is called once per tick and must be cheap.

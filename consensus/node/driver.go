@@ -135,6 +135,9 @@ type Output struct {
 	Log       []*LogJob
 	Apply     []*ApplyJob
 	Answers   []Answer
+	// Discard are received snapshots held in files (Snapshot.File) that
+	// the core will not install: the runner deletes their files.
+	Discard []*domain.Snapshot
 	// SoftState is set when the leader or the role changed.
 	SoftState *consensus.SoftState
 }
@@ -142,7 +145,7 @@ type Output struct {
 // Empty reports whether o asks for nothing.
 func (o *Output) Empty() bool {
 	return len(o.Messages) == 0 && len(o.Snapshots) == 0 && len(o.Log) == 0 && len(o.Apply) == 0 &&
-		len(o.Answers) == 0 && o.SoftState == nil
+		len(o.Answers) == 0 && len(o.Discard) == 0 && o.SoftState == nil
 }
 
 // Answer is a reply to a Propose, Read or Transfer call: Deliver runs the
@@ -233,6 +236,7 @@ func (d *Driver) Tick() {
 
 // Step hands a message from a peer to the core.
 func (d *Driver) Step(m domain.Message) {
+	d.snapshotStepped(m)
 	if err := d.core.Step(m); err != nil {
 		d.log.Debug().Err(err).Stringer("msg", m).Msg("message refused")
 	}
@@ -261,7 +265,9 @@ func (o Output) reset() Output {
 	clear(o.Log)
 	clear(o.Apply)
 	clear(o.Answers)
-	return Output{Messages: o.Messages[:0], Snapshots: o.Snapshots[:0], Log: o.Log[:0], Apply: o.Apply[:0], Answers: o.Answers[:0]}
+	clear(o.Discard)
+	return Output{Messages: o.Messages[:0], Snapshots: o.Snapshots[:0], Log: o.Log[:0], Apply: o.Apply[:0], Answers: o.Answers[:0],
+		Discard: o.Discard[:0]}
 }
 
 // readyJob is a Ready taken from the core and its LogJob.
@@ -282,6 +288,7 @@ func (d *Driver) pump() {
 		}
 		d.issue(rj)
 	}
+	d.snapshotsIdle()
 	if d.inflight != nil || d.held != nil {
 		d.send(d.core.TakeMessages())
 		if rs := d.core.TakeReadStates(); len(rs) > 0 {
@@ -297,6 +304,7 @@ func (d *Driver) pump() {
 // soft state and read states, and builds its LogJob.
 func (d *Driver) takeReady() *readyJob {
 	rd := d.core.Ready()
+	d.snapshotsTaken(rd.Snapshot)
 	d.send(rd.Messages)
 	if rd.SoftState != nil {
 		d.softState(*rd.SoftState)

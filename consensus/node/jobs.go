@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/seshat-kv/seshat/domain"
@@ -86,8 +85,9 @@ func (j *LogJob) SyncLog(log ports.LogStore) error {
 	return nil
 }
 
-// installSnapshot restores the state machine from a leader's snapshot and
-// empties the stored log through it. Stored entries past it are dropped
+// installSnapshot restores the state machine from a leader's snapshot (from
+// its file, if it has one, which it then deletes) and empties the stored
+// log through it. Stored entries past it are dropped
 // too: the core installs a snapshot only when its log does not hold the
 // snapshot's last entry, so they follow an entry the snapshot replaced,
 // and LoadState could not tell them apart once the entry at the snapshot
@@ -95,7 +95,7 @@ func (j *LogJob) SyncLog(log ports.LogStore) error {
 // recoverable.
 func installSnapshot(log ports.LogStore, sm ports.StateMachine, s *domain.Snapshot, lastStored domain.Index) error {
 	meta := s.Meta
-	if err := sm.Restore(meta, bytes.NewReader(s.Data)); err != nil {
+	if err := restoreSnapshot(sm, s); err != nil {
 		return fmt.Errorf("restore snapshot at %d (term %d): %w", meta.Index, meta.Term, err)
 	}
 	first, err := log.FirstIndex()

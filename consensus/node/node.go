@@ -1,7 +1,6 @@
 package node
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"maps"
@@ -154,6 +153,16 @@ func Start(cfg Config) (*Node, error) {
 	d, err := NewDriver(cfg.DriverConfig, st, first)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.SnapshotDir != "" {
+		stale, err := prepareSnapshotDir(cfg.SnapshotDir)
+		if err != nil {
+			return nil, fmt.Errorf("node %d: %w", cfg.Raft.ID, err)
+		}
+		if stale > 0 {
+			cfg.Logger.Info().Uint64("node", uint64(cfg.Raft.ID)).Int("files", stale).Str("dir", cfg.SnapshotDir).
+				Msg("deleted snapshot images a previous run left")
+		}
 	}
 	n := &Node{
 		cfg:       cfg,
@@ -512,6 +521,7 @@ func (n *Node) handle(out Output) {
 	for _, m := range out.Snapshots {
 		n.sendSnapshot(m)
 	}
+	n.discardSnapshots(out.Discard)
 	if len(out.Log) > 0 {
 		n.logs.push(out.Log...)
 	}
@@ -610,27 +620,6 @@ collect:
 	n.d.Read(reads...)
 	clear(reads)
 	n.readBuf = reads[:0]
-}
-
-// sendSnapshot fills m with the state machine's current image and sends
-// it, off the loop, then reports to the driver.
-func (n *Node) sendSnapshot(m domain.Message) {
-	n.snapWG.Add(1)
-	go func() {
-		defer n.snapWG.Done()
-		var buf bytes.Buffer
-		meta, err := n.cfg.StateMachine.Snapshot(&buf)
-		if err == nil {
-			m.Snapshot = &domain.Snapshot{Meta: meta, Data: buf.Bytes()}
-			err = n.cfg.Transport.Send(m)
-		} else {
-			n.log.Error().Err(err).Uint64("to", uint64(m.To)).Msg("state machine snapshot failed")
-		}
-		select {
-		case n.snapc <- snapResult{to: m.To, err: err}:
-		case <-n.loopDone:
-		}
-	}()
 }
 
 func (n *Node) publish() {
