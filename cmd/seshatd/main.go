@@ -24,6 +24,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,11 @@ import (
 )
 
 var _ app.Node = (*node.Node)(nil)
+
+// snapshotSpoolDir is the directory, inside the data dir, of the snapshot
+// images being sent or received (files that live only while a snapshot
+// travels).
+const snapshotSpoolDir = "snapshot-spool"
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
@@ -393,8 +399,13 @@ func run(cfg config) (err error) {
 		cfg.clients = jn.clients
 	}
 	tlog := componentLog(base, cfg.id, "tcp")
+	// Snapshot images travel through files of one spool directory, never
+	// whole in memory: the leader writes the image it sends there, the
+	// transport the one it receives (each deletes its own leftovers at
+	// start).
+	spool := filepath.Join(cfg.dataDir, snapshotSpoolDir)
 	tr, err := tcp.New(tcp.Options{ID: cfg.id, ClusterID: cfg.clusterID, ClusterUUID: ident.ClusterID, ListenAddr: cfg.peerListen, Peers: peers,
-		PeerSecret: cfg.sec.peerSecret, TLS: peerTLSConfig, Logger: &tlog})
+		PeerSecret: cfg.sec.peerSecret, TLS: peerTLSConfig, SpoolDir: spool, Logger: &tlog})
 	if err != nil {
 		return badConfig("--peer-listen %s: %v", cfg.peerListen, err)
 	}
@@ -428,6 +439,7 @@ func run(cfg config) (err error) {
 		Vote:         db.VoteStore(),
 		StateMachine: applied.Wrap(obs.stateMachine(db.StateMachine())),
 		Transport:    tr,
+		SnapshotDir:  spool,
 		TickInterval: cfg.tick,
 		DiskFull:     db.DiskFull,
 	})

@@ -3,6 +3,8 @@ package contract
 import (
 	"bytes"
 	"errors"
+	"io/fs"
+	"os"
 	"slices"
 	"testing"
 	"time"
@@ -63,6 +65,42 @@ func TestTransport(t *testing.T, open func(t *testing.T) TransportHarness) {
 			t.Fatalf("Send MsgSnap: %v", err)
 		}
 		checkReceived(t, h.B, []domain.Message{m})
+	})
+	t.Run("SnapshotFromFile", func(t *testing.T) {
+		h := open(t)
+		// Several chunks of a real transport, not a multiple of any.
+		data := bytes.Repeat([]byte("file-image."), 300_001)
+		file := writeImage(t, data)
+		meta := domain.SnapshotMeta{Index: 2000, Term: 5, Membership: domain.Membership{Voters: []domain.NodeID{h.AID, h.BID}}}
+		m := domain.Message{Type: domain.MsgSnap, From: h.AID, To: h.BID, Term: 6, Snapshot: &domain.Snapshot{Meta: meta, File: file}}
+		if err := h.A.Send(m); err != nil {
+			t.Fatalf("Send MsgSnap from a file: %v", err)
+		}
+		want := m
+		want.Snapshot = &domain.Snapshot{Meta: meta, Data: data}
+		// checkReceived reads (and removes) a received image file.
+		checkReceived(t, h.B, []domain.Message{want})
+		// Send took the file: it is gone once the image was sent.
+		waitRemoved(t, file)
+	})
+	t.Run("SnapshotFileDropped", func(t *testing.T) {
+		h := open(t)
+		meta := domain.SnapshotMeta{Index: 7, Term: 1, Membership: domain.Membership{Voters: []domain.NodeID{h.AID, h.BID}}}
+		unknown := writeImage(t, []byte("to nobody"))
+		m := domain.Message{Type: domain.MsgSnap, From: h.AID, To: 0xdead, Term: 1, Snapshot: &domain.Snapshot{Meta: meta, File: unknown}}
+		if err := h.A.Send(m); err != nil {
+			t.Fatalf("Send to an unknown peer: %v; want nil (dropped)", err)
+		}
+		waitRemoved(t, unknown)
+		if err := h.A.Close(); err != nil {
+			t.Fatalf("Close: %v", err)
+		}
+		closed := writeImage(t, []byte("after close"))
+		m.To, m.Snapshot = h.BID, &domain.Snapshot{Meta: meta, File: closed}
+		if err := h.A.Send(m); !errors.Is(err, domain.ErrClosed) {
+			t.Fatalf("Send after Close: %v, want one wrapping ErrClosed", err)
+		}
+		waitRemoved(t, closed)
 	})
 	t.Run("SendNeverBlocks", func(t *testing.T) {
 		h := open(t)
@@ -186,6 +224,9 @@ func checkReceived(t *testing.T, tr ports.Transport, want []domain.Message) {
 			t.Fatalf("received %d of %d messages in %v", len(got), len(want), transportWait)
 		}
 	}
+	for i := range got {
+		inMemory(t, &got[i])
+	}
 	key := func(a, b domain.Message) int { return int(a.Index) - int(b.Index) }
 	want = slices.Clone(want)
 	slices.SortStableFunc(want, key)
@@ -207,5 +248,56 @@ func checkReceived(t *testing.T, tr ports.Transport, want []domain.Message) {
 	case m := <-tr.Receive():
 		t.Fatalf("unexpected extra message %v", m)
 	case <-time.After(20 * time.Millisecond):
+	}
+}
+
+// inMemory replaces the image file of a received MsgSnap by its content,
+// and deletes the file, as its receiver must (ports.Transport).
+func inMemory(t *testing.T, m *domain.Message) {
+	t.Helper()
+	if m.Snapshot == nil || m.Snapshot.File == "" {
+		return
+	}
+	if m.Snapshot.Data != nil {
+		t.Fatalf("received snapshot has both Data (%d bytes) and File %s", len(m.Snapshot.Data), m.Snapshot.File)
+	}
+	data, err := os.ReadFile(m.Snapshot.File)
+	if err != nil {
+		t.Fatalf("received snapshot's image file: %v", err)
+	}
+	if err := os.Remove(m.Snapshot.File); err != nil {
+		t.Fatal(err)
+	}
+	s := *m.Snapshot
+	s.Data, s.File = data, ""
+	m.Snapshot = &s
+}
+
+// writeImage writes data to a new file and returns its path.
+func writeImage(t *testing.T, data []byte) string {
+	t.Helper()
+	f, err := os.CreateTemp(t.TempDir(), "image-*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return f.Name()
+}
+
+// waitRemoved waits until the file at path no longer exists.
+func waitRemoved(t *testing.T, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(transportWait); ; time.Sleep(5 * time.Millisecond) {
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("image file %s still there %v after Send", path, transportWait)
+		}
 	}
 }
