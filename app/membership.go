@@ -209,8 +209,13 @@ func (m *Members) reconcile() {
 			}
 			continue
 		}
-		if _, ok := m.applied[id]; ok && m.cfg.Peers != nil {
-			_ = m.cfg.Peers.RemovePeer(id)
+		if m.cfg.Peers == nil {
+			continue
+		}
+		// Also when this node never set it (a static --cluster peer after
+		// a restart): the transport then refuses it as a removed member.
+		_ = m.cfg.Peers.RemovePeer(id)
+		if _, ok := m.applied[id]; ok {
 			delete(m.applied, id)
 			m.log.Info().Uint64("peer", uint64(id)).Msg("retired node forgotten: its connections are refused from now on")
 		}

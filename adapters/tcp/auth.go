@@ -78,10 +78,12 @@ type handshaker struct {
 	self    domain.NodeID
 	secret  []byte                   // empty: no authentication
 	known   func(domain.NodeID) bool // may this node connect?
+	removed func(domain.NodeID) bool // was it removed from the cluster? may be nil
 }
 
 func (t *Transport) handshaker() *handshaker {
-	return &handshaker{cluster: wireCluster(t.opts.ClusterID, t.opts.ClusterUUID), self: t.opts.ID, secret: t.opts.PeerSecret, known: t.knownPeer}
+	return &handshaker{cluster: wireCluster(t.opts.ClusterID, t.opts.ClusterUUID), self: t.opts.ID, secret: t.opts.PeerSecret, known: t.knownPeer,
+		removed: t.removedPeer}
 }
 
 // refusal is a handshake the acceptor turns down: the reason is sent to the
@@ -150,6 +152,9 @@ func (h *handshaker) checkDialer(hs handshakePayload) error {
 		return refuseCluster(hs.From, h.self, hs.ClusterID, h.cluster)
 	case hs.To != h.self:
 		return refuse(false, "this is node %d, not node %d", h.self, hs.To)
+	case hs.From != h.self && h.removed != nil && h.removed(hs.From):
+		return refuse(false, "node %d was removed from the cluster (its id is retired): node %d refuses it; "+
+			"a replacement joins under a new id", hs.From, h.self)
 	case hs.From == h.self || !h.known(hs.From):
 		return refuse(false, "node %d is not a known peer of node %d", hs.From, h.self)
 	case len(hs.MAC) != 0:

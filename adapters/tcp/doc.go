@@ -100,9 +100,14 @@
 // A MsgSnap travels as a stream on its peer's connection: a snapshot-header
 // frame (the message without Snapshot.Data, and the data's length), the
 // data in chunks of Options.SnapshotChunkBytes (default 1 MiB), and an end
-// frame. The sender logs progress at most every second or every 10%; the
-// receiver reassembles the data in memory, bounded by
-// Options.MaxSnapshotBytes (default 1 GiB), and delivers the whole MsgSnap.
+// frame. The sender reads an image held in a file (Snapshot.File) one
+// chunk at a time and removes the file once the stream is written or the
+// message dropped. Both ends log progress at most every second. The
+// receiver writes the chunks to a file of Options.SpoolDir as they arrive
+// and delivers the MsgSnap referring to it (the consumer deletes it), or
+// without a SpoolDir reassembles the image in memory; either way bounded
+// by Options.MaxSnapshotBytes (1 TiB with a spool, 1 GiB without). A
+// stream that breaks removes its partial file. See spool.go.
 // Control messages go out between the chunks; other appends wait.
 //
 // # Large messages

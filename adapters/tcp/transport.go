@@ -37,6 +37,9 @@ type Transport struct {
 		sync.RWMutex
 		peers   map[domain.NodeID]*peer
 		inbound map[domain.NodeID]*inConn // the newest connection per peer
+		// removed are the ids RemovePeer forgot (and SetPeer did not add
+		// back): their handshakes are refused as a removed member's.
+		removed map[domain.NodeID]bool
 	}
 	closeOnce sync.Once
 }
@@ -106,6 +109,7 @@ func New(opts Options) (*Transport, error) {
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.mu.peers = map[domain.NodeID]*peer{}
 	t.mu.inbound = map[domain.NodeID]*inConn{}
+	t.mu.removed = map[domain.NodeID]bool{}
 	t.mu.Lock()
 	for id, addr := range opts.Peers {
 		if id != opts.ID {
@@ -181,21 +185,25 @@ func (t *Transport) SetPeer(id domain.NodeID, addr string) error {
 		}
 		p.cancel()
 	}
+	delete(t.mu.removed, id)
 	t.startPeerLocked(id, addr)
 	t.log.Info().Uint64("peer", uint64(id)).Str("addr", addr).Msg("peer set")
 	return nil
 }
 
 // RemovePeer forgets peer id: its writer stops (queued messages are
-// dropped), its inbound connection is closed and it may no longer connect.
-// It returns domain.ErrClosed after Close; removing an unknown peer is a
-// no-op.
+// dropped), its inbound connection is closed and it may no longer connect;
+// its handshakes are then refused with a log line saying it was removed
+// from the cluster (until SetPeer adds it back). It returns
+// domain.ErrClosed after Close; removing an unknown peer only marks it
+// removed.
 func (t *Transport) RemovePeer(id domain.NodeID) error {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if t.closed.Load() {
 		return fmt.Errorf("tcp: remove peer %d: %w", id, domain.ErrClosed)
 	}
+	t.mu.removed[id] = true
 	if p := t.mu.peers[id]; p != nil {
 		p.cancel()
 		delete(t.mu.peers, id)
@@ -206,6 +214,13 @@ func (t *Transport) RemovePeer(id domain.NodeID) error {
 		delete(t.mu.inbound, id)
 	}
 	return nil
+}
+
+// removedPeer reports whether id was removed by RemovePeer.
+func (t *Transport) removedPeer(id domain.NodeID) bool {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.mu.removed[id]
 }
 
 // knownPeer reports whether id may connect.

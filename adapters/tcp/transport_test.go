@@ -602,10 +602,11 @@ func TestRemovePeer(t *testing.T) {
 	if err := b.RemovePeer(1); err != nil {
 		t.Fatal(err)
 	}
-	// a's connection is cut and its redials are refused.
+	// a's connection is cut and its redials are refused, as a removed
+	// member's, not an unknown node's.
 	// (The count goes up before the log line is written: wait for both.)
 	eventually(t, 5*time.Second, "a refused, with a log line saying why", func() bool {
-		return b.Stats().RejectedConns > 0 && strings.Contains(logs[1].String(), "not a known peer")
+		return b.Stats().RejectedConns > 0 && strings.Contains(logs[1].String(), "node 1 was removed from the cluster")
 	})
 	_ = a.Send(domain.Message{Type: domain.MsgHeartbeat, From: 1, To: 2})
 	_ = b.Send(domain.Message{Type: domain.MsgHeartbeat, From: 2, To: 1}) // dropped: unknown now
