@@ -205,7 +205,9 @@ func (m *Members) reconcile() {
 		if id == self {
 			if !m.removed {
 				m.removed = true
-				m.log.Warn().Msg("this node was removed from the cluster; its id is retired and it may not rejoin (start a new node with a new id and an empty data dir)")
+				m.svc.removed.Store(true)
+				m.log.Warn().Msg("this node was removed from the cluster: it refuses writes from now on, its peers refuse its connections, " +
+					"and its id is retired and may not rejoin (stop it; start a new node with a new id and an empty data dir)")
 			}
 			continue
 		}

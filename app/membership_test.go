@@ -11,6 +11,7 @@ import (
 
 	"github.com/seshat-kv/seshat/consensus"
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/ports"
 )
 
 // memberNode is fakeNode with a membership, the leader's progress view
@@ -311,5 +312,24 @@ func TestMembersStaticSeedListAndJoin(t *testing.T) {
 	last := r.Array[1].Array[3].Array
 	if last[0].Int != 4 || string(last[1].Bulk) != "learner" || string(last[2].Bulk) != "h:7004" {
 		t.Fatalf("JOIN's row of 4 = %v", last)
+	}
+}
+
+// TestMembersRemovedNodeRefusesWrites: a node that sees itself retired in
+// the book says so and takes no more writes (reads go on).
+func TestMembersRemovedNodeRefusesWrites(t *testing.T) {
+	f := newMembersFixture(t)
+	// Another node removed node 1 (this one): the book it applies
+	// retires it.
+	if err := f.m.proposeBook(context.Background(), "retire", "1"); err != nil {
+		t.Fatal(err)
+	}
+	f.m.reconcile()
+	if !f.m.Book().IsRetired(1) {
+		t.Fatalf("book %+v does not retire node 1", f.m.Book())
+	}
+	r := f.s.Do(context.Background(), []ports.Request{req("SET", "k", "v")}, ports.DoOptions{})
+	if r[0].Err == nil || !strings.Contains(r[0].Err.Error(), "removed from the cluster") {
+		t.Fatalf("SET on a removed node: %+v, want a refusal saying it was removed", r[0])
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -126,6 +127,9 @@ type Service struct {
 	reaperDone chan struct{}
 
 	addrs addrBook // client addresses from the replicated book (membership.go)
+	// removed is set once this node saw itself retired in the book: it
+	// then refuses writes (membership.go).
+	removed atomic.Bool
 
 	// gate is held shared by every Do and exclusively by HandOver.
 	gate   sync.RWMutex
@@ -368,6 +372,10 @@ func (s *Service) Do(ctx context.Context, reqs []ports.Request, opts ports.DoOpt
 	}
 	if !hasWrite(reqs) {
 		s.readRun(ctx, reqs, replies, 0, len(reqs), time.Now().Add(s.cfg.LeaderWait), true)
+		return replies
+	}
+	if s.removed.Load() {
+		fill(replies, 0, errors.New("this node was removed from the cluster and takes no writes: send them to a member"))
 		return replies
 	}
 	deadline := time.Now().Add(s.cfg.LeaderWait)

@@ -6,7 +6,9 @@
 # N keys (MSET of 100 keys, 16-byte values, through redis-cli --pipe),
 # then starts node 4 with --join and waits until the leader promotes it
 # (it is caught up: SESHAT.MEMBER LIST shows it a voter). Prints the time
-# from node 4's start to its promotion and node 4's VmHWM. Everything it
+# from node 4's start to its promotion, node 4's VmHWM and how many
+# snapshot image files the nodes' spools still hold (0 expected: they are
+# deleted once sent and installed). Everything it
 # starts is killed at the end; data goes to a temp dir.
 #
 # REPLACE=1: the same for a replacement instead of an added node: node 3
@@ -72,6 +74,9 @@ if [ "${REPLACE:-0}" = 1 ]; then
   echo "replacement node 4 serves all $want keys after $(echo "$end - $start" | bc) s"
 fi
 grep VmHWM /proc/$P4/status
+# Snapshot images travel through <data dir>/snapshot-spool on both sides
+# and are deleted once sent and installed: none should be left.
+echo "snapshot spool files left: $(find "$DIR"/*/snapshot-spool -type f 2>/dev/null | wc -l)"
 redis-cli -p 22004 DBSIZE
 grep -hi "snapshot" "$DIR/n1.log" "$DIR/n2.log" "$DIR/n3.log" "$DIR/n4.log" | cut -c1-200 | tail -8
 uptime
