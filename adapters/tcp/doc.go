@@ -35,7 +35,8 @@
 // and the node id it means to reach. The acceptor refuses (with a reject
 // frame carrying the reason, then closes, and logs a warning) a different
 // cluster id, a node id that is not a known peer (Options.Peers, SetPeer)
-// and a target id that is not its own; otherwise it answers with an ack
+// or was removed (RemovePeer: the reason then says the node was removed
+// from the cluster) and a target id that is not its own; otherwise it answers with an ack
 // carrying its own identity, which the dialer checks in turn. After the
 // handshake every message's From must be the handshake's node id and its
 // To the acceptor's id, or the connection is cut: a connection speaks for
