@@ -12,7 +12,9 @@ import (
 // per bytesPerSecond of the largest backlog seen, even one gone by then.
 func TestBacklogContext(t *testing.T) {
 	const base = 50 * time.Millisecond
-	const rate = 1000 // bytes per second: 300 bytes = 300ms
+	// 1000 bytes per second: a backlog of 2000 bytes is 2s longer. The
+	// upper bounds leave room for a loaded machine.
+	const rate = 1000
 	cases := []struct {
 		name     string
 		backlog  func(*atomic.Uint64) func() uint64
@@ -20,10 +22,10 @@ func TestBacklogContext(t *testing.T) {
 		clearAt  time.Duration // when it drops to 0 (0: never)
 		min, max time.Duration
 	}{
-		{"nil backlog", func(*atomic.Uint64) func() uint64 { return nil }, 0, 0, base, base + 150*time.Millisecond},
-		{"no backlog", func(b *atomic.Uint64) func() uint64 { return b.Load }, 0, 0, base, base + 150*time.Millisecond},
-		{"backlog", func(b *atomic.Uint64) func() uint64 { return b.Load }, 300, 0, base + 300*time.Millisecond, base + 700*time.Millisecond},
-		{"backlog applied meanwhile", func(b *atomic.Uint64) func() uint64 { return b.Load }, 300, 100 * time.Millisecond, base + 300*time.Millisecond, base + 700*time.Millisecond},
+		{"nil backlog", func(*atomic.Uint64) func() uint64 { return nil }, 0, 0, base, 1500 * time.Millisecond},
+		{"no backlog", func(b *atomic.Uint64) func() uint64 { return b.Load }, 0, 0, base, 1500 * time.Millisecond},
+		{"backlog", func(b *atomic.Uint64) func() uint64 { return b.Load }, 2000, 0, base + 2*time.Second, 10 * time.Second},
+		{"backlog applied meanwhile", func(b *atomic.Uint64) func() uint64 { return b.Load }, 2000, 20 * time.Millisecond, base + 2*time.Second, 10 * time.Second},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
