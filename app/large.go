@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"time"
 
 	"github.com/seshat-kv/seshat/ports"
@@ -11,10 +12,34 @@ import (
 // carrying a large value gets RelayTimeout plus a second per this many
 // bytes (a slow rate: a loaded machine copies, checksums and writes a
 // value several times on its way), so a 512 MB SET through a follower is
-// not cut at 10s.
+// not cut at 10s. The large writes queued ahead of a batch get the same
+// rate (see ports.BacklogContext).
 const relayBytesPerSecond = 1 << 20
 
 // relayTimeout bounds the relay of reqs: base, plus time for their bytes.
 func relayTimeout(base time.Duration, reqs []ports.Request) time.Duration {
 	return base + time.Duration(ports.RequestBytes(reqs))*time.Second/relayBytesPerSecond
+}
+
+// relayContext bounds the relay of reqs: relayTimeout, longer by the time
+// for the large writes queued ahead of them in this node's log (a small
+// SET relayed while a 100 MB one replicates is answered only after it).
+func (s *Service) relayContext(ctx context.Context, reqs []ports.Request) (context.Context, context.CancelFunc) {
+	return ports.BacklogContext(ctx, relayTimeout(s.cfg.RelayTimeout, reqs), relayBytesPerSecond, s.backlog())
+}
+
+// backlog returns the node's LargeBacklog, or nil if it has none.
+func (s *Service) backlog() func() uint64 {
+	if b, ok := s.node.(ports.Backlogger); ok {
+		return b.LargeBacklog
+	}
+	return nil
+}
+
+// LargeBacklog implements ports.Backlogger: the node's, or 0.
+func (s *Service) LargeBacklog() uint64 {
+	if b, ok := s.node.(ports.Backlogger); ok {
+		return b.LargeBacklog()
+	}
+	return 0
 }

@@ -669,7 +669,7 @@ func (s *Service) relayBatch(ctx context.Context, lead domain.NodeID, reqs []por
 		fill(replies, 0, fmt.Errorf("app: no client address for leader %d: %w", lead, domain.ErrNoLeader))
 		return false, nil
 	}
-	rctx, cancel := context.WithTimeout(ctx, relayTimeout(s.cfg.RelayTimeout, reqs))
+	rctx, cancel := s.relayContext(ctx, reqs)
 	defer cancel()
 	vals, err := s.cfg.Relay.Do(rctx, addr, reqs)
 	switch {

@@ -22,7 +22,21 @@ import (
 
 // EncodeRequests returns the relay form of reqs.
 func EncodeRequests(reqs []Request) []byte {
-	b := binary.AppendUvarint(nil, uint64(len(reqs)))
+	parts, n := EncodeRequestParts(reqs)
+	b := make([]byte, 0, n)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
+
+// EncodeRequestParts returns the relay form of reqs in parts, and its
+// length: each request's command is encoded once, and the parts are
+// written out as they are, so that a relayed 100 MB value is not copied
+// again into one buffer (and that into another for the RESP framing).
+func EncodeRequestParts(reqs []Request) (parts [][]byte, n int) {
+	parts = make([][]byte, 0, 2*len(reqs))
+	head := binary.AppendUvarint(nil, uint64(len(reqs)))
 	for _, r := range reqs {
 		c := domain.Command{Tx: r.IsTx, Watch: r.Watch}
 		if r.IsTx {
@@ -31,10 +45,15 @@ func EncodeRequests(reqs []Request) []byte {
 			c.Calls = []domain.Call{r.Call}
 		}
 		e := domain.EncodeCommand(c)
-		b = binary.AppendUvarint(b, uint64(len(e)))
-		b = append(b, e...)
+		head = binary.AppendUvarint(head, uint64(len(e)))
+		parts = append(parts, head, e)
+		n += len(head) + len(e)
+		head = nil
 	}
-	return b
+	if len(reqs) == 0 {
+		parts, n = append(parts, head), len(head)
+	}
+	return parts, n
 }
 
 // DecodeRequests parses EncodeRequests's form. Malformed input is an

@@ -59,6 +59,9 @@ func (c *recordCache) commit(b *pebble.Batch, known map[string]*keyspace.Record)
 		if !ok {
 			break
 		}
+		if kind == pebble.InternalKeyKindLogData {
+			continue // newApplyBatch's empty WAL-only record
+		}
 		if kind == pebble.InternalKeyKindRangeDelete {
 			c.clear()
 			continue

@@ -232,7 +232,7 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		defer kv.write.Unlock()
 		results = make([]domain.Result, len(entries))
 		meta := kv.mu.meta
-		b := kv.d.db.NewIndexedBatch()
+		b := newApplyBatch(kv.d.db, entries)
 		defer b.Close()
 		st := &batchStore{kv: kv, r: b, w: b, gen: kv.mu.gen, dbs: kv.mu.dbs}
 		applied := false

@@ -222,7 +222,7 @@ func (s *LogStore) Append(entries []domain.Entry) error {
 				return fmt.Errorf("pebble log: append: entry %d at position %d, want index %d", e.Index, k, want)
 			}
 		}
-		b := s.d.db.NewBatch()
+		b := newLogBatch(s.d.db, entries)
 		defer b.Close()
 		for _, e := range entries {
 			if err := putEntry(b, e); err != nil {

@@ -56,7 +56,22 @@ func (c *Client) Do(ctx context.Context, addr string, reqs []ports.Request) ([]d
 	if err != nil {
 		return nil, err
 	}
-	return cn.do(ctx, appendCommand(nil, []byte(Do), ports.EncodeRequests(reqs)), len(reqs))
+	return cn.do(ctx, doCommand(reqs), len(reqs))
+}
+
+// doCommand is the SESHAT.DO command carrying reqs, in parts written out
+// as they are (see ports.EncodeRequestParts): a large value is copied once
+// on its way out, into its command's encoding.
+func doCommand(reqs []ports.Request) [][]byte {
+	parts, n := ports.EncodeRequestParts(reqs)
+	head := appendCommandHead(nil, 2)
+	head = appendBulkHead(head, len(Do))
+	head = append(head, Do+"\r\n"...)
+	head = appendBulkHead(head, n)
+	out := make([][]byte, 0, len(parts)+2)
+	out = append(out, head)
+	out = append(out, parts...)
+	return append(out, []byte("\r\n"))
 }
 
 // Close implements ports.Relay.
@@ -228,8 +243,9 @@ func (cn *conn) usable() bool {
 	return cn.mu.err == nil && !cn.mu.retiring
 }
 
-// do sends one batch and waits for its replies.
-func (cn *conn) do(ctx context.Context, payload []byte, n int) ([]domain.Reply, error) {
+// do sends one batch (the concatenation of payload) and waits for its
+// replies.
+func (cn *conn) do(ctx context.Context, payload [][]byte, n int) ([]domain.Reply, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, cn.notSent(err)
 	}
@@ -252,7 +268,7 @@ func (cn *conn) do(ctx context.Context, payload []byte, n int) ([]domain.Reply, 
 
 // send writes cl's batch, and flushes unless another caller is waiting to
 // write behind it (that one flushes both). An error means it was not sent.
-func (cn *conn) send(cl *call, payload []byte) error {
+func (cn *conn) send(cl *call, payload [][]byte) error {
 	cn.writers.Add(1)
 	cn.wmu.Lock()
 	defer cn.wmu.Unlock()
@@ -269,7 +285,11 @@ func (cn *conn) send(cl *call, payload []byte) error {
 	cn.mu.pending = append(cn.mu.pending, cl)
 	cn.mu.inflight++
 	cn.mu.Unlock()
-	_, _ = cn.wmu.w.Write(payload) // an error sticks and Flush returns it
+	for _, p := range payload {
+		// An error sticks and Flush returns it. A part larger than the
+		// buffer goes to the connection without a copy.
+		_, _ = cn.wmu.w.Write(p)
+	}
 	if last {
 		if err := cn.wmu.w.Flush(); err != nil {
 			// Whatever was written may have gone out: fail reports the

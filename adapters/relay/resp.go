@@ -26,17 +26,27 @@ var errBadReply = errors.New("relay: malformed reply")
 
 // appendCommand appends args as a RESP array of bulk strings.
 func appendCommand(b []byte, args ...[]byte) []byte {
-	b = append(b, '*')
-	b = strconv.AppendInt(b, int64(len(args)), 10)
-	b = append(b, '\r', '\n')
+	b = appendCommandHead(b, len(args))
 	for _, a := range args {
-		b = append(b, '$')
-		b = strconv.AppendInt(b, int64(len(a)), 10)
-		b = append(b, '\r', '\n')
+		b = appendBulkHead(b, len(a))
 		b = append(b, a...)
 		b = append(b, '\r', '\n')
 	}
 	return b
+}
+
+// appendCommandHead appends the header of a RESP array of n elements.
+func appendCommandHead(b []byte, n int) []byte {
+	b = append(b, '*')
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, '\r', '\n')
+}
+
+// appendBulkHead appends the header of a bulk string of n bytes.
+func appendBulkHead(b []byte, n int) []byte {
+	b = append(b, '$')
+	b = strconv.AppendInt(b, int64(n), 10)
+	return append(b, '\r', '\n')
 }
 
 func readLine(r *bufio.Reader) ([]byte, error) {

@@ -442,7 +442,7 @@ func (s *Server) flush(conn redcon.Conn, st *connState, items []item, reqs []por
 	var replies []ports.Reply
 	t0 := time.Now()
 	if len(reqs) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), s.batchTimeout(reqs))
+		ctx, cancel := s.batchContext(reqs)
 		replies = s.kv.Do(ctx, reqs, ports.DoOptions{Relayed: st.relayed})
 		cancel()
 		for i, r := range replies {

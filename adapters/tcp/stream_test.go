@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 	"time"
 
@@ -199,5 +200,28 @@ func TestHeartbeatOvertakesLargeAppend(t *testing.T) {
 	}
 	if e := got[2].Entries; len(e) != 1 || !bytes.Equal(e[0].Data, data) {
 		t.Fatal("the large entry arrived damaged")
+	}
+}
+
+// A large message costs the receiver its length in buffers, plus at most
+// the preallocation it outgrew: not the 64 MiB preallocation plus the
+// length it used to.
+func TestLargeMessageReceiveAllocatesItsLength(t *testing.T) {
+	// Past the old preallocation of 64 MiB.
+	const size = 70 << 20
+	m := largeApp(rand.New(rand.NewPCG(5, 6)), 2, 1, size)
+	in := frameBytes(t, largeFrames(t, m, 1<<20)...)
+	var got []domain.Message
+	s := &session{peer: 2, self: 1, maxSnap: 1 << 30, maxMsg: 1 << 30, deliver: func(m domain.Message) { got = append(got, m) }}
+	fr := newFrameReader(bytes.NewReader(in), 2<<20)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	err := s.run(fr)
+	runtime.ReadMemStats(&after)
+	if err != io.EOF || len(got) != 1 || !bytes.Equal(got[0].Entries[0].Data, m.Entries[0].Data) {
+		t.Fatalf("session: %v, %d messages", err, len(got))
+	}
+	if alloc, limit := after.TotalAlloc-before.TotalAlloc, uint64(size+8<<20); alloc > limit {
+		t.Fatalf("receiving %d bytes allocated %d, want at most %d", size, alloc, limit)
 	}
 }

@@ -42,6 +42,10 @@ type Node struct {
 
 	leader atomic.Uint64
 	status atomic.Pointer[consensus.Status]
+	// largeBacklog: see LargeBacklog (large.go); large is its loop-owned
+	// list.
+	largeBacklog atomic.Uint64
+	large        []largeEntry
 
 	// Loop-owned.
 	d       *Driver
@@ -494,7 +498,9 @@ func (n *Node) stepPending(recvc <-chan domain.Message) <-chan domain.Message {
 // itself (see apply) gives it more at once. It returns the storage
 // failure of such a job.
 func (n *Node) drain() error {
+	defer n.pruneLarge()
 	for out := n.d.Output(); !out.Empty(); out = n.d.Output() {
+		n.noteLarge(out)
 		n.handle(out)
 		if err := n.inlineErr; err != nil {
 			return err
