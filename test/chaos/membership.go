@@ -375,6 +375,7 @@ func (c *cluster) membershipStep(s step, rng *rand.Rand, ids []int) (string, err
 func (c *cluster) diskFull(x int) (string, error) {
 	nd := c.byID(x)
 	const leave = 16 << 20
+	role := c.info(nd)["raft_role"]
 	log := c.logText(nd)
 	fullBefore := strings.Count(log, "disk nearly full")
 	backBefore := strings.Count(log, "disk space is back")
@@ -406,5 +407,5 @@ func (c *cluster) diskFull(x int) (string, error) {
 		return fmt.Errorf("n%d did not log that its disk space is back", x)
 	})
 	c.change = ch
-	return fmt.Sprintf("filled n%d's data fs (%d MiB free -> %d MiB, reserve 64 MiB)", x, free>>20, int64(leave)>>20), nil
+	return fmt.Sprintf("filled the data fs of n%d, a %s (%d MiB free -> %d MiB, reserve 64 MiB)", x, role, free>>20, int64(leave)>>20), nil
 }
