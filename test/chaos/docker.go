@@ -55,9 +55,9 @@ func requireDocker(t *testing.T) {
 	if out, err := sh("docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
 		t.Skipf("the Docker daemon does not answer: %v %s", err, out)
 	}
-	for _, tool := range []string{"nsenter", "iptables", "tc"} {
+	for _, tool := range []string{"nsenter", "iptables", "tc", "mount", "umount"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (apt-get install iptables iproute2 util-linux): the nemesis needs it", tool)
+			t.Fatalf("%s is not installed (apt-get install iptables iproute2 util-linux mount): the nemesis needs it", tool)
 		}
 	}
 	if _, err := sh("docker", "image", "inspect", Image()); err != nil {
