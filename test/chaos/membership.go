@@ -318,27 +318,23 @@ func (c *cluster) membershipStep(s step, rng *rand.Rand, ids []int) (string, err
 	ch := &change{}
 	var what string
 	switch s.Nemesis {
-	case "remove-readd":
+	case "remove-readd", "replace-killed":
 		x := c.byID(ids[rng.IntN(len(ids))])
 		nd, err := c.reserveNode()
 		if err != nil {
 			return "", err
 		}
-		c.removeAction(ch, x, nil)
-		c.joinAction(ch, nd)
+		var by *node // REPLACE x by nd, rather than REMOVE x then JOIN nd
 		what = fmt.Sprintf("remove n%d, then n%d joins", x.id, nd.id)
-	case "replace-killed":
-		x := c.byID(ids[rng.IntN(len(ids))])
-		if !x.killed {
-			c.kill(x)
+		if s.Nemesis == "replace-killed" {
+			if !x.killed {
+				c.kill(x)
+			}
+			by = nd
+			what = fmt.Sprintf("kill n%d, replace it by n%d, which joins", x.id, nd.id)
 		}
-		nd, err := c.reserveNode()
-		if err != nil {
-			return "", err
-		}
-		c.removeAction(ch, x, nd)
+		c.removeAction(ch, x, by)
 		c.joinAction(ch, nd)
-		what = fmt.Sprintf("kill n%d, replace it by n%d, which joins", x.id, nd.id)
 	case "grow":
 		var news []string
 		for range 2 {
