@@ -384,6 +384,8 @@ func (c *cluster) remove() {
 		c.unmount(nd)
 	}
 	_ = os.Remove(c.mounts)
+	_ = os.Remove(filepath.Dir(c.mounts)) // if no other run uses it
+
 	if _, err := sh("docker", "network", "rm", c.network); err != nil && !strings.Contains(err.Error(), "not found") {
 		c.t.Logf("remove network %s: %v", c.network, err)
 	}
