@@ -91,10 +91,12 @@ fuzz:
 	  done; \
 	done
 
-# The chaos test (test/chaos): real partitions, packet loss, kills and
-# pauses against a 5-node and a 3-node cluster of the image seshat:chaos,
-# every workload checked (about 8 minutes on 2 cores). Needs Docker and the
-# host's iptables, tc (iproute2) and nsenter (util-linux); runs as root.
+# The chaos test (test/chaos): real partitions, packet loss, kills,
+# pauses, membership changes during those faults and a full disk against
+# a 5-node and a 3-node cluster of the image seshat:chaos, every workload
+# checked (about 7 minutes on 2 cores). Needs Docker and the host's
+# iptables, tc (iproute2), nsenter (util-linux) and mount (each node's
+# data dir is a host tmpfs); runs as root.
 # make chaos SEED=n replays a schedule; make chaos DURATION=30m runs longer.
 SEED     ?=
 DURATION ?=

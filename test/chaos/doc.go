@@ -10,8 +10,12 @@
 // packets (tc netem where the kernel has it, else tbf and iptables'
 // statistic match); kills nodes with SIGKILL (one, a minority, the
 // leader, all) and starts them again; pauses the leader for 2-5 election
-// timeouts. Every fault is healed after a bounded time, and the cluster
-// must take a write within 30 s of each heal.
+// timeouts; changes the membership with SESHAT.MEMBER while another of
+// those faults is active (remove a member and join a new one, replace a
+// killed member, grow 3 -> 5, shrink 5 -> 3: membership.go); fills a
+// node's data dir, a size-limited tmpfs the host mounts for each node,
+// until seshatd refuses writes. Every fault is healed after a bounded
+// time, and the cluster must take a write within 30 s of each heal.
 //
 // Meanwhile three workloads run, their clients never retrying: a
 // register per key (GET, SET, SET NX, SET XX, DEL) checked for
@@ -19,7 +23,9 @@
 // such; INCR counters, whose final value must lie within [acknowledged,
 // acknowledged + unknown]; lists fed by RPUSH of unique elements, of
 // which every acknowledged one must be there once and none that was
-// refused. At the end every node must report the same applied index and
+// refused. Clients follow the member set, and a write that fails on a
+// node being removed has an unknown outcome. At the end every member must
+// list the same voters and report the same applied index and
 // SESHAT.DIGEST.
 //
 // Each run prints one line per nemesis step and per workload; a failure

@@ -8,8 +8,10 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -53,9 +55,9 @@ func requireDocker(t *testing.T) {
 	if out, err := sh("docker", "info", "--format", "{{.ServerVersion}}"); err != nil {
 		t.Skipf("the Docker daemon does not answer: %v %s", err, out)
 	}
-	for _, tool := range []string{"nsenter", "iptables", "tc"} {
+	for _, tool := range []string{"nsenter", "iptables", "tc", "mount", "umount"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Fatalf("%s is not installed (apt-get install iptables iproute2 util-linux): the nemesis needs it", tool)
+			t.Fatalf("%s is not installed (apt-get install iptables iproute2 util-linux mount): the nemesis needs it", tool)
 		}
 	}
 	if _, err := sh("docker", "image", "inspect", Image()); err != nil {
@@ -73,7 +75,10 @@ type node struct {
 	paused    bool
 	everStart bool
 	removed   bool   // no longer a member (SESHAT.MEMBER REMOVE or REPLACE)
+	gone      bool   // its container and data dir were deleted (retire)
+	created   bool   // its container exists
 	joinVia   string // a joining node: the member's client address it asks
+	mount     string // the host's tmpfs holding its data dir (mount/data is /data)
 }
 
 func (n *node) addr() string { return "127.0.0.1:" + strconv.Itoa(n.port) }
@@ -87,14 +92,21 @@ type cluster struct {
 	nodes   []*node
 	env     []string // extra SESHAT_* variables for every node (planted bugs)
 	uuid    string   // the cluster's UUID (--cluster-uuid)
-	spare   []int    // published ports for nodes added later
+	salt    uint64   // picks ports and the subnet
+	mounts  string   // the host directory under which each node's tmpfs is mounted
+	// evidence is the run's evidence directory: a node retired during
+	// the run leaves its log there before its container goes.
+	evidence string
+	w        *workloads // told when a node leaves or joins (nil: none run)
+	change   *change    // what the step being run has left to do (membershipStep, diskFull)
 }
 
-// members are the nodes that were not removed from the cluster.
+// members are the nodes that were not removed from the cluster and
+// whose container exists.
 func (c *cluster) members() []*node {
 	var out []*node
 	for _, nd := range c.nodes {
-		if !nd.removed {
+		if !nd.removed && nd.created {
 			out = append(out, nd)
 		}
 	}
@@ -102,13 +114,17 @@ func (c *cluster) members() []*node {
 }
 
 // freePorts returns n ports of [portLow, portHigh] that nothing listens
-// on now, starting from a point that depends on salt.
-func freePorts(n int, salt uint64) ([]int, error) {
+// on now and that are not in taken, starting from a point that depends
+// on salt.
+func freePorts(n int, salt uint64, taken map[int]bool) ([]int, error) {
 	span := portHigh - portLow + 1
 	start := int(salt % uint64(span))
 	var out []int
 	for i := 0; i < span && len(out) < n; i++ {
 		p := portLow + (start+i)%span
+		if taken[p] {
+			continue
+		}
 		ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(p))
 		if err != nil {
 			continue
@@ -126,7 +142,8 @@ func freePorts(n int, salt uint64) ([]int, error) {
 // registers their removal.
 func newCluster(t *testing.T, name string, n int, salt uint64, env []string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, name: name, network: name, env: env, uuid: newUUID()}
+	c := &cluster{t: t, name: name, network: name, env: env, uuid: newUUID(), salt: salt,
+		mounts: filepath.Join(os.TempDir(), "seshat-chaos-mnt", name)}
 	t.Cleanup(c.remove)
 	// A fixed subnet, so that a restarted container keeps its address
 	// (the iptables rules name addresses). Tried until one is free.
@@ -140,12 +157,10 @@ func newCluster(t *testing.T, name string, n int, salt uint64, env []string) *cl
 	if err != nil {
 		t.Fatalf("create network: %v", err)
 	}
-	const spare = 3
-	ports, err := freePorts(n+spare, salt)
+	ports, err := freePorts(n, salt, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.spare = ports[n:]
 	for i := range n {
 		c.nodes = append(c.nodes, c.newNode(ports[i]))
 	}
@@ -164,31 +179,149 @@ func (c *cluster) newNode(port int) *node {
 	return &node{id: id, name: fmt.Sprintf("%s-n%d", c.name, id), ip: base + strconv.Itoa(9+id), port: port}
 }
 
-// create creates nd's container (not started).
+// reserveNode adds the next node, with a free port, to the cluster's
+// list without creating it: its id and addresses are known (REPLACE
+// needs them) before it joins.
+func (c *cluster) reserveNode() (*node, error) {
+	if len(c.nodes) >= 240 {
+		return nil, fmt.Errorf("no address left on %s for another node", c.subnet)
+	}
+	// A node reserved but not created yet does not listen: skip its port.
+	taken := map[int]bool{}
+	for _, nd := range c.nodes {
+		if !nd.gone {
+			taken[nd.port] = true
+		}
+	}
+	ports, err := freePorts(1, c.salt+uint64(len(c.nodes))*37, taken)
+	if err != nil {
+		return nil, err
+	}
+	nd := c.newNode(ports[0])
+	c.nodes = append(c.nodes, nd)
+	return nd, nil
+}
+
+// tmpfsSize bounds each node's data dir: far more than a run writes, and
+// small enough that the disk-full nemesis fills it in a moment.
+const tmpfsSize = "1g"
+
+// create creates nd's container (not started), its data dir on a tmpfs
+// of its own mounted on the host (a size-limited filesystem the host can
+// fill: see fill), bind-mounted on /data. A host mount outlives the
+// container's restarts, unlike docker run --tmpfs, which is emptied at
+// every start.
 func (c *cluster) create(nd *node) error {
+	nd.mount = filepath.Join(c.mounts, nd.name)
+	if err := os.MkdirAll(nd.mount, 0o755); err != nil {
+		return err
+	}
+	if _, err := sh("mount", "-t", "tmpfs", "-o", "size="+tmpfsSize+",mode=0755", "tmpfs", nd.mount); err != nil {
+		return fmt.Errorf("data dir of %s: %w", nd.name, err)
+	}
+	data := filepath.Join(nd.mount, "data")
+	if err := os.Mkdir(data, 0o700); err != nil {
+		return err
+	}
+	if err := os.Chown(data, 10001, 10001); err != nil { // the image's user
+		return err
+	}
 	args := append([]string{"create", "--name", nd.name, "--hostname", nd.name, "--network", c.network, "--ip", nd.ip,
-		"--label", "seshat-chaos=1", "-p", fmt.Sprintf("127.0.0.1:%d:6379", nd.port)}, c.runArgs(nd)...)
+		"--label", "seshat-chaos=1", "-p", fmt.Sprintf("127.0.0.1:%d:6379", nd.port), "-v", data + ":/data"}, c.runArgs(nd)...)
 	if _, err := sh("docker", args...); err != nil {
 		return fmt.Errorf("create %s: %v", nd.name, err)
 	}
+	nd.created = true
 	return nil
 }
 
-// addJoiner creates and starts a new node that joins through via with
-// seshatd --join (its addresses are its fixed IP, which it advertises).
-func (c *cluster) addJoiner(via *node) (*node, error) {
-	if len(c.spare) == 0 {
-		return nil, fmt.Errorf("no spare port for another node")
-	}
-	nd := c.newNode(c.spare[0])
-	c.spare = c.spare[1:]
+// join creates and starts nd, a reserved node, which joins through via
+// with seshatd --join (its addresses are its fixed IP, which it
+// advertises).
+func (c *cluster) join(nd, via *node) error {
 	nd.joinVia = via.name + ":6379"
-	c.nodes = append(c.nodes, nd)
 	if err := c.create(nd); err != nil {
-		return nil, err
+		return err
 	}
 	c.start(nd)
-	return nd, nil
+	return nil
+}
+
+// addJoiner reserves, creates and starts a new node that joins through
+// via.
+func (c *cluster) addJoiner(via *node) (*node, error) {
+	nd, err := c.reserveNode()
+	if err != nil {
+		return nil, err
+	}
+	return nd, c.join(nd, via)
+}
+
+// retire deletes a removed node: its log goes to the evidence directory,
+// then its container and its data dir.
+func (c *cluster) retire(nd *node) {
+	if nd.gone || !nd.created {
+		nd.gone = true
+		return
+	}
+	if nd.paused {
+		c.unpause(nd)
+	}
+	if c.evidence != "" {
+		c.saveLog(nd, c.evidence)
+	}
+	if _, err := sh("docker", "rm", "-f", "-v", nd.name); err != nil {
+		c.t.Logf("remove %s: %v", nd.name, err)
+	}
+	c.unmount(nd)
+	nd.gone, nd.killed = true, true
+}
+
+// unmount removes nd's tmpfs and its mount point.
+func (c *cluster) unmount(nd *node) {
+	if nd.mount == "" {
+		return
+	}
+	if _, err := sh("umount", nd.mount); err != nil && !strings.Contains(err.Error(), "not mounted") {
+		c.t.Logf("umount %s: %v", nd.mount, err)
+	}
+	_ = os.Remove(nd.mount)
+	nd.mount = ""
+}
+
+// fillerPath is the file that fills nd's tmpfs: beside /data, on the same
+// filesystem, so seshatd never sees it.
+func fillerPath(nd *node) string { return filepath.Join(nd.mount, "chaos-filler") }
+
+// fill leaves leave bytes free on nd's data filesystem (less than
+// seshatd's reserve of 64 MiB, pebble.DefaultMinFreeBytes), by
+// allocating the rest to a file on the host. It returns the free bytes
+// before.
+func (c *cluster) fill(nd *node, leave int64) (int64, error) {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(nd.mount, &st); err != nil {
+		return 0, fmt.Errorf("statfs %s: %w", nd.mount, err)
+	}
+	free := int64(st.Bavail) * st.Bsize
+	if free <= leave {
+		return free, nil
+	}
+	f, err := os.OpenFile(fillerPath(nd), os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		return free, err
+	}
+	defer f.Close()
+	if err := syscall.Fallocate(int(f.Fd()), 0, 0, free-leave); err != nil {
+		return free, fmt.Errorf("fallocate %d bytes on %s: %w", free-leave, nd.mount, err)
+	}
+	return free, nil
+}
+
+// unfill removes nd's filler, if any.
+func (c *cluster) unfill(nd *node) {
+	if nd.mount != "" {
+		_ = os.Remove(fillerPath(nd))
+	}
 }
 
 // runArgs is the one place that says how a node's container starts: its
@@ -238,20 +371,28 @@ func newUUID() string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
-// remove deletes the containers (with their volumes) and the network.
+// remove deletes the containers (with their volumes), their data dirs
+// and the network.
 func (c *cluster) remove() {
 	for _, nd := range c.nodes {
+		if !nd.created || nd.gone {
+			continue
+		}
 		if _, err := sh("docker", "rm", "-f", "-v", nd.name); err != nil && !strings.Contains(err.Error(), "No such container") {
 			c.t.Logf("remove %s: %v", nd.name, err)
 		}
+		c.unmount(nd)
 	}
+	_ = os.Remove(c.mounts)
+	_ = os.Remove(filepath.Dir(c.mounts)) // if no other run uses it
+
 	if _, err := sh("docker", "network", "rm", c.network); err != nil && !strings.Contains(err.Error(), "not found") {
 		c.t.Logf("remove network %s: %v", c.network, err)
 	}
 }
 
 func (c *cluster) startAll() {
-	for _, nd := range c.nodes {
+	for _, nd := range c.members() {
 		c.start(nd)
 	}
 }
@@ -310,12 +451,24 @@ func (c *cluster) inNetns(nd *node, name string, args ...string) error {
 	return err
 }
 
-// logs writes every node's docker logs under dir.
+// logs writes every node's docker logs under dir (a retired node's log
+// is there already).
 func (c *cluster) logs(dir string) {
 	for _, nd := range c.nodes {
-		ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-		out, _ := exec.CommandContext(ctx, "docker", "logs", "--timestamps", nd.name).CombinedOutput()
-		cancel()
-		_ = os.WriteFile(fmt.Sprintf("%s/%s.log", dir, nd.name), out, 0o644)
+		if nd.created && !nd.gone {
+			c.saveLog(nd, dir)
+		}
 	}
+}
+
+func (c *cluster) saveLog(nd *node, dir string) {
+	_ = os.WriteFile(fmt.Sprintf("%s/%s.log", dir, nd.name), []byte(c.logText(nd)), 0o644)
+}
+
+// logText is nd's docker log so far.
+func (c *cluster) logText(nd *node) string {
+	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
+	defer cancel()
+	out, _ := exec.CommandContext(ctx, "docker", "logs", "--timestamps", nd.name).CombinedOutput()
+	return string(out)
 }

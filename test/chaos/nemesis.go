@@ -10,12 +10,30 @@ import (
 	"time"
 )
 
-// The nemeses, in the order the default schedule runs them once each.
+// The nemeses the schedule draws from; its first pass runs each once.
+// The membership changes (remove-readd, replace-killed, grow, shrink)
+// each run during another fault drawn from coFaults.
 var nemeses = []string{
 	"isolate-one", "isolate-leader", "halves", "ring", "bridge",
 	"slow-links", "lossy-links",
 	"kill-one", "kill-minority", "kill-leader", "kill-all", "pause-leader",
+	"remove-readd", "replace-killed", "grow", "shrink",
+	"disk-full",
 }
+
+// coFaults are the faults a membership change meets (none: it runs
+// alone). Each leaves a majority of the old configuration, but not
+// always of the new one: then the change finishes after the heal.
+var coFaults = []string{
+	"none", "isolate-one", "isolate-leader", "halves", "ring", "bridge",
+	"slow-links", "lossy-links", "kill-one", "kill-leader", "pause-leader",
+}
+
+// Cluster sizes between which grow and shrink move a cluster.
+const (
+	smallCluster = 3
+	largeCluster = 5
+)
 
 // electionTimeout is seshatd's default (50 ticks of 10ms).
 const electionTimeout = 500 * time.Millisecond
@@ -28,15 +46,26 @@ type step struct {
 	Pick    uint64
 }
 
-// schedule returns the steps for a cluster: every nemesis once in a
-// seeded order, then random ones, enough for total (the run stops taking
-// the random ones once total has passed: see runChaos).
-func schedule(seed uint64, total time.Duration) []step {
+// schedule returns the steps for a cluster of nodes: every nemesis once
+// in a seeded order, then random ones, enough for total (the run stops
+// taking the random ones once total has passed: see runChaos). grow and
+// shrink are drawn as one: whichever keeps the cluster between 3 and 5
+// nodes (so the first pass has both: a 3-node cluster grows first, a
+// 5-node one shrinks first).
+func schedule(seed uint64, total time.Duration, nodes int) []step {
 	rng := rand.New(rand.NewPCG(seed, 7))
+	size := nodes
 	mk := func(name string) step {
 		d := time.Duration(3000+rng.IntN(5000)) * time.Millisecond
-		if name == "pause-leader" {
+		switch name {
+		case "pause-leader":
 			d = time.Duration(2+rng.IntN(4)) * electionTimeout
+		case "grow", "shrink":
+			name = "grow"
+			if size >= largeCluster {
+				name = "shrink"
+			}
+			size += map[string]int{"grow": 2, "shrink": -2}[name]
 		}
 		return step{Nemesis: name, Fault: d, Pick: rng.Uint64()}
 	}
@@ -152,6 +181,7 @@ func (c *cluster) heal() {
 		}
 	}
 	for _, nd := range c.members() {
+		c.unfill(nd)
 		_ = c.inNetns(nd, "iptables", "-F", "INPUT")
 		_ = c.inNetns(nd, "iptables", "-F", "OUTPUT")
 		_ = c.inNetns(nd, "tc", "qdisc", "del", "dev", "eth0", "root")
@@ -171,7 +201,9 @@ func (c *cluster) ids(rng *rand.Rand) []int {
 func (c *cluster) byID(id int) *node { return c.nodes[id-1] }
 
 // apply starts s's fault and returns a description of its targets.
-// heal ends it.
+// heal ends it. A membership change or a disk-full check also leaves its
+// remaining actions in c.change, which runChaos runs during the fault and
+// finishes after the heal.
 func (c *cluster) apply(s step) (string, error) {
 	rng := rand.New(rand.NewPCG(s.Pick, 11))
 	n := len(c.members())
@@ -280,15 +312,25 @@ func (c *cluster) apply(s step) (string, error) {
 			return "", err
 		}
 		via := c.byID(others(l)[1])
-		nd := c.newNode(0)
+		nd, err := c.reserveNode()
+		if err != nil {
+			return "", err
+		}
+		c.leaving(c.byID(x))
 		if err := c.member(via, 30*time.Second, "REPLACE", strconv.Itoa(x), strconv.Itoa(nd.id), nd.ip+":16379", nd.ip+":6379"); err != nil {
 			return "", err
 		}
 		c.byID(x).removed = true
-		if _, err := c.addJoiner(via); err != nil {
+		c.retire(c.byID(x))
+		if err := c.join(nd, via); err != nil {
 			return "", err
 		}
+		c.rebalance()
 		return fmt.Sprintf("killed n%d, isolated leader n%d, replaced n%d by n%d through n%d", x, l, x, nd.id, via.id), nil
+	case "remove-readd", "replace-killed", "grow", "shrink":
+		return c.membershipStep(s, rng, ids)
+	case "disk-full":
+		return c.diskFull(leaderOr())
 	case "pause-leader":
 		x := leaderOr()
 		c.pause(c.byID(x))
@@ -362,16 +404,7 @@ func (c *cluster) member(nd *node, within time.Duration, args ...string) error {
 	deadline := time.Now().Add(within)
 	var err error
 	for time.Now().Before(deadline) {
-		cl := newClient(nd.addr())
-		ctx, cancel := opCtx()
-		cmd := []any{"SESHAT.MEMBER"}
-		for _, a := range args {
-			cmd = append(cmd, a)
-		}
-		err = cl.Do(ctx, cmd...).Err()
-		cancel()
-		cl.Close()
-		if err == nil {
+		if err = memberOnce(nd, args...); err == nil {
 			return nil
 		}
 		time.Sleep(300 * time.Millisecond)

@@ -55,6 +55,7 @@ func runChaos(t *testing.T, rc runConfig, evidence string) *result {
 	res := &result{dir: evidence}
 	label := fmt.Sprintf("chaos cluster=%d seed=%d", rc.Nodes, rc.Seed)
 	c := newCluster(t, rc.Name, rc.Nodes, rc.Seed, rc.Env)
+	c.evidence = evidence
 	c.startAll()
 	// Logs and schedule are kept when anything failed.
 	t.Cleanup(func() {
@@ -70,16 +71,17 @@ func runChaos(t *testing.T, rc runConfig, evidence string) *result {
 	}
 	steps := rc.Steps
 	if steps == nil {
-		steps = schedule(rc.Seed, rc.Duration)
+		steps = schedule(rc.Seed, rc.Duration, rc.Nodes)
 	}
 	var sched strings.Builder
 	fmt.Fprintf(&sched, "seed %d, %d nodes, duration %v; the steps run, with their targets:\n", rc.Seed, rc.Nodes, rc.Duration)
 
 	var addrs []string
-	for _, nd := range c.nodes {
+	for _, nd := range c.members() {
 		addrs = append(addrs, nd.addr())
 	}
 	w := newWorkloads(addrs)
+	c.w = w
 	w.run(rc.Seed)
 	time.Sleep(2 * time.Second)
 	began := time.Now()
@@ -89,25 +91,50 @@ func runChaos(t *testing.T, rc runConfig, evidence string) *result {
 		}
 		w.epoch.Store(int64(i + 1))
 		from := w.now()
+		c.change = nil
 		what, err := c.apply(s)
 		if err != nil {
 			c.heal()
 			res.fail("%s nemesis=%s: %v", label, s.Nemesis, err)
 			res.line("%s nemesis=%s step=%d error=%q verdict=FAILED", label, s.Nemesis, i, err.Error())
+			fmt.Fprintf(&sched, "%d %s fault=%v pick=%d: error %v\n", i, s.Nemesis, s.Fault, s.Pick, err)
 			continue
 		}
-		time.Sleep(s.Fault)
+		// A membership change or a disk-full check runs during the
+		// fault; what it could not finish runs after the heal.
+		healEnd := time.Now().Add(s.Fault)
+		var problems []string
+		changed := ""
+		if ch := c.change; ch != nil {
+			problems = append(problems, ch.runUntil(healEnd)...)
+			changed = " change=done-during-fault"
+			if len(ch.todo) > 0 {
+				changed = " change=finished-after-heal"
+			}
+		}
+		time.Sleep(time.Until(healEnd))
 		c.heal()
+		if ch := c.change; ch != nil {
+			problems = append(problems, ch.finish(time.Now().Add(changeWithin))...)
+			c.change = nil
+			changed += " members=" + c.memberNames()
+		}
 		d, ok := c.takesWrites(recoverWithin)
 		time.Sleep(quietGap)
 		verdict := "ok"
 		if !ok {
-			verdict = "FAILED"
-			res.fail("%s nemesis=%s: no write taken within %v of the heal", label, s.Nemesis, recoverWithin)
+			problems = append(problems, fmt.Sprintf("no write taken within %v of the heal", recoverWithin))
 		}
-		fmt.Fprintf(&sched, "%d %s fault=%v pick=%d: %s\n", i, s.Nemesis, s.Fault, s.Pick, what)
-		res.line("%s nemesis=%s step=%d fault=%v targets=%q ops %s writes-back-after=%v verdict=%s",
-			label, s.Nemesis, i, s.Fault.Round(time.Millisecond), what, w.window(from, w.now()), d.Round(time.Millisecond), verdict)
+		for _, p := range problems {
+			verdict = "FAILED"
+			res.fail("%s nemesis=%s step=%d: %s", label, s.Nemesis, i, p)
+		}
+		fmt.Fprintf(&sched, "%d %s fault=%v pick=%d: %s%s\n", i, s.Nemesis, s.Fault, s.Pick, what, changed)
+		res.line("%s nemesis=%s step=%d fault=%v targets=%q%s ops %s writes-back-after=%v verdict=%s",
+			label, s.Nemesis, i, s.Fault.Round(time.Millisecond), what, changed, w.window(from, w.now()), d.Round(time.Millisecond), verdict)
+		if verdict != "ok" {
+			res.line("%s nemesis=%s step=%d problems: %s", label, s.Nemesis, i, strings.Join(problems, "; "))
+		}
 	}
 	_ = os.WriteFile(filepath.Join(evidence, "schedule-"+rc.Name+".txt"), []byte(sched.String()), 0o644)
 	w.halt()
@@ -118,6 +145,12 @@ func runChaos(t *testing.T, rc runConfig, evidence string) *result {
 		res.fail("%s: no write taken within %v after the last heal", label, recoverWithin)
 	} else {
 		res.line("%s check=writes-after-last-heal took=%v verdict=ok", label, d.Round(time.Millisecond))
+	}
+	if diff := c.checkMembers(changeWithin); diff == "" {
+		res.line("%s check=members members=%s verdict=ok", label, c.memberNames())
+	} else {
+		res.fail("%s: the members do not agree on the membership: %s", label, diff)
+		res.line("%s check=members verdict=FAILED %s", label, diff)
 	}
 	idx, digest, conv := c.converge(convergeWithin)
 	if conv == "" {

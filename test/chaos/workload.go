@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -29,12 +30,14 @@ const (
 
 // opRecord is one operation's time and outcome, counted per nemesis window.
 type opRecord struct {
-	call int64 // ns since the run's start
-	out  outcome
+	call     int64 // ns since the run's start
+	out      outcome
+	diskFull bool // refused with MISCONF (a leader whose disk is full)
 }
 
-// counts are ok / failed / unknown operation counts.
-type counts struct{ ok, failed, unknown int }
+// counts are ok / failed / unknown operation counts, and how many of the
+// failed were refused for a full disk.
+type counts struct{ ok, failed, unknown, diskFull int }
 
 func (c *counts) add(o outcome) {
 	switch o {
@@ -48,17 +51,27 @@ func (c *counts) add(o outcome) {
 }
 
 func (c counts) String() string {
-	return fmt.Sprintf("ok=%d failed=%d unknown=%d", c.ok, c.failed, c.unknown)
+	s := fmt.Sprintf("ok=%d failed=%d unknown=%d", c.ok, c.failed, c.unknown)
+	if c.diskFull > 0 {
+		s += fmt.Sprintf(" (disk-full refusals=%d)", c.diskFull)
+	}
+	return s
 }
 
 // workloads runs the register, counter and list clients against a
 // cluster until stop, and records everything the checkers need.
 type workloads struct {
 	start time.Time
-	addrs []string
 	epoch atomic.Int64
 	stop  atomic.Bool
 	wg    sync.WaitGroup
+
+	// Which node each client talks to: slots[i] is client i's address
+	// (registers, then counters, then lists). A membership change moves
+	// clients off a node that leaves and onto nodes that join.
+	slotMu sync.Mutex
+	slots  []string
+	gone   map[string]bool // addresses of nodes being or having been removed
 
 	mu      sync.Mutex
 	records []opRecord
@@ -72,13 +85,85 @@ type workloads struct {
 }
 
 func newWorkloads(addrs []string) *workloads {
-	return &workloads{start: time.Now(), addrs: addrs, list: map[string]outcome{}, listKey: map[string]int{}}
+	w := &workloads{start: time.Now(), list: map[string]outcome{}, listKey: map[string]int{},
+		slots: make([]string, regClients+ctrClients+listClient), gone: map[string]bool{}}
+	w.assign(addrs)
+	return w
+}
+
+// assign spreads the clients over addrs: client i talks to addrs[i%n].
+// Each client moves before its next operation (slotClient).
+func (w *workloads) assign(addrs []string) {
+	if len(addrs) == 0 {
+		return
+	}
+	w.slotMu.Lock()
+	defer w.slotMu.Unlock()
+	for i := range w.slots {
+		w.slots[i] = addrs[i%len(addrs)]
+	}
+}
+
+func (w *workloads) slot(i int) string {
+	w.slotMu.Lock()
+	defer w.slotMu.Unlock()
+	return w.slots[i]
+}
+
+// markLeaving records that the node at addr is being removed.
+func (w *workloads) markLeaving(addr string) {
+	w.slotMu.Lock()
+	defer w.slotMu.Unlock()
+	w.gone[addr] = true
+}
+
+func (w *workloads) isLeaving(addr string) bool {
+	w.slotMu.Lock()
+	defer w.slotMu.Unlock()
+	return w.gone[addr]
+}
+
+// slotClient is one client's connection, to the node its slot names now.
+type slotClient struct {
+	w    *workloads
+	slot int
+	addr string
+	cl   *redis.Client
+}
+
+// client returns the connection to the slot's node, reconnecting if the
+// slot moved since the last operation.
+func (s *slotClient) client() *redis.Client {
+	if a := s.w.slot(s.slot); a != s.addr || s.cl == nil {
+		if s.cl != nil {
+			s.cl.Close()
+		}
+		s.addr, s.cl = a, newClient(a)
+	}
+	return s.cl
+}
+
+func (s *slotClient) close() {
+	if s.cl != nil {
+		s.cl.Close()
+	}
+}
+
+// classify is the package's classify, except that a write that failed
+// on a node being removed has an unknown outcome: the node may have
+// relayed it to the leader, or proposed it, before it learned it left.
+func (s *slotClient) classify(err error, write bool) outcome {
+	o := classify(err, write)
+	if o == failed && write && s.w.isLeaving(s.addr) {
+		return unknown
+	}
+	return o
 }
 
 func (w *workloads) now() int64 { return time.Since(w.start).Nanoseconds() }
 
-func (w *workloads) record(call int64, o outcome) {
-	w.records = append(w.records, opRecord{call: call, out: o})
+func (w *workloads) record(call int64, o outcome, err error) {
+	w.records = append(w.records, opRecord{call: call, out: o, diskFull: err != nil && strings.HasPrefix(err.Error(), "MISCONF")})
 }
 
 // run starts every client; seed makes their choices (not their timing)
@@ -86,18 +171,18 @@ func (w *workloads) record(call int64, o outcome) {
 func (w *workloads) run(seed uint64) {
 	for c := range regClients {
 		rng := rand.New(rand.NewPCG(seed, uint64(1000+c)))
-		cl := newClient(w.addrs[c%len(w.addrs)])
-		w.wg.Go(func() { defer cl.Close(); w.registerClient(c, cl, rng) })
+		sc := &slotClient{w: w, slot: c}
+		w.wg.Go(func() { defer sc.close(); w.registerClient(c, sc, rng) })
 	}
 	for c := range ctrClients {
 		rng := rand.New(rand.NewPCG(seed, uint64(2000+c)))
-		cl := newClient(w.addrs[(c+1)%len(w.addrs)])
-		w.wg.Go(func() { defer cl.Close(); w.counterClient(cl, rng) })
+		sc := &slotClient{w: w, slot: regClients + c}
+		w.wg.Go(func() { defer sc.close(); w.counterClient(sc, rng) })
 	}
 	for c := range listClient {
 		rng := rand.New(rand.NewPCG(seed, uint64(3000+c)))
-		cl := newClient(w.addrs[(c+2)%len(w.addrs)])
-		w.wg.Go(func() { defer cl.Close(); w.listClient(c, cl, rng) })
+		sc := &slotClient{w: w, slot: regClients + ctrClients + c}
+		w.wg.Go(func() { defer sc.close(); w.listClient(c, sc, rng) })
 	}
 }
 
@@ -201,8 +286,9 @@ var registerModel = porcupine.Model{
 	},
 }
 
-func (w *workloads) registerClient(c int, cl *redis.Client, rng *rand.Rand) {
+func (w *workloads) registerClient(c int, sc *slotClient, rng *rand.Rand) {
 	for seq := 0; !w.stop.Load(); seq++ {
+		cl := sc.client()
 		k := rng.IntN(regKeys/regGroups)*regGroups + c%regGroups
 		in := regInput{Key: fmt.Sprintf("r:%d:%d", w.epoch.Load(), k), Value: fmt.Sprintf("c%d-%d", c, seq)}
 		var out regOutput
@@ -236,9 +322,9 @@ func (w *workloads) registerClient(c int, cl *redis.Client, rng *rand.Rand) {
 		}
 		ret := w.now()
 		cancel()
-		o := classify(err, in.Op != "get")
+		o := sc.classify(err, in.Op != "get")
 		w.mu.Lock()
-		w.record(call, o)
+		w.record(call, o, err)
 		w.regCnt.add(o)
 		switch o {
 		case ok:
@@ -252,16 +338,17 @@ func (w *workloads) registerClient(c int, cl *redis.Client, rng *rand.Rand) {
 	}
 }
 
-func (w *workloads) counterClient(cl *redis.Client, rng *rand.Rand) {
+func (w *workloads) counterClient(sc *slotClient, rng *rand.Rand) {
 	for !w.stop.Load() {
+		cl := sc.client()
 		k := rng.IntN(ctrKeys)
 		ctx, cancel := opCtx()
 		call := w.now()
 		err := cl.Incr(ctx, "ctr:"+strconv.Itoa(k)).Err()
 		cancel()
-		o := classify(err, true)
+		o := sc.classify(err, true)
 		w.mu.Lock()
-		w.record(call, o)
+		w.record(call, o, err)
 		w.ctrCnt.add(o)
 		switch o {
 		case ok:
@@ -276,17 +363,18 @@ func (w *workloads) counterClient(cl *redis.Client, rng *rand.Rand) {
 	}
 }
 
-func (w *workloads) listClient(c int, cl *redis.Client, rng *rand.Rand) {
+func (w *workloads) listClient(c int, sc *slotClient, rng *rand.Rand) {
 	for seq := 0; !w.stop.Load(); seq++ {
+		cl := sc.client()
 		k := rng.IntN(listKeys)
 		el := fmt.Sprintf("e%d-%d", c, seq)
 		ctx, cancel := opCtx()
 		call := w.now()
 		err := cl.RPush(ctx, "list:"+strconv.Itoa(k), el).Err()
 		cancel()
-		o := classify(err, true)
+		o := sc.classify(err, true)
 		w.mu.Lock()
-		w.record(call, o)
+		w.record(call, o, err)
 		w.listCnt.add(o)
 		w.list[el], w.listKey[el] = o, k
 		w.mu.Unlock()
@@ -302,6 +390,9 @@ func (w *workloads) window(from, to int64) counts {
 	for _, r := range w.records {
 		if r.call >= from && r.call < to {
 			c.add(r.out)
+			if r.diskFull {
+				c.diskFull++
+			}
 		}
 	}
 	return c
