@@ -30,6 +30,9 @@ type KV struct {
 	// cache mirrors recent committed records (see recordCache): written
 	// holding write and mu, read holding write (Apply) or mu (a View).
 	cache recordCache
+	// filter knows which record keys are certainly absent (see
+	// keyFilter): used and changed only holding write.
+	filter keyFilter
 
 	// write serializes Apply and Restore, the only writers of the state
 	// and of mu's fields: holding it, they read mu's fields without mu.
@@ -57,6 +60,15 @@ type dbTable struct {
 	keys     [domain.MaxDatabases]int64
 	expires  [domain.MaxDatabases]int64
 	nextSlot uint32
+}
+
+// total returns the keys of every database, the engine's own included.
+func (t *dbTable) total() int64 {
+	var n int64
+	for _, k := range t.keys {
+		n += k
+	}
+	return n
 }
 
 func newDBTable() dbTable {
@@ -232,6 +244,11 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		defer kv.write.Unlock()
 		results = make([]domain.Result, len(entries))
 		meta := kv.mu.meta
+		if live := kv.mu.dbs.total(); kv.filter.stale(kv.mu.gen, live) {
+			if err := kv.filter.build(kv.d.db, kv.mu.gen, live); err != nil {
+				return err
+			}
+		}
 		b := kv.d.db.NewIndexedBatch()
 		defer b.Close()
 		st := &batchStore{kv: kv, r: b, w: b, gen: kv.mu.gen, dbs: kv.mu.dbs}

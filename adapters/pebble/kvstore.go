@@ -81,6 +81,11 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 			return *r, true, nil
 		}
 	}
+	if s.w != nil && s.kv.filter.absent(s.gen, k) {
+		// A new key: no read (see keyFilter).
+		s.remember(k, nil)
+		return keyspace.Record{}, false, nil
+	}
 	s.beforeRead(false)
 	if s.cacheOK() {
 		if r, found, known := s.kv.cache.get(k); known {
@@ -181,6 +186,7 @@ func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
 	s.puts++
 	s.remember(k, &r)
 	if !had {
+		s.kv.filter.add(s.gen, k)
 		s.dbs.keys[db]++
 	} else if old.ExpireAt != 0 {
 		s.dbs.expires[db]--
