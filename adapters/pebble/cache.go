@@ -47,7 +47,7 @@ func (c *recordCache) get(k []byte) (r keyspace.Record, found, known bool) {
 // batch store's view of the keys it read and wrote, nil if b holds writes
 // that the store did not make through Put or Delete, so that known may be
 // stale); a range deletion clears the cache.
-func (c *recordCache) commit(b *pebble.Batch, known map[string]*keyspace.Record) error {
+func (c *recordCache) commit(b *pebble.Batch, known map[string]cachedRecord) error {
 	if c.max <= 0 {
 		return nil
 	}
@@ -68,20 +68,19 @@ func (c *recordCache) commit(b *pebble.Batch, known map[string]*keyspace.Record)
 			c.drop(k)
 		}
 	}
-	for k, r := range known {
-		c.put(k, r)
+	for k, e := range known {
+		c.put(k, e)
 	}
 	return nil
 }
 
-func (c *recordCache) put(k string, r *keyspace.Record) {
+// put caches e (e.ok false: k is absent) at k, with a copy of its value.
+func (c *recordCache) put(k string, e cachedRecord) {
 	if old, ok := c.m[k]; ok {
 		c.bytes -= len(k) + len(old.r.Value) + cacheEntryOverhead
 	}
-	e := cachedRecord{}
-	if r != nil {
-		e = cachedRecord{r: *r, ok: true}
-		e.r.Value = bytes.Clone(r.Value)
+	if e.ok {
+		e.r.Value = bytes.Clone(e.r.Value)
 	}
 	c.m[k] = e
 	c.bytes += len(k) + len(e.r.Value) + cacheEntryOverhead

@@ -26,7 +26,7 @@ type batchStore struct {
 	// left at a key (its record, nil if absent): the engine reads a key
 	// before it writes it, and Put and Delete need the old record for the
 	// counts, so most writes then cost no second read.
-	known map[string]*keyspace.Record
+	known map[string]cachedRecord
 	// view is a View's hold on the point it reads (see KV.View), unused
 	// elsewhere.
 	view viewLock
@@ -74,11 +74,8 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 		return keyspace.Record{}, false, err
 	}
 	if s.known != nil {
-		if r, ok := s.known[string(k)]; ok {
-			if r == nil {
-				return keyspace.Record{}, false, nil
-			}
-			return *r, true, nil
+		if e, ok := s.known[string(k)]; ok {
+			return e.r, e.ok, nil
 		}
 	}
 	if s.w != nil && s.kv.filter.absent(s.gen, k) {
@@ -134,13 +131,14 @@ func (s *batchStore) remember(k []byte, r *keyspace.Record) {
 		return
 	}
 	if s.known == nil {
-		s.known = map[string]*keyspace.Record{}
+		s.known = map[string]cachedRecord{}
 	}
+	// By value: a pointer to a copy cost an allocation a remembered key.
+	e := cachedRecord{}
 	if r != nil {
-		c := *r
-		r = &c
+		e = cachedRecord{r: *r, ok: true}
 	}
-	s.known[string(k)] = r
+	s.known[string(k)] = e
 }
 
 // putRecord sets seal(k, keyspace.AppendRecord(nil, r)) under k in b,
