@@ -48,7 +48,10 @@ type KV struct {
 		sync.RWMutex
 		meta domain.SnapshotMeta
 		gen  uint64
-		dbs  dbTable
+		// dbs is never changed once published: an Apply changes a copy
+		// and publishes it, so a read takes the pointer, not a copy of
+		// the table (5 KiB, which every GET's View used to copy).
+		dbs *dbTable
 	}
 }
 
@@ -188,12 +191,13 @@ func (kv *KV) load() error {
 	if err != nil {
 		return fmt.Errorf("pebble kv: read applied: %w", err)
 	}
-	kv.mu.dbs = newDBTable()
+	dbs := newDBTable()
 	if ok {
-		if kv.mu.meta, kv.mu.gen, kv.mu.dbs, err = decodeMeta(keyApplied, rec); err != nil {
+		if kv.mu.meta, kv.mu.gen, dbs, err = decodeMeta(keyApplied, rec); err != nil {
 			return err
 		}
 	}
+	kv.mu.dbs = &dbs
 	b := d.db.NewBatch()
 	defer b.Close()
 	if _, ok, err := d.get(d.db, keyRestore); err != nil {
@@ -251,7 +255,8 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		}
 		b := kv.d.db.NewIndexedBatch()
 		defer b.Close()
-		st := &batchStore{kv: kv, r: b, w: b, gen: kv.mu.gen, dbs: kv.mu.dbs}
+		dbs := *kv.mu.dbs // the batch's own copy, published at the commit
+		st := &batchStore{kv: kv, r: b, w: b, gen: kv.mu.gen, dbs: &dbs}
 		applied := false
 		for k, e := range entries {
 			if e.Index <= meta.Index {
@@ -291,7 +296,7 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		if b.Count() != st.puts {
 			known = nil // writes not through Put or Delete: see recordCache.commit
 		}
-		if err := b.Set(keyApplied, encodeMeta(meta, kv.mu.gen, &st.dbs), nil); err != nil {
+		if err := b.Set(keyApplied, encodeMeta(meta, kv.mu.gen, st.dbs), nil); err != nil {
 			return fmt.Errorf("pebble kv: apply: %w", classify(err))
 		}
 		kv.mu.Lock()

@@ -14,14 +14,15 @@ import (
 
 // batchStore is a keyspace.Store over Pebble: inside Apply it reads and
 // writes an indexed batch (w set), for View it reads one point of the DB
-// (w nil: every change fails). dbs is its own copy of the database table, which Apply
-// stores with the batch.
+// (w nil: every change fails). dbs is the database table: in Apply the
+// batch's own copy, which Apply stores with the batch and publishes; in a
+// View the published one, which nothing changes.
 type batchStore struct {
 	kv  *KV
 	r   reader
 	w   *pebble.Batch
 	gen uint64
-	dbs dbTable
+	dbs *dbTable
 	// known caches, within one Apply, what Get found or Put and Delete
 	// left at a key (its record, nil if absent): the engine reads a key
 	// before it writes it, and Put and Delete need the old record for the
@@ -280,7 +281,7 @@ func (s *batchStore) SwapDB(a, b int) error {
 	if a < 0 || b < 0 || a >= domain.MaxDatabases || b >= domain.MaxDatabases {
 		return fmt.Errorf("pebble kv: database %d or %d out of range", a, b)
 	}
-	t := &s.dbs
+	t := s.dbs
 	t.slot[a], t.slot[b] = t.slot[b], t.slot[a]
 	s.known = nil // cached by slot: still right, but keep it simple
 	t.keys[a], t.keys[b] = t.keys[b], t.keys[a]
