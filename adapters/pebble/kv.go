@@ -227,14 +227,15 @@ func (kv *KV) load() error {
 	if err := it.Error(); err != nil {
 		return fmt.Errorf("pebble kv: %w", classify(err))
 	}
-	if b.Empty() {
-		return nil
+	if !b.Empty() {
+		// Not synced: if this is lost in a crash, the next Open does it again.
+		if err := d.commit(b, false); err != nil {
+			return fmt.Errorf("pebble kv: clean up stale generations: %w", err)
+		}
 	}
-	// Not synced: if this is lost in a crash, the next Open does it again.
-	if err := d.commit(b, false); err != nil {
-		return fmt.Errorf("pebble kv: clean up stale generations: %w", err)
-	}
-	return nil
+	// The key filter's scan (0.6 s for a million keys) runs here, before
+	// the node serves, rather than in its first Apply.
+	return kv.filter.build(d.db, kv.mu.gen, kv.mu.dbs.total())
 }
 
 // Apply implements ports.StateMachine. The entries' changes and the new
