@@ -11,7 +11,9 @@ import (
 // back, nothing after a range deletion, and no more than its budget.
 func TestRecordCacheFollowsTheBatch(t *testing.T) {
 	db := newMemNode(t).db
-	rec := func(v string) *keyspace.Record { return &keyspace.Record{Value: []byte(v), Version: 1} }
+	rec := func(v string) cachedRecord {
+		return cachedRecord{r: keyspace.Record{Value: []byte(v), Version: 1}, ok: true}
+	}
 	has := func(c *recordCache, k, want string) {
 		t.Helper()
 		r, found, known := c.get([]byte(k))
@@ -30,7 +32,7 @@ func TestRecordCacheFollowsTheBatch(t *testing.T) {
 	_ = b.Set([]byte("raw"), []byte("x"), nil) // written behind the store's back
 	_ = b.Delete([]byte("gone"), nil)
 	c.put("raw", rec("stale"))
-	if err := c.commit(b, map[string]*keyspace.Record{"a": rec("1"), "gone": nil, "read": rec("r")}); err != nil {
+	if err := c.commit(b, map[string]cachedRecord{"a": rec("1"), "gone": {}, "read": rec("r")}); err != nil {
 		t.Fatal(err)
 	}
 	has(&c, "a", "1")
@@ -50,7 +52,7 @@ func TestRecordCacheFollowsTheBatch(t *testing.T) {
 	// A range deletion clears it.
 	b = db.db.NewIndexedBatch()
 	_ = b.DeleteRange([]byte("a"), []byte("b"), nil)
-	if err := c.commit(b, map[string]*keyspace.Record{"new": rec("n")}); err != nil {
+	if err := c.commit(b, map[string]cachedRecord{"new": rec("n")}); err != nil {
 		t.Fatal(err)
 	}
 	has(&c, "read", "-")
@@ -67,6 +69,6 @@ func TestRecordCacheFollowsTheBatch(t *testing.T) {
 	// The values are copies: changing what was put changes nothing.
 	r := rec("value")
 	c.put("copy", r)
-	r.Value[0] = 'X'
+	r.r.Value[0] = 'X'
 	has(&c, "copy", "value")
 }

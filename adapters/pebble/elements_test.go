@@ -29,7 +29,8 @@ func TestDropElemsIsConstantWork(t *testing.T) {
 	for _, key := range []string{"big", "small"} {
 		kv.mu.Lock()
 		b := kv.d.db.NewIndexedBatch()
-		st := &batchStore{kv: kv, r: b, w: b, gen: kv.mu.gen, dbs: kv.mu.dbs}
+		dbs := *kv.mu.dbs
+		st := &batchStore{kv: kv, r: b, w: b, gen: kv.mu.gen, dbs: &dbs}
 		r, ok, err := st.Get(0, []byte(key))
 		if err != nil || !ok {
 			t.Fatalf("Get(%s): %v %v", key, ok, err)

@@ -14,19 +14,20 @@ import (
 
 // batchStore is a keyspace.Store over Pebble: inside Apply it reads and
 // writes an indexed batch (w set), for View it reads one point of the DB
-// (w nil: every change fails). dbs is its own copy of the database table, which Apply
-// stores with the batch.
+// (w nil: every change fails). dbs is the database table: in Apply the
+// batch's own copy, which Apply stores with the batch and publishes; in a
+// View the published one, which nothing changes.
 type batchStore struct {
 	kv  *KV
 	r   reader
 	w   *pebble.Batch
 	gen uint64
-	dbs dbTable
+	dbs *dbTable
 	// known caches, within one Apply, what Get found or Put and Delete
 	// left at a key (its record, nil if absent): the engine reads a key
 	// before it writes it, and Put and Delete need the old record for the
 	// counts, so most writes then cost no second read.
-	known map[string]*keyspace.Record
+	known map[string]cachedRecord
 	// view is a View's hold on the point it reads (see KV.View), unused
 	// elsewhere.
 	view viewLock
@@ -74,12 +75,14 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 		return keyspace.Record{}, false, err
 	}
 	if s.known != nil {
-		if r, ok := s.known[string(k)]; ok {
-			if r == nil {
-				return keyspace.Record{}, false, nil
-			}
-			return *r, true, nil
+		if e, ok := s.known[string(k)]; ok {
+			return e.r, e.ok, nil
 		}
+	}
+	if s.w != nil && s.kv.filter.absent(s.gen, k) {
+		// A new key: no read (see keyFilter).
+		s.remember(k, nil)
+		return keyspace.Record{}, false, nil
 	}
 	s.beforeRead(false)
 	if s.cacheOK() {
@@ -129,13 +132,14 @@ func (s *batchStore) remember(k []byte, r *keyspace.Record) {
 		return
 	}
 	if s.known == nil {
-		s.known = map[string]*keyspace.Record{}
+		s.known = map[string]cachedRecord{}
 	}
+	// By value: a pointer to a copy cost an allocation a remembered key.
+	e := cachedRecord{}
 	if r != nil {
-		c := *r
-		r = &c
+		e = cachedRecord{r: *r, ok: true}
 	}
-	s.known[string(k)] = r
+	s.known[string(k)] = e
 }
 
 // putRecord sets seal(k, keyspace.AppendRecord(nil, r)) under k in b,
@@ -181,6 +185,7 @@ func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
 	s.puts++
 	s.remember(k, &r)
 	if !had {
+		s.kv.filter.add(s.gen, k)
 		s.dbs.keys[db]++
 	} else if old.ExpireAt != 0 {
 		s.dbs.expires[db]--
@@ -276,7 +281,7 @@ func (s *batchStore) SwapDB(a, b int) error {
 	if a < 0 || b < 0 || a >= domain.MaxDatabases || b >= domain.MaxDatabases {
 		return fmt.Errorf("pebble kv: database %d or %d out of range", a, b)
 	}
-	t := &s.dbs
+	t := s.dbs
 	t.slot[a], t.slot[b] = t.slot[b], t.slot[a]
 	s.known = nil // cached by slot: still right, but keep it simple
 	t.keys[a], t.keys[b] = t.keys[b], t.keys[a]

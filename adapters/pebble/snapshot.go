@@ -92,7 +92,7 @@ func (kv *KV) Snapshot(w io.Writer) (meta domain.SnapshotMeta, err error) {
 		// under the lock Apply and Restore hold, so they match.
 		kv.mu.RLock()
 		snap = kv.d.db.NewSnapshot()
-		meta, gen, dbs = kv.mu.meta, kv.mu.gen, kv.mu.dbs
+		meta, gen, dbs = kv.mu.meta, kv.mu.gen, *kv.mu.dbs
 		meta.Membership = meta.Membership.Clone()
 		kv.mu.RUnlock()
 		defer snap.Close()
@@ -278,7 +278,7 @@ func (kv *KV) Restore(meta domain.SnapshotMeta, r io.Reader) error {
 		kv.mu.meta.Membership = meta.Membership.Clone()
 		kv.cache.clear()
 		kv.mu.gen = newGen
-		kv.mu.dbs = dbs
+		kv.mu.dbs = &dbs
 		return nil
 	})
 }

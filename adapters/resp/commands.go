@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/tidwall/redcon"
 
@@ -38,6 +39,38 @@ var arity = map[string]int{
 }
 
 // noAuth are the commands a connection may send before AUTH.
+// localNames interns the lowercase names of arity's commands, so that
+// naming a command costs no allocation (see commandName).
+var localNames = func() map[string]string {
+	m := make(map[string]string, len(arity))
+	for name := range arity {
+		m[name] = name
+	}
+	return m
+}()
+
+// commandName returns the lowercase name of the command named raw whose
+// spec (nil if none) keyspace.Lookup found: the spec's or an interned
+// one, with no allocation, for every command the server knows.
+func commandName(spec *keyspace.Spec, raw []byte) string {
+	if spec != nil {
+		return spec.Name
+	}
+	if len(raw) <= 32 {
+		var buf [32]byte
+		for i, c := range raw {
+			if 'A' <= c && c <= 'Z' {
+				c += 'a' - 'A'
+			}
+			buf[i] = c
+		}
+		if name, ok := localNames[string(buf[:len(raw)])]; ok {
+			return name
+		}
+	}
+	return strings.ToLower(string(raw))
+}
+
 var noAuth = map[string]bool{"auth": true, "hello": true, "quit": true, "reset": true}
 
 func errorItem(text string) item {
@@ -69,8 +102,8 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 	if len(args) == 0 {
 		return errorItem("ERR empty command"), r, false
 	}
-	name := strings.ToLower(string(args[0]))
 	spec := keyspace.Lookup(args[0])
+	name := commandName(spec, args[0])
 	if spec != nil && spec.Flags&keyspace.Internal != 0 {
 		spec = nil
 	}
@@ -234,8 +267,9 @@ func cloneArgs(args [][]byte) [][]byte {
 // checkCall applies the size limits to a data command: keys up to
 // domain.MaxKeySize, other arguments up to Options.MaxValueBytes.
 func (s *Server) checkCall(spec *keyspace.Spec, args [][]byte) (item, bool) {
-	for _, k := range spec.Keys(args) {
-		if len(k) > domain.MaxKeySize {
+	first, last, step := spec.KeyRange(len(args))
+	for i := first; i > 0 && i <= last; i += step {
+		if k := args[i]; len(k) > domain.MaxKeySize {
 			return errorItem(fmt.Sprintf("ERR key is %d bytes, more than the %d seshat allows", len(k), domain.MaxKeySize)), true
 		}
 	}
@@ -269,7 +303,7 @@ func (s *Server) relayed(conn redcon.Conn, payloads [][]byte) {
 	}
 	var replies []ports.Reply
 	if len(all) > 0 {
-		ctx, cancel := context.WithTimeout(context.Background(), s.batchTimeout(all))
+		ctx, cancel := s.batchContext(time.Now(), s.batchTimeout(all))
 		replies = s.kv.Do(ctx, all, ports.DoOptions{Relayed: true})
 		cancel()
 	}

@@ -29,14 +29,15 @@ func (s *Server) batchTimeout(reqs []ports.Request) time.Duration {
 	return s.opts.BatchTimeout + time.Duration(ports.RequestBytes(reqs))*time.Second/batchBytesPerSecond
 }
 
-// batchContext is the context of the call to ports.KV.Do for reqs:
-// batchTimeout, longer by the time for the large writes queued ahead of
-// them if the KV reports them (ports.Backlogger), so that small writes
-// behind a large one are not cut by a deadline meant for a stuck cluster.
-func (s *Server) batchContext(reqs []ports.Request) (context.Context, context.CancelFunc) {
-	var backlog func() uint64
-	if b, ok := s.kv.(ports.Backlogger); ok {
-		backlog = b.LargeBacklog
+// deadlineContext is a context that ends d after now, longer by the time
+// for the large writes queued ahead if the KV reports them
+// (ports.Backlogger), so that small writes behind a large one are not cut
+// by a deadline meant for a stuck cluster. batchContext shares one among
+// the small batches of a step: they all queue behind the same backlog.
+func (s *Server) deadlineContext(now time.Time, d time.Duration) (context.Context, context.CancelFunc) {
+	b, ok := s.kv.(ports.Backlogger)
+	if !ok {
+		return context.WithDeadline(context.Background(), now.Add(d))
 	}
-	return ports.BacklogContext(context.Background(), s.batchTimeout(reqs), batchBytesPerSecond, backlog)
+	return ports.BacklogContext(context.Background(), d-time.Since(now), batchBytesPerSecond, b.LargeBacklog)
 }

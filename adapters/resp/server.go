@@ -137,6 +137,37 @@ type Server struct {
 	// (*blockedConn, blocking.go).
 	blocked      sync.Map
 	blockedCount atomic.Int64
+	// batchCtx is the deadline small batches share (see batchContext).
+	batchCtx atomic.Pointer[sharedDeadline]
+}
+
+// sharedDeadline is a context that every small batch started before
+// handOut uses: a context.WithTimeout of its own cost each batch four
+// allocations and a runtime timer, a tenth of a plain SET's allocations.
+type sharedDeadline struct {
+	ctx     context.Context
+	cancel  context.CancelFunc // never called early: batches share ctx; its timer ends it
+	handOut time.Time
+}
+
+// batchContext returns the context a batch that may take d runs under,
+// started at now. Batches of the plain batch timeout share one context
+// per 1/32 of it (at most a second), whose deadline leaves each of them
+// between d and d plus two steps: the deadline only bounds a batch that
+// cannot finish (no quorum), to answer TIMEOUT, so the step is no loss. A
+// batch given longer (large values) gets a context of its own.
+func (s *Server) batchContext(now time.Time, d time.Duration) (context.Context, context.CancelFunc) {
+	step := min(s.opts.BatchTimeout/32, time.Second)
+	if d > s.opts.BatchTimeout+step || step <= 0 {
+		return s.deadlineContext(now, d)
+	}
+	if sd := s.batchCtx.Load(); sd != nil && now.Before(sd.handOut) {
+		return sd.ctx, func() {}
+	}
+	sd := &sharedDeadline{handOut: now.Add(step)}
+	sd.ctx, sd.cancel = s.deadlineContext(now, s.opts.BatchTimeout+2*step)
+	s.batchCtx.Store(sd)
+	return sd.ctx, func() {}
 }
 
 // connState is a connection's state, redcon's conn context.
@@ -442,7 +473,7 @@ func (s *Server) flush(conn redcon.Conn, st *connState, items []item, reqs []por
 	var replies []ports.Reply
 	t0 := time.Now()
 	if len(reqs) > 0 {
-		ctx, cancel := s.batchContext(reqs)
+		ctx, cancel := s.batchContext(t0, s.batchTimeout(reqs))
 		replies = s.kv.Do(ctx, reqs, ports.DoOptions{Relayed: st.relayed})
 		cancel()
 		for i, r := range replies {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime/metrics"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -34,6 +35,8 @@ import (
 // the proposers, user and system, from getrusage) over the timed loop,
 // divided by the ops: the cost per proposal, whatever else runs on the
 // machine. "msgs/op" is the Raft messages the three nodes sent per op.
+// "wakeups/op" estimates the goroutines made runnable per op (see
+// wakeups): the hand-offs between proposers, loops, stages and network.
 func BenchmarkPropose3Nodes(b *testing.B) {
 	cases := []struct {
 		par, pipeline int
@@ -56,7 +59,7 @@ func BenchmarkPropose3Nodes(b *testing.B) {
 			var seq, retries atomic.Int64
 			b.ReportAllocs()
 			b.SetParallelism(par)
-			cpu0, sent0 := cpuTime(b), c.net.Stats().Sent
+			cpu0, sent0, wk0 := cpuTime(b), c.net.Stats().Sent, wakeups()
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				ctx := context.Background()
@@ -96,8 +99,23 @@ func BenchmarkPropose3Nodes(b *testing.B) {
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "proposals/s")
 			b.ReportMetric(float64(retries.Load()), "retries")
 			b.ReportMetric(float64(c.net.Stats().Sent-sent0)/float64(b.N), "msgs/op")
+			b.ReportMetric(float64(wakeups()-wk0)/float64(b.N), "wakeups/op")
 		})
 	}
+}
+
+// wakeups estimates how many times goroutines were made runnable so far
+// (a goroutine hand-off wakes one): the runtime samples one scheduling
+// of a goroutine in 8 (runtime.gTrackingPeriod) into
+// /sched/latencies:seconds, so eight times its count.
+func wakeups() int64 {
+	s := []metrics.Sample{{Name: "/sched/latencies:seconds"}}
+	metrics.Read(s)
+	var n uint64
+	for _, c := range s[0].Value.Float64Histogram().Counts {
+		n += c
+	}
+	return 8 * int64(n)
 }
 
 // cpuTime is the CPU time (user and system) the process has used.

@@ -17,13 +17,19 @@ type stage[J any] struct {
 	head int
 }
 
+// stageDoneBuffer is how many finished jobs a stage may report ahead of
+// the loop: with an unbuffered done, a stage that finished while the loop
+// was busy parked in its send and had to be woken again by the loop's
+// receive, one more hand-off per job.
+const stageDoneBuffer = 16
+
 type stageResult[J any] struct {
 	job J
 	err error
 }
 
 func newStage[J any](fn func(J) error) *stage[J] {
-	s := &stage[J]{fn: fn, done: make(chan stageResult[J]), wake: make(chan struct{}, 1), quit: make(chan struct{})}
+	s := &stage[J]{fn: fn, done: make(chan stageResult[J], stageDoneBuffer), wake: make(chan struct{}, 1), quit: make(chan struct{})}
 	s.wg.Add(1)
 	return s
 }

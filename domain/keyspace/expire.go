@@ -176,8 +176,14 @@ func reap(c *ctx, args [][]byte) domain.Reply {
 // Expired scans at most max keys of db (at least 1) from the hash from, as
 // a SCAN page does, and returns those expired at now with their deadlines,
 // and the cursor to continue from: 0 when the scan reached the end. The
-// leader proposes a seshat.reap for each.
+// leader proposes a seshat.reap for each. A database with no deadline is
+// not scanned: the leader samples every database ten times a second, and
+// scanning a page of one that has none cost it a tenth of its CPU under
+// write load.
 func (e Engine) Expired(st Store, now int64, db int, from uint64, max int) (keys [][]byte, deadlines []int64, next uint64, err error) {
+	if _, expires, err := st.Len(db); err != nil || expires == 0 {
+		return nil, nil, 0, err
+	}
 	next, err = scanPage(st, db, from, maxInt(max, 1), func(key []byte, r Record) {
 		if r.expiredAt(now) {
 			keys = append(keys, bytes.Clone(key))

@@ -305,3 +305,35 @@ func TestExpired(t *testing.T) {
 		t.Errorf("db 3: %q", keys)
 	}
 }
+
+// scanCounter counts a store's scans.
+type scanCounter struct {
+	Store
+	scans int
+}
+
+func (s *scanCounter) Scan(db int, from uint64, fn func([]byte, Record) bool) error {
+	s.scans++
+	return s.Store.Scan(db, from, fn)
+}
+
+// Expired does not scan a database in which no key has a deadline (the
+// reaper samples every database ten times a second), and does once one
+// has.
+func TestExpiredSkipsADatabaseWithoutDeadlines(t *testing.T) {
+	x := newTester(t)
+	for i := range 20 {
+		x.expect(ok, "set", "k"+strconv.Itoa(i), "v")
+	}
+	st := &scanCounter{Store: x.st}
+	keys, _, next, err := x.e.Expired(st, x.now, 0, 0, 7)
+	if err != nil || len(keys) != 0 || next != 0 || st.scans != 0 {
+		t.Errorf("no deadlines: keys %q, next %d, err %v, %d scans; want none, 0, nil, 0 scans", keys, next, err, st.scans)
+	}
+	x.expect(ok, "set", "k3", "v", "PX", "5")
+	x.now += 10
+	keys, _, _, err = x.e.Expired(st, x.now, 0, 0, 100)
+	if err != nil || len(keys) != 1 || string(keys[0]) != "k3" || st.scans != 1 {
+		t.Errorf("one deadline: keys %q, err %v, %d scans; want [k3], nil, 1 scan", keys, err, st.scans)
+	}
+}

@@ -68,20 +68,29 @@ func (s *Spec) ArityOK(n int) bool {
 
 // Keys returns the key arguments of args.
 func (s *Spec) Keys(args [][]byte) [][]byte {
-	if s.FirstKey <= 0 || s.FirstKey >= len(args) {
+	first, last, step := s.KeyRange(len(args))
+	if first == 0 {
 		return nil
 	}
-	last := s.LastKey
-	if last < 0 {
-		last = len(args) + last
-	}
-	last = min(last, len(args)-1)
-	step := max(s.Step, 1)
 	var keys [][]byte
-	for i := s.FirstKey; i <= last; i += step {
+	for i := first; i <= last; i += step {
 		keys = append(keys, args[i])
 	}
 	return keys
+}
+
+// KeyRange returns where the keys are in a call of n arguments: args[i]
+// for i from first to last by step; first is 0 if the call has none. It
+// is Keys without the slice, for a caller that must not allocate.
+func (s *Spec) KeyRange(n int) (first, last, step int) {
+	if s.FirstKey <= 0 || s.FirstKey >= n {
+		return 0, -1, 1
+	}
+	last = s.LastKey
+	if last < 0 {
+		last = n + last
+	}
+	return s.FirstKey, min(last, n-1), max(s.Step, 1)
 }
 
 var table = map[string]*Spec{}
