@@ -411,7 +411,10 @@ func (c *cluster) kill(nd *node) {
 	}
 	// docker kill returns once the signal is sent: wait for the exit.
 	_, _ = sh("docker", "wait", nd.name)
-	nd.killed = true
+	// A paused container can be killed (a membership step may kill the
+	// node its co-fault paused): it is then no longer paused, and must
+	// not be unpaused at the heal or when it is retired.
+	nd.killed, nd.paused = true, false
 }
 
 func (c *cluster) pause(nd *node) {
