@@ -85,6 +85,18 @@ func (j *LogJob) SyncLog(log ports.LogStore) error {
 	return nil
 }
 
+// syncLogJobs syncs the log once for a batch of jobs that the log stage
+// wrote in order, if any of them asks for it: a sync makes every write
+// before it durable, so it counts for each of them.
+func syncLogJobs(log ports.LogStore, jobs []*LogJob) error {
+	for _, j := range jobs {
+		if j.Sync {
+			return j.SyncLog(log)
+		}
+	}
+	return nil
+}
+
 // installSnapshot restores the state machine from a leader's snapshot (from
 // its file, if it has one, which it then deletes) and empties the stored
 // log through it. Stored entries past it are dropped

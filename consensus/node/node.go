@@ -182,8 +182,11 @@ func Start(cfg Config) (*Node, error) {
 		done:      make(chan struct{}),
 		d:         d,
 	}
-	n.logs = newStage(func(j *LogJob) error { return j.Run(cfg.Log, cfg.Vote, cfg.StateMachine) })
-	n.applies = newStage(func(j *ApplyJob) error { return j.Run(cfg.StateMachine) })
+	// The log stage writes every job of a batch, then syncs once for
+	// all of them.
+	n.logs = newStage(func(j *LogJob) error { return j.Write(cfg.Log, cfg.Vote, cfg.StateMachine) },
+		func(jobs []*LogJob) error { return syncLogJobs(cfg.Log, jobs) })
+	n.applies = newStage(func(j *ApplyJob) error { return j.Run(cfg.StateMachine) }, nil)
 	n.publish()
 	go n.logs.run()
 	go n.applies.run()
@@ -431,14 +434,18 @@ func (n *Node) run() {
 				stopErr = n.storageFailure(r.err)
 				continue
 			}
-			n.d.LogDone(r.job)
+			for _, j := range r.jobs {
+				n.d.LogDone(j)
+			}
 		case r := <-n.applies.done:
-			n.applyOutstanding--
+			n.applyOutstanding -= len(r.jobs)
 			if r.err != nil {
 				stopErr = n.storageFailure(r.err)
 				continue
 			}
-			n.d.ApplyDone(r.job)
+			for _, j := range r.jobs {
+				n.d.ApplyDone(j)
+			}
 		case <-n.stopc:
 			stopErr = domain.ErrStopped
 			continue
