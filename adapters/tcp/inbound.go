@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/seshat-kv/seshat/domain"
@@ -94,11 +95,12 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	fr.max = uint32(t.opts.MaxFrameBytes)
 	var deadlineSet time.Time
 	s := &session{
-		peer:    from,
-		self:    t.opts.ID,
-		maxSnap: t.opts.MaxSnapshotBytes,
-		maxMsg:  t.opts.MaxMessageBytes,
-		deliver: t.deliver,
+		peer:      from,
+		self:      t.opts.ID,
+		maxSnap:   t.opts.MaxSnapshotBytes,
+		maxMsg:    t.opts.MaxMessageBytes,
+		deliver:   t.deliver,
+		receiving: &t.receivingLarge,
 		deliverLarge: func(m domain.Message) {
 			t.stats.largeReceived.Add(1)
 			t.deliverOrWait(m, true)
@@ -170,6 +172,9 @@ type session struct {
 
 	snap  *pendingSnap  // the snapshot stream in progress, if any
 	large *pendingLarge // the large-message stream in progress, if any
+	// receiving, if set, counts the announced bytes of the large-message
+	// streams in progress (Transport.LargeBacklog).
+	receiving *atomic.Uint64
 
 	scratch []byte // a spooled snapshot chunk, reused
 }
@@ -193,6 +198,7 @@ const maxSnapPrealloc = 64 << 20
 // the stream's error.
 func (s *session) run(fr *frameReader) error {
 	defer s.dropSnap() // a stream cut short leaves no partial file
+	defer s.endLarge()
 	for {
 		if s.beforeRead != nil {
 			s.beforeRead()

@@ -180,7 +180,19 @@ func (s *session) largeHeader(p []byte) error {
 		return fmt.Errorf("tcp: large message of %d bytes outside [1, MaxMessageBytes=%d]: %w", total, s.maxMsg, domain.ErrCorrupt)
 	}
 	s.large = &pendingLarge{total: total, data: make([]byte, 0, min(total, maxStreamPrealloc))}
+	if s.receiving != nil {
+		s.receiving.Add(total)
+	}
 	return nil
+}
+
+// endLarge forgets the large-message stream in progress, if any, whether
+// it is whole or cut short.
+func (s *session) endLarge() {
+	if s.large != nil && s.receiving != nil {
+		s.receiving.Add(-s.large.total)
+	}
+	s.large = nil
 }
 
 // largeChunk reads the next chunk of the large message straight into its
@@ -207,7 +219,7 @@ func (s *session) largeChunk(fr *frameReader, h frameHeader) error {
 	if uint64(len(pl.data)) < pl.total {
 		return nil
 	}
-	s.large = nil
+	s.endLarge()
 	m, err := DecodeMessage(pl.data)
 	if err != nil {
 		return err

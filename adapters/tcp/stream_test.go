@@ -8,6 +8,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -223,5 +224,44 @@ func TestLargeMessageReceiveAllocatesItsLength(t *testing.T) {
 	}
 	if alloc, limit := after.TotalAlloc-before.TotalAlloc, uint64(size+8<<20); alloc > limit {
 		t.Fatalf("receiving %d bytes allocated %d, want at most %d", size, alloc, limit)
+	}
+}
+
+// TestSessionCountsLargeBytesReceiving: while a large message's chunks
+// arrive, its announced size counts as being received (what
+// Transport.LargeBacklog reports), and it stops counting once the message
+// is whole or its stream ends broken.
+func TestSessionCountsLargeBytesReceiving(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	big := largeApp(rng, 2, 1, 5000)
+	lf := largeFrames(t, big, 1000)
+	announced := uint64(len(appendMessage(nil, &big, true)))
+	hb := domain.Message{Type: domain.MsgHeartbeat, From: 2, To: 1}
+	cases := []struct {
+		name    string
+		frames  []func(w *bufio.Writer) error
+		wantErr error
+	}{
+		{"whole", append(append([]func(w *bufio.Writer) error{}, lf...), msgFrame(hb)), io.EOF},
+		{"cut short", lf[:2], io.ErrUnexpectedEOF},
+		{"corrupt", append(append([]func(w *bufio.Writer) error{}, lf[:2]...), frame(frameLargeChunk, make([]byte, 1<<20))), domain.ErrCorrupt},
+	}
+	for _, c := range cases {
+		var receiving atomic.Uint64
+		var seen []uint64 // the count before each frame is read
+		s := &session{peer: 2, self: 1, maxSnap: 1 << 20, maxMsg: 1 << 20, receiving: &receiving,
+			deliver:    func(domain.Message) {},
+			beforeRead: func() { seen = append(seen, receiving.Load()) }}
+		err := s.run(newFrameReader(bytes.NewReader(frameBytes(t, c.frames...)), 1<<20))
+		if !errors.Is(err, c.wantErr) {
+			t.Errorf("%s: session ended with %v, want %v", c.name, err, c.wantErr)
+		}
+		if got := receiving.Load(); got != 0 {
+			t.Errorf("%s: %d bytes still counted as receiving after the session", c.name, got)
+		}
+		// Before the header: nothing; after it, the announced size.
+		if len(seen) < 3 || seen[0] != 0 || seen[1] != announced || seen[2] != announced {
+			t.Errorf("%s: counts before each frame %v, want 0 then %d while the chunks arrive", c.name, seen, announced)
+		}
 	}
 }

@@ -15,7 +15,10 @@ import (
 	"github.com/seshat-kv/seshat/ports"
 )
 
-var _ ports.Transport = (*Transport)(nil)
+var (
+	_ ports.Transport  = (*Transport)(nil)
+	_ ports.Backlogger = (*Transport)(nil)
+)
 
 // Transport is the TCP peer transport: one long-lived outbound connection
 // per peer, written by that peer's writer goroutine, and one reader
@@ -32,6 +35,8 @@ type Transport struct {
 	closed atomic.Bool    // set under mu, read without it by Send
 
 	stats counters
+	// receivingLarge: see LargeBacklog.
+	receivingLarge atomic.Uint64
 
 	mu struct {
 		sync.RWMutex
@@ -241,6 +246,13 @@ func (t *Transport) Stats() Stats {
 		LargeSent: c.largeSent.Load(), LargeReceived: c.largeReceived.Load(),
 	}
 }
+
+// LargeBacklog returns the bytes of the large appends this transport is
+// receiving now (streams begun and not yet whole; see stream.go). It
+// implements ports.Backlogger: a follower still receiving a 100 MB entry
+// has no backlog of its own yet, but a write relayed through it now will
+// be applied after that entry all the same.
+func (t *Transport) LargeBacklog() uint64 { return t.receivingLarge.Load() }
 
 // Close stops the listener, the writers and the readers, waits for all of
 // them, then closes the Receive channel. Messages still queued are

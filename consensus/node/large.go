@@ -88,4 +88,12 @@ func deleteLarge(l []largeEntry, drop func(largeEntry) bool) []largeEntry {
 // write proposed now is applied after them: a caller waiting for one (the
 // RESP server, a relay through a follower) gives it time for them, rather
 // than a deadline meant for a stuck leader.
-func (n *Node) LargeBacklog() uint64 { return n.largeBacklog.Load() }
+// A transport that reports the large appends it is still receiving
+// (ports.Backlogger) adds them: they too come before a write proposed now.
+func (n *Node) LargeBacklog() uint64 {
+	b := n.largeBacklog.Load()
+	if t, ok := n.cfg.Transport.(ports.Backlogger); ok {
+		b += t.LargeBacklog()
+	}
+	return b
+}

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/ports"
 )
 
 // A job carrying a large value is never applied on the loop, however few
@@ -44,5 +45,26 @@ func TestLargeBacklog(t *testing.T) {
 		if got := n.LargeBacklog(); got != s.want {
 			t.Fatalf("%s: backlog %d, want %d", s.name, got, s.want)
 		}
+	}
+}
+
+// receivingTransport is a transport that reports large appends in transit
+// (as adapters/tcp's does); only LargeBacklog is called.
+type receivingTransport struct {
+	ports.Transport
+	receiving uint64
+}
+
+func (t receivingTransport) LargeBacklog() uint64 { return t.receiving }
+
+// A large append still arriving on the transport counts too: a write
+// relayed through a follower now is applied after it.
+func TestLargeBacklogCountsWhatTheTransportReceives(t *testing.T) {
+	n := &Node{d: &Driver{applied: 4}}
+	n.noteLarge(Output{Log: []*LogJob{{Entries: []domain.Entry{{Index: 5, Data: make([]byte, 2<<20)}}}}})
+	n.pruneLarge()
+	n.cfg.Transport = receivingTransport{receiving: 100 << 20}
+	if got, want := n.LargeBacklog(), uint64(102<<20); got != want {
+		t.Fatalf("backlog %d with 100 MiB arriving and 2 MiB in the log, want %d", got, want)
 	}
 }
