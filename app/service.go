@@ -565,8 +565,12 @@ func (s *Service) encode(r ports.Request) []byte {
 func (s *Service) readBarrier(ctx context.Context, deadline time.Time) error {
 	for {
 		// One attempt may wait on a leader that is gone: bound it, so that
-		// the batch answers ErrNoLeader rather than hang.
-		actx, cancel := context.WithTimeout(ctx, 2*s.cfg.LeaderWait)
+		// the batch answers ErrNoLeader rather than hang. Not by less
+		// than this node's large backlog takes: ReadIndex returns once
+		// this node applied through the read index, so a read on a
+		// follower still writing a 256 MB entry waits for it (it was cut
+		// at 2 s and answered CLUSTERDOWN with the leader up).
+		actx, cancel := ports.BacklogContext(ctx, 2*s.cfg.LeaderWait, relayBytesPerSecond, s.backlog())
 		err := s.node.ReadIndex(actx)
 		cancel()
 		if err == nil {

@@ -26,6 +26,16 @@ type fakeNode struct {
 	proposes [][]int // the number of commands of each Propose call
 	reads    int
 	failNext error // the next Propose fails with it
+	// readWait, if set, is how long ReadIndex takes (the node applying
+	// up to the read index); backlog is its LargeBacklog.
+	readWait time.Duration
+	backlog  uint64
+}
+
+func (f *fakeNode) LargeBacklog() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.backlog
 }
 
 func newFakeNode() *fakeNode { return &fakeNode{kv: memory.NewKV(), leader: 1} }
@@ -63,14 +73,20 @@ func (f *fakeNode) Propose(_ context.Context, cmds ...[]byte) ([]domain.Result, 
 	}
 	return f.kv.Apply(ents)
 }
-func (f *fakeNode) ReadIndex(context.Context) error {
+func (f *fakeNode) ReadIndex(ctx context.Context) error {
 	f.mu.Lock()
-	defer f.mu.Unlock()
 	f.reads++
-	if f.leader == domain.None {
+	leader, wait := f.leader, f.readWait
+	f.mu.Unlock()
+	if leader == domain.None {
 		return domain.ErrNoLeader
 	}
-	return nil
+	select {
+	case <-time.After(wait):
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 func (f *fakeNode) TransferLeadership(context.Context, domain.NodeID) error { return nil }
 
@@ -384,5 +400,27 @@ func TestHandOverWaitsForAnActiveFollower(t *testing.T) {
 	}
 	if got := n.transferred.Load(); got != 2 {
 		t.Fatalf("transferred to %d, want 2 (the active follower)", got)
+	}
+}
+
+// A read waits for this node to apply through the read index: behind a
+// large entry that takes longer than the barrier's base bound, and the
+// bound grows with the node's large backlog, as a write's does.
+func TestReadWaitsForALargeBacklog(t *testing.T) {
+	for _, c := range []struct {
+		name    string
+		backlog uint64
+		wantErr error
+	}{
+		{"no backlog: cut at the barrier's bound", 0, domain.ErrNoLeader},
+		{"2 MiB of backlog: waits for it", 2 << 20, nil},
+	} {
+		n := newFakeNode()
+		n.readWait, n.backlog = 300*time.Millisecond, c.backlog
+		s := newService(t, n, n.kv, Config{LeaderWait: 50 * time.Millisecond})
+		got := s.Do(context.Background(), []ports.Request{req("GET", "a")}, ports.DoOptions{})
+		if !errors.Is(got[0].Err, c.wantErr) {
+			t.Errorf("%s: read = %+v, want error %v", c.name, got[0], c.wantErr)
+		}
 	}
 }
