@@ -1,6 +1,9 @@
 package pebble
 
 import (
+	"encoding/binary"
+	"errors"
+	"fmt"
 	"hash/crc32"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -36,14 +39,19 @@ const sizedBatchBytes = 1 << 20
 
 // batchSlack is what a batch holds per entry beyond its data: the batch
 // header, a record's kind, key and lengths, the log entry's or the
-// record's own header and checksum, the applied index.
+// record's own header and checksum, the applied index. A large entry's
+// chunks take chunkSlack each on top.
 const batchSlack = 256
 
 // entriesData is the data the entries carry, plus batchSlack for each.
 func entriesData(entries []domain.Entry) int {
 	n := 0
 	for i := range entries {
-		n += len(entries[i].Data) + batchSlack
+		d := len(entries[i].Data)
+		n += d + batchSlack
+		if d > chunkSize {
+			n += chunkCount(d) * chunkSlack
+		}
 	}
 	return n
 }
@@ -73,4 +81,161 @@ func newApplyBatch(db *pebble.DB, entries []domain.Entry) *pebble.Batch {
 		return b
 	}
 	return db.NewIndexedBatch()
+}
+
+// Chunked values. Pebble keeps a key-value pair whole: it copies the value
+// whole at a flush, and writes it as one sstable block (its buffer and
+// that block's compression each the value's size again), so a 100 MB
+// value cost a node about 3.5 times its size at once when its memtable
+// was flushed. A value of more than chunkSize bytes is therefore stored as
+// a head under its own key, saying how long the value is, followed by
+// chunk pairs of chunkSize bytes (the last one shorter), written in the
+// same batch as the head, so that a crash keeps both or neither:
+//
+//	chunk key   = base | index (4 bytes, big endian)
+//	chunk value = CRC-32C | data
+//
+// The CRC covers the head's own CRC, the chunk key and the data: a chunk
+// left over from another value under the same key (which no path leaves,
+// but a bug could) fails it like a flipped bit, as does a chunk stored
+// under the wrong key. A missing, short or failing chunk is reported as
+// domain.ErrCorrupt naming the key and the chunk's index, never returned
+// as part of a value.
+//
+// chunkSize is part of the stored format: how many chunks a value has is
+// computed from its length (see chunkCount), so that overwriting or
+// deleting a value deletes its chunks without reading them.
+const chunkSize = 1 << 20
+
+// chunkSlack is what a batch holds per chunk beyond its data: the chunk
+// key (a record's repeats its user key, see maxChunkedKey), the CRC, the
+// batch record's kind and lengths.
+const chunkSlack = maxChunkedKey + 64
+
+// chunkCount is how many chunks a chunked value of n bytes has.
+func chunkCount(n int) int { return (n + chunkSize - 1) / chunkSize }
+
+// chunkKey returns base with index j appended, in buf.
+func chunkKey(buf, base []byte, j int) []byte {
+	return binary.BigEndian.AppendUint32(append(buf[:0], base...), uint32(j))
+}
+
+// chunkSeed starts a chunk's CRC: the CRC of the head it belongs to.
+func chunkSeed(head uint32) uint32 {
+	var s [4]byte
+	binary.LittleEndian.PutUint32(s[:], head)
+	return crc32.Checksum(s[:], castagnoli)
+}
+
+// putChunks writes value's chunks under base in b, sealed with the head's
+// CRC, encoding each in the batch itself, and returns how many it wrote.
+func putChunks(b *pebble.Batch, base []byte, head uint32, value []byte) (int, error) {
+	seed := chunkSeed(head)
+	n := 0
+	for off := 0; off < len(value); off += chunkSize {
+		part := value[off:min(off+chunkSize, len(value))]
+		op := b.SetDeferred(len(base)+4, 4+len(part))
+		copy(op.Key, base)
+		binary.BigEndian.PutUint32(op.Key[len(base):], uint32(n))
+		crc := crc32.Update(seed, castagnoli, op.Key)
+		binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, op.Value[4:], part))
+		if err := op.Finish(); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// openChunk checks chunk j of a value of total bytes, stored under key
+// with value rec, against the head's CRC, and copies its data into dst
+// (the whole value's buffer). It returns false if the chunk fails.
+func openChunk(key, rec []byte, head uint32, j, total int, dst []byte) bool {
+	off := j * chunkSize
+	want := min(chunkSize, total-off)
+	if len(rec) != 4+want {
+		return false
+	}
+	crc := crc32.Update(chunkSeed(head), castagnoli, key)
+	return copyCRC(crc, dst[off:off+want], rec[4:]) == binary.LittleEndian.Uint32(rec)
+}
+
+// readChunks reads the len(dst) bytes of a chunked value stored under
+// base from r into dst. what names the value in errors.
+func readChunks(r reader, base []byte, head uint32, dst []byte, what string) error {
+	total := len(dst)
+	var kb []byte
+	for j := range chunkCount(total) {
+		kb = chunkKey(kb, base, j)
+		v, closer, err := r.Get(kb)
+		if errors.Is(err, pebble.ErrNotFound) {
+			return fmt.Errorf("%s: chunk %d of %d missing: %w", what, j, chunkCount(total), domain.ErrCorrupt)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: chunk %d: %w", what, j, classify(err))
+		}
+		good := openChunk(kb, v, head, j, total, dst)
+		if err := closer.Close(); err != nil {
+			return fmt.Errorf("%s: chunk %d: %w", what, j, classify(err))
+		}
+		if !good {
+			return fmt.Errorf("%s: chunk %d: %w: checksum mismatch", what, j, domain.ErrCorrupt)
+		}
+	}
+	return nil
+}
+
+// A record's chunks live in its database's chunk slot, the slot number
+// with chunkSlotBit set (as elements live under elemSlotBit), keyed by the
+// record's hash and key:
+//
+//	chunk base = prefixData | generation | slot|chunkSlotBit | hash (8)
+//	             | key length (4 bytes, big endian) | user key
+//
+// so that a database's keys (below chunkSlotBit) never iterate into them,
+// FLUSHDB range-deletes them with the slot, and a restore's generation
+// switch replaces them. The key's length makes each record's chunks a
+// range of their own: no user key's base is a prefix of another's.
+const chunkSlotBit = 1 << 30
+
+// recordChunked starts the payload of a chunked record's head in place of
+// keyspace's record version: then the value's length (uvarint) and the
+// record without its value (keyspace.AppendRecord's form).
+const recordChunked = 'C'
+
+// maxChunkedKey bounds the user key of a chunked record: each chunk's key
+// repeats it, so a record with a longer key (up to domain.MaxKeySize) is
+// stored whole, as before chunks existed.
+const maxChunkedKey = 1 << 10
+
+// chunkedRecord reports whether a record at the stored key k holding a
+// value of n bytes is stored in chunks.
+func chunkedRecord(k []byte, n int) bool {
+	return n > chunkSize && len(k)-dataKeyLen <= maxChunkedKey
+}
+
+// chunkBase is the base of the chunk keys of the record at the stored key
+// k (dataKey's form).
+func chunkBase(k []byte) []byte {
+	user := k[dataKeyLen:]
+	b := make([]byte, 0, dataKeyLen+4+len(user)+4)
+	b = append(b, k[:9]...)
+	b = binary.BigEndian.AppendUint32(b, binary.BigEndian.Uint32(k[9:13])|chunkSlotBit)
+	b = append(b, k[13:dataKeyLen]...)
+	b = binary.BigEndian.AppendUint32(b, uint32(len(user)))
+	return append(b, user...)
+}
+
+// chunkedHead parses the payload p of the record stored under k: if it is
+// a chunked record's head, it returns the value's length and the record
+// without its value; else head is nil.
+func chunkedHead(k, p []byte) (n int, head []byte, err error) {
+	if len(p) == 0 || p[0] != recordChunked {
+		return 0, nil, nil
+	}
+	v, m := binary.Uvarint(p[1:])
+	if m <= 0 || v <= chunkSize || v > 1<<40 || len(p) == 1+m {
+		return 0, nil, fmt.Errorf("pebble kv: key %q: %w: bad chunked head", k[dataKeyLen:], domain.ErrCorrupt)
+	}
+	return int(v), p[1+m:], nil
 }

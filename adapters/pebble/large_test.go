@@ -25,7 +25,8 @@ func TestLargeBatchesAreSizedUpFront(t *testing.T) {
 	}
 	ab := newApplyBatch(n.db.db, ents)
 	defer ab.Close()
-	must(t, putRecord(ab, []byte("some stored key"), keyspace.Record{Value: value, Version: 1}))
+	_, err := putRecord(ab, dataKey(1, 0, []byte("some key")), keyspace.Record{Value: value, Version: 1})
+	must(t, err)
 	if c, want := cap(ab.Repr()), entriesData(ents); c > want {
 		t.Fatalf("apply batch grew to %d bytes for an entry of %d, sized %d", c, len(e.Data), want)
 	}
