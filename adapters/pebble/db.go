@@ -121,6 +121,10 @@ type DB struct {
 	written atomic.Uint64
 	synced  atomic.Uint64
 
+	// largeCommits counts the large batches committed that dropLarge has
+	// not yet flushed out of Pebble's memory (see releaseLarge).
+	largeCommits atomic.Int64
+
 	logStore *LogStore
 	votes    *VoteStore
 	kv       *KV
@@ -264,6 +268,8 @@ func (d *DB) do(closed *atomic.Bool, op string, f func() error) (err error) {
 
 // commit applies b, synced if sync is set (and Options.NoSync is not).
 func (d *DB) commit(b *pebble.Batch, sync bool) error {
+	// Before the commit: Pebble drops a large batch's data from it.
+	defer d.releaseLarge(len(b.Repr()))
 	if !sync || d.opts.NoSync {
 		if err := d.db.Apply(b, pebble.NoSync); err != nil {
 			return classify(err)

@@ -239,3 +239,51 @@ func chunkedHead(k, p []byte) (n int, head []byte, err error) {
 	}
 	return int(v), p[1+m:], nil
 }
+
+// releaseFlushes is how many flushes dropLarge makes after a large batch:
+// see releaseLarge.
+const releaseFlushes = 4
+
+// releaseLarge makes Pebble let go of the batch of size bytes it just
+// committed, if it is a large one. Pebble keeps a batch of more than half a memtable as a
+// memtable of its own until it is flushed, and then, after the flush, in
+// the spare front of its memtable queue's array (the queue is resliced,
+// d.mu.mem.queue[n:], not copied), until enough memtable rotations have
+// made the queue's append copy it to a new array: with few writes after a
+// 100 MB SET, every node kept its apply batch, the value's size, for
+// minutes, on top of the next large write's peak. So a goroutine flushes
+// (which waits for the large batch's flush, and rotates the memtable) a
+// few times after it. Each of those flushes writes a small sstable; that
+// is a small cost next to a write of tens of megabytes. A flush can make
+// unsynced writes durable, as Pebble's own flushes always could: nothing
+// relies on their loss.
+func (d *DB) releaseLarge(size int) {
+	if uint64(size) < d.opts.MemTableSize/2 {
+		return
+	}
+	if d.largeCommits.Add(1) == 1 {
+		go d.dropLarge()
+	}
+}
+
+// dropLarge flushes until no large commit is left unflushed (see
+// releaseLarge). It runs as one store operation, so Close waits for it.
+func (d *DB) dropLarge() {
+	for {
+		n := d.largeCommits.Load()
+		err := d.do(nil, "flush after a large batch", func() error {
+			for range releaseFlushes {
+				if err := d.db.Flush(); err != nil {
+					return classify(err)
+				}
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, domain.ErrClosed) {
+			d.log.Warn().Err(err).Msg("flush after a large batch failed")
+		}
+		if d.largeCommits.Add(-n) == 0 {
+			return
+		}
+	}
+}
