@@ -254,6 +254,9 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 				return err
 			}
 		}
+		if err := kv.d.drainLarge(entries); err != nil {
+			return fmt.Errorf("pebble kv: apply: %w", err)
+		}
 		b := newApplyBatch(kv.d.db, entries)
 		defer b.Close()
 		dbs := *kv.mu.dbs // the batch's own copy, published at the commit

@@ -67,9 +67,16 @@ func TestLargeBatchIsReleased(t *testing.T) {
 	const size = 32 << 20
 	ents := []domain.Entry{cmdEntry(1, 1, set("big", string(bigValue("x", size))))}
 	must(t, d.LogStore().Append(ents))
+	// The apply flushes the log's batch first (drainLarge).
 	_, err = d.StateMachine().Apply(ents)
 	must(t, err)
 	ents = nil
+	got, err := d.StateMachine().Get([]byte("big"))
+	must(t, err)
+	if !bytes.Equal(got, bigValue("x", size)) {
+		t.Fatalf("read back %d bytes, not the %d written", len(got), size)
+	}
+	got = nil
 	// Wait for those flushes and for the compactions they start, whose
 	// buffers would count.
 	busy := func() bool {
