@@ -268,8 +268,6 @@ func (d *DB) do(closed *atomic.Bool, op string, f func() error) (err error) {
 
 // commit applies b, synced if sync is set (and Options.NoSync is not).
 func (d *DB) commit(b *pebble.Batch, sync bool) error {
-	// Before the commit: Pebble drops a large batch's data from it.
-	defer d.releaseLarge(len(b.Repr()))
 	if !sync || d.opts.NoSync {
 		if err := d.db.Apply(b, pebble.NoSync); err != nil {
 			return classify(err)

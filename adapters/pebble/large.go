@@ -245,8 +245,25 @@ func chunkedHead(k, p []byte) (n int, head []byte, err error) {
 // see releaseLarge.
 const releaseFlushes = 4
 
+// largeBatch reports whether a batch of size bytes written for entries is
+// one of the batches releaseLarge and drainLarge are for: Pebble's
+// flushable batches (half a memtable or more) that carry a large value.
+// A backlog of small entries as large, which only a node catching up
+// writes, is left to Pebble: the flushes would cost it more.
+func (d *DB) largeBatch(entries []domain.Entry, size int) bool {
+	if uint64(size) < d.opts.MemTableSize/2 {
+		return false
+	}
+	for i := range entries {
+		if len(entries[i].Data) > chunkSize {
+			return true
+		}
+	}
+	return false
+}
+
 // releaseLarge makes Pebble let go of the batch of size bytes it just
-// committed, if it is a large one. Pebble keeps a batch of more than half a memtable as a
+// committed for entries, if it is a large one (see largeBatch). Pebble keeps a batch of more than half a memtable as a
 // memtable of its own until it is flushed, and then, after the flush, in
 // the spare front of its memtable queue's array (the queue is resliced,
 // d.mu.mem.queue[n:], not copied), until enough memtable rotations have
@@ -262,8 +279,8 @@ const releaseFlushes = 4
 // a 100 MB SET then GET on the leader grew its peak RSS by 636-665 MiB
 // with it and 731-769 MiB without (three runs each), since the GET's
 // allocations no longer come on top of the SET's uncollected garbage.
-func (d *DB) releaseLarge(size int) {
-	if uint64(size) < d.opts.MemTableSize/2 {
+func (d *DB) releaseLarge(entries []domain.Entry, size int) {
+	if !d.largeBatch(entries, size) {
 		return
 	}
 	if d.largeCommits.Add(1) == 1 {
@@ -301,7 +318,7 @@ func (d *DB) dropLarge() {
 const drainFlushes = 2
 
 // drainLarge runs before Apply builds a batch for entries of half a
-// memtable or more (a flushable batch of Pebble's): it flushes until the
+// memtable or more with a large value (see largeBatch): it flushes until the
 // log's batch for the same entries, as large and still in memory until
 // Pebble flushes it, is written out and let go of, so that the two are
 // not in memory at once. Measured on a 3-node cluster, a 100 MB SET's
@@ -309,7 +326,7 @@ const drainFlushes = 2
 // (four runs each); the SET took 2.1-2.6 s instead of 1.8-2.3 (the apply
 // waits for the flush that went on beside it anyway).
 func (d *DB) drainLarge(entries []domain.Entry) error {
-	if uint64(entriesData(entries)) < d.opts.MemTableSize/2 {
+	if !d.largeBatch(entries, entriesData(entries)) {
 		return nil
 	}
 	for range drainFlushes {

@@ -294,9 +294,11 @@ func (s *LogStore) Append(entries []domain.Entry) error {
 				return fmt.Errorf("pebble log: append %d: %w", e.Index, classify(err))
 			}
 		}
+		size := len(b.Repr()) // before the commit, which drops a large batch's data
 		if err := s.d.commit(b, false); err != nil {
 			return fmt.Errorf("pebble log: append [%d,%d]: %w", entries[0].Index, entries[len(entries)-1].Index, err)
 		}
+		s.d.releaseLarge(entries, size)
 		s.mu.last = entries[len(entries)-1].Index
 		return nil
 	})
