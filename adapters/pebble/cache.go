@@ -78,7 +78,13 @@ func (c *recordCache) commit(b *pebble.Batch, known map[string]cachedRecord) err
 }
 
 // put caches e (e.ok false: k is absent) at k, with a copy of its value.
+// A value of more than a tenth of the budget is not kept (k is dropped):
+// its copy would cost as much as the whole cache, and evict it.
 func (c *recordCache) put(k string, e cachedRecord) {
+	if e.ok && len(e.r.Value) > c.max/10 {
+		c.drop([]byte(k))
+		return
+	}
 	if old, ok := c.m[k]; ok {
 		c.bytes -= len(k) + len(old.r.Value) + cacheEntryOverhead
 	}
@@ -233,7 +239,8 @@ func (f *keyFilter) stale(gen uint64, live int64) bool {
 // build fills the filter with every record key of generation gen in r.
 func (f *keyFilter) build(r pebble.Reader, gen uint64, live int64) error {
 	*f = keyFilter{gen: gen, segs: []filterSeg{newFilterSeg(max(2*live, filterMinKeys))}}
-	it, err := r.NewIter(&pebble.IterOptions{LowerBound: dataPrefix(gen), UpperBound: slotPrefix(gen, elemSlotBit)})
+	// Records only: chunks and elements live in the slots above.
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: dataPrefix(gen), UpperBound: slotPrefix(gen, chunkSlotBit)})
 	if err != nil {
 		return fmt.Errorf("pebble kv: build the key filter: %w", classify(err))
 	}

@@ -121,6 +121,10 @@ type DB struct {
 	written atomic.Uint64
 	synced  atomic.Uint64
 
+	// largeCommits counts the large batches committed that dropLarge has
+	// not yet flushed out of Pebble's memory (see releaseLarge).
+	largeCommits atomic.Int64
+
 	logStore *LogStore
 	votes    *VoteStore
 	kv       *KV

@@ -8,9 +8,12 @@
 // part of the node's state it belongs to:
 //
 //	0x01 log    0x01 | index (8 bytes, big endian)      -> term | type | data
+//	            0x01 | index | chunk (4)                -> a large entry's data chunk
 //	0x02 raft   0x02 | "vote" / "logfirst"              -> vote, first log index
 //	0x03 data   0x03 | generation (8 bytes) | slot (4) | hash (8) | user key
 //	                                                    -> keyspace record
+//	            0x03 | generation | slot|1<<30 | hash | key length (4) | user key | chunk (4)
+//	                                                    -> a large record's value chunk
 //	            0x03 | generation | slot|1<<31 | instance (8) | sub-key
 //	                                                    -> a collection's element
 //	0x04 meta   0x04 | "applied"                        -> applied index, term,
@@ -23,6 +26,18 @@
 // payload: a record that fails it is reported as domain.ErrCorrupt naming
 // the index or key, never returned as a wrong value. Covering the key too
 // catches a record written under the wrong key.
+//
+// A log entry's data or a record's value of more than 1 MiB is stored in
+// 1 MiB chunks (see chunkSize in large.go) after a head that gives its
+// length, all in the batch that writes the entry or record, so that
+// Pebble never flushes, blocks and compresses one huge pair. An entry's
+// chunks sort between it and the next entry, so a purge or a truncation
+// takes them with it; a record's live in its database's chunk slot, so
+// FLUSHDB and a restore's generation switch take them, and a scan of keys
+// never meets them. Each chunk has its own CRC, seeded with its head's: a
+// missing, short or foreign chunk is domain.ErrCorrupt naming the index or
+// key and the chunk. Entries and records written whole before chunks
+// existed are read as before.
 //
 // # Durability
 //

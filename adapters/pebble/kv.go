@@ -254,6 +254,9 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 				return err
 			}
 		}
+		if err := kv.d.drainLarge(entries); err != nil {
+			return fmt.Errorf("pebble kv: apply: %w", err)
+		}
 		b := newApplyBatch(kv.d.db, entries)
 		defer b.Close()
 		dbs := *kv.mu.dbs // the batch's own copy, published at the commit
@@ -302,9 +305,11 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		}
 		kv.mu.Lock()
 		defer kv.mu.Unlock()
+		size := len(b.Repr()) // before the commit, which drops a large batch's data
 		if err := kv.d.commit(b, false); err != nil {
 			return fmt.Errorf("pebble kv: apply up to %d: %w", meta.Index, err)
 		}
+		kv.d.releaseLarge(entries, size)
 		kv.mu.meta = meta
 		kv.mu.dbs = st.dbs
 		return kv.cache.commit(b, known)

@@ -103,7 +103,7 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 		s.remember(k, nil)
 		return keyspace.Record{}, false, nil
 	}
-	r, err := openRecord(k, rec)
+	r, err := openRecord(s.r, k, rec)
 	if err != nil {
 		return keyspace.Record{}, false, err
 	}
@@ -143,30 +143,88 @@ func (s *batchStore) remember(k []byte, r *keyspace.Record) {
 }
 
 // putRecord sets seal(k, keyspace.AppendRecord(nil, r)) under k in b,
-// encoding it in the batch itself: a large value is copied once, not twice.
-func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) error {
-	var hb [3 + 7*binary.MaxVarintLen64]byte
+// encoding it in the batch itself: a large value is copied once, not
+// twice. A value of more than chunkSize bytes is stored in chunks (see
+// chunkedRecord) and the head says so. It returns how many pairs it set.
+func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, error) {
+	var hb [4 + 3 + 8*binary.MaxVarintLen64]byte
 	value := r.Value
 	r.Value = nil
+	if chunkedRecord(k, len(value)) {
+		p := append(hb[:0], 0, 0, 0, 0, recordChunked)
+		p = binary.AppendUvarint(p, uint64(len(value)))
+		p = keyspace.AppendRecord(p, r)
+		crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, p[4:])
+		binary.LittleEndian.PutUint32(p, crc)
+		if err := b.Set(k, p, nil); err != nil {
+			return 0, err
+		}
+		n, err := putChunks(b, chunkBase(k), crc, value)
+		return 1 + n, err
+	}
 	head := keyspace.AppendRecord(hb[:0], r)
 	op := b.SetDeferred(len(k), 4+len(head)+len(value))
 	copy(op.Key, k)
 	copy(op.Value[4:], head)
 	crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, head)
 	binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, op.Value[4+len(head):], value))
-	return op.Finish()
+	return 1, op.Finish()
 }
 
-func openRecord(k, rec []byte) (keyspace.Record, error) {
+// openRecord checks and decodes the record stored under k as rec, reading
+// a chunked record's value from r; an inline value aliases rec.
+func openRecord(r reader, k, rec []byte) (keyspace.Record, error) {
 	p, good := unseal(k, rec)
 	if !good {
 		return keyspace.Record{}, fmt.Errorf("pebble kv: key %q: %w: checksum mismatch", k[dataKeyLen:], domain.ErrCorrupt)
 	}
-	r, err := keyspace.DecodeRecord(p)
+	n, head, err := chunkedHead(k, p)
+	if err != nil {
+		return keyspace.Record{}, err
+	}
+	if head != nil {
+		p = head
+	}
+	out, err := keyspace.DecodeRecord(p)
 	if err != nil {
 		return keyspace.Record{}, fmt.Errorf("pebble kv: key %q: %w", k[dataKeyLen:], err)
 	}
-	return r, nil
+	if head != nil {
+		if len(out.Value) != 0 {
+			return keyspace.Record{}, fmt.Errorf("pebble kv: key %q: %w: chunked head holds a value", k[dataKeyLen:], domain.ErrCorrupt)
+		}
+		out.Value = make([]byte, n)
+		if err := readChunks(r, chunkBase(k), binary.LittleEndian.Uint32(rec), out.Value, fmt.Sprintf("pebble kv: key %q", k[dataKeyLen:])); err != nil {
+			return keyspace.Record{}, err
+		}
+	}
+	return out, nil
+}
+
+// dropChunks deletes chunks [from, to) of the chunked record at k, and
+// returns how many deletions it wrote.
+func dropChunks(b *pebble.Batch, k []byte, from, to int) (int, error) {
+	if from >= to {
+		return 0, nil
+	}
+	base := chunkBase(k)
+	var kb []byte
+	for j := from; j < to; j++ {
+		kb = chunkKey(kb, base, j)
+		if err := b.Delete(kb, nil); err != nil {
+			return j - from, err
+		}
+	}
+	return to - from, nil
+}
+
+// recordChunks is how many chunks the record at k holding a value of n
+// bytes has: 0 if it is stored whole.
+func recordChunks(k []byte, n int) int {
+	if !chunkedRecord(k, n) {
+		return 0
+	}
+	return chunkCount(n)
 }
 
 // Put implements keyspace.Store.
@@ -179,10 +237,20 @@ func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
 		return err
 	}
 	k, _ := s.tempKey(db, key)
-	if err := putRecord(s.w, k, r); err != nil {
+	n, err := putRecord(s.w, k, r)
+	s.puts += uint32(n)
+	if err != nil {
 		return classify(err)
 	}
-	s.puts++
+	if had {
+		// The old value's chunks past the new value's: the new ones
+		// overwrite the rest.
+		n, err := dropChunks(s.w, k, recordChunks(k, len(r.Value)), recordChunks(k, len(old.Value)))
+		s.puts += uint32(n)
+		if err != nil {
+			return classify(err)
+		}
+	}
 	s.remember(k, &r)
 	if !had {
 		s.kv.filter.add(s.gen, k)
@@ -210,6 +278,11 @@ func (s *batchStore) Delete(db int, key []byte) error {
 		return classify(err)
 	}
 	s.puts++
+	n, err := dropChunks(s.w, k, 0, recordChunks(k, len(old.Value)))
+	s.puts += uint32(n)
+	if err != nil {
+		return classify(err)
+	}
 	s.remember(k, nil)
 	s.dbs.keys[db]--
 	if old.ExpireAt != 0 {
@@ -237,7 +310,7 @@ func (s *batchStore) Scan(db int, from uint64, fn func([]byte, keyspace.Record) 
 		if err != nil {
 			return classify(err)
 		}
-		r, err := openRecord(k, v)
+		r, err := openRecord(s.r, k, v)
 		if err != nil {
 			return err
 		}
@@ -263,6 +336,10 @@ func (s *batchStore) FlushDB(db int) error {
 	}
 	if err := s.dropElemSlot(old); err != nil {
 		return err
+	}
+	lo, hi := slotPrefix(s.gen, old|chunkSlotBit), slotPrefix(s.gen, (old+1)|chunkSlotBit)
+	if err := s.w.DeleteRange(lo, hi, nil); err != nil {
+		return classify(err)
 	}
 	// Cached keys are by slot, and db's next slot is new: nothing cached
 	// can be wrong, but drop it all rather than reason about it.

@@ -1,6 +1,7 @@
 package pebble
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -29,13 +30,33 @@ type LogStore struct {
 	}
 }
 
-// entry payload: term (8 bytes, big endian), type (1 byte), data.
+// entry payload: term (8 bytes, big endian), type (1 byte), data. An
+// entry of more than chunkSize bytes of data has entryChunked set in its
+// type byte and, instead of the data, its length (uvarint); the data
+// follows in chunks keyed logKey(index) | chunk index (see chunkSize),
+// which sort between the entry and the next one, so that a purge's or a
+// truncation's range deletion takes them with their entry.
 const entryHeader = 9
+
+// entryChunked marks a chunked entry's type byte (types are small).
+const entryChunked = 0x80
 
 // putEntry sets e, sealed (see seal), under its key in b, encoding it in
 // the batch itself: a large entry is copied once, not three times.
 func putEntry(b *pebble.Batch, e domain.Entry) error {
 	key := logKey(e.Index)
+	if len(e.Data) > chunkSize {
+		var p [entryHeader + binary.MaxVarintLen64]byte
+		binary.BigEndian.PutUint64(p[:], uint64(e.Term))
+		p[8] = byte(e.Type) | entryChunked
+		n := binary.PutUvarint(p[entryHeader:], uint64(len(e.Data)))
+		head := seal(key, p[:entryHeader+n])
+		if err := b.Set(key, head, nil); err != nil {
+			return err
+		}
+		_, err := putChunks(b, key, binary.LittleEndian.Uint32(head), e.Data)
+		return err
+	}
 	op := b.SetDeferred(len(key), 4+entryHeader+len(e.Data))
 	copy(op.Key, key)
 	p := op.Value[4:]
@@ -46,20 +67,57 @@ func putEntry(b *pebble.Batch, e domain.Entry) error {
 	return op.Finish()
 }
 
-func decodeEntry(i domain.Index, key, rec []byte) (domain.Entry, error) {
+// decodeEntry decodes the entry stored under key as rec. If it is
+// chunked, it returns its data's length as chunked, leaving Data nil for
+// readEntryChunks to fill.
+func decodeEntry(i domain.Index, key, rec []byte) (e domain.Entry, chunked int, err error) {
 	p, ok := unseal(key, rec)
 	if !ok || len(p) < entryHeader {
-		return domain.Entry{}, fmt.Errorf("pebble log: entry %d: %w: checksum mismatch", i, domain.ErrCorrupt)
+		return domain.Entry{}, 0, fmt.Errorf("pebble log: entry %d: %w: checksum mismatch", i, domain.ErrCorrupt)
 	}
-	e := domain.Entry{
+	e = domain.Entry{
 		Index: i,
 		Term:  domain.Term(binary.BigEndian.Uint64(p)),
-		Type:  domain.EntryType(p[8]),
+		Type:  domain.EntryType(p[8] &^ entryChunked),
+	}
+	if p[8]&entryChunked != 0 {
+		n, m := binary.Uvarint(p[entryHeader:])
+		if m <= 0 || entryHeader+m != len(p) || n <= chunkSize || n > 1<<40 {
+			return domain.Entry{}, 0, fmt.Errorf("pebble log: entry %d: %w: bad chunked length", i, domain.ErrCorrupt)
+		}
+		return e, int(n), nil
 	}
 	if len(p) > entryHeader {
 		e.Data = append([]byte(nil), p[entryHeader:]...)
 	}
-	return e, nil
+	return e, 0, nil
+}
+
+// readEntryChunks reads the total bytes of data of the chunked entry i,
+// whose head (stored as rec) it is on, from it's next pairs, leaving it
+// on the last chunk.
+func readEntryChunks(it *pebble.Iterator, i domain.Index, rec []byte, total int) ([]byte, error) {
+	head := binary.LittleEndian.Uint32(rec)
+	base := logKey(i)
+	out := make([]byte, total)
+	var kb []byte
+	for j := range chunkCount(total) {
+		kb = chunkKey(kb, base, j)
+		if !it.Next() || !bytes.Equal(it.Key(), kb) {
+			if err := it.Error(); err != nil {
+				return nil, fmt.Errorf("pebble log: entry %d: chunk %d: %w", i, j, classify(err))
+			}
+			return nil, fmt.Errorf("pebble log: entry %d: chunk %d of %d missing: %w", i, j, chunkCount(total), domain.ErrCorrupt)
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, fmt.Errorf("pebble log: entry %d: chunk %d: %w", i, j, classify(err))
+		}
+		if !openChunk(kb, v, head, j, total, out) {
+			return nil, fmt.Errorf("pebble log: entry %d: chunk %d: %w: checksum mismatch", i, j, domain.ErrCorrupt)
+		}
+	}
+	return out, nil
 }
 
 // load reads the first index and finds the last one.
@@ -84,7 +142,7 @@ func (s *LogStore) load() error {
 	defer it.Close()
 	if it.Last() {
 		k := it.Key()
-		if len(k) != 9 {
+		if len(k) != 9 && len(k) != 9+4 { // an entry or its last chunk
 			return fmt.Errorf("pebble log: malformed key %x: %w", k, domain.ErrCorrupt)
 		}
 		last := domain.Index(binary.BigEndian.Uint64(k[1:]))
@@ -148,7 +206,7 @@ func (s *LogStore) Term(i domain.Index) (term domain.Term, err error) {
 		if !ok {
 			return fmt.Errorf("pebble log: entry %d missing inside [%d,%d]: %w", i, s.mu.first, s.mu.last, domain.ErrCorrupt)
 		}
-		e, err := decodeEntry(i, key, rec)
+		e, _, err := decodeEntry(i, key, rec)
 		term = e.Term
 		return err
 	})
@@ -183,13 +241,20 @@ func (s *LogStore) Entries(lo, hi domain.Index, maxBytes uint64) (out []domain.E
 			if err != nil {
 				return fmt.Errorf("pebble log: entry %d: %w", next, classify(err))
 			}
-			e, err := decodeEntry(next, k, v)
+			e, chunked, err := decodeEntry(next, k, v)
 			if err != nil {
 				return err
 			}
-			size += e.Size()
+			size += e.Size() + uint64(chunked)
 			if maxBytes > 0 && size > maxBytes && len(out) > 0 {
 				return nil
+			}
+			if chunked > 0 {
+				// v is valid until the iterator moves: its CRC, the
+				// chunks' seed, first.
+				if e.Data, err = readEntryChunks(it, next, v, chunked); err != nil {
+					return err
+				}
 			}
 			out = append(out, e)
 			next++
@@ -229,9 +294,11 @@ func (s *LogStore) Append(entries []domain.Entry) error {
 				return fmt.Errorf("pebble log: append %d: %w", e.Index, classify(err))
 			}
 		}
+		size := len(b.Repr()) // before the commit, which drops a large batch's data
 		if err := s.d.commit(b, false); err != nil {
 			return fmt.Errorf("pebble log: append [%d,%d]: %w", entries[0].Index, entries[len(entries)-1].Index, err)
 		}
+		s.d.releaseLarge(entries, size)
 		s.mu.last = entries[len(entries)-1].Index
 		return nil
 	})

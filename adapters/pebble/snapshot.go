@@ -160,14 +160,33 @@ func (kv *KV) writeRows(cw *chunkWriter, snap *pebble.Snapshot, typ byte, db int
 			return 0, fmt.Errorf("pebble snapshot: key %q: %w: checksum mismatch", k[prefixLen:], domain.ErrCorrupt)
 		}
 		row := k[prefixLen:]
+		var chunked int
 		if typ == chunkData {
 			row = k[dataKeyLen:] // the hash is recomputed on restore
+			var head []byte
+			if chunked, head, err = chunkedHead(k, val); err != nil {
+				return 0, fmt.Errorf("pebble snapshot: %w", err)
+			}
+			if head != nil {
+				val = head
+			}
 		}
 		cw.buf = binary.AppendUvarint(cw.buf, uint64(db))
 		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(row)))
 		cw.buf = append(cw.buf, row...)
-		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(val)))
+		// The stream holds every record whole (keyspace's form): a
+		// chunked one's value, read into the chunk in place, follows its
+		// head, which is that form without the value.
+		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(val)+chunked))
 		cw.buf = append(cw.buf, val...)
+		if chunked > 0 {
+			at := len(cw.buf)
+			cw.buf = slices.Grow(cw.buf, chunked)[:at+chunked]
+			what := fmt.Sprintf("pebble snapshot: key %q", row)
+			if err := readChunks(snap, chunkBase(k), binary.LittleEndian.Uint32(rec), cw.buf[at:], what); err != nil {
+				return 0, err
+			}
+		}
 		rows++
 		if cw.payloadLen() >= kv.d.opts.SnapshotChunkSize {
 			if err := cw.flush(); err != nil {
@@ -378,7 +397,11 @@ func (kv *KV) restoreRows(meta domain.SnapshotMeta, r io.Reader, gen uint64, dbs
 				if rec.ExpireAt != 0 {
 					dbs.expires[db]++
 				}
-				if err := b.Set(dk, seal(dk, val), nil); err != nil {
+				if chunkedRecord(dk, len(rec.Value)) {
+					if _, err := putRecord(b, dk, rec); err != nil {
+						return classify(err)
+					}
+				} else if err := b.Set(dk, seal(dk, val), nil); err != nil {
 					return classify(err)
 				}
 				pairs++

@@ -4,6 +4,8 @@ import (
 	"context"
 	"time"
 
+	"github.com/tidwall/redcon"
+
 	"github.com/seshat-kv/seshat/ports"
 )
 
@@ -40,4 +42,30 @@ func (s *Server) deadlineContext(now time.Time, d time.Duration) (context.Contex
 		return context.WithDeadline(context.Background(), now.Add(d))
 	}
 	return ports.BacklogContext(context.Background(), d-time.Since(now), batchBytesPerSecond, b.LargeBacklog)
+}
+
+// keepBatchBytes: handle keeps its buffers (the commands, their items
+// and requests) from one batch to the next as they are, unless the
+// batch's commands came to this many bytes or more.
+const keepBatchBytes = 1 << 20
+
+// forgetLarge clears handle's buffers if cmds, the batch just run, were
+// large. The buffers are reused by the connection's next batch, which
+// overwrites what they point to, so until then they kept the batch's
+// commands alive: redcon's copy of each (a 100 MB SET's 100 MB), and the
+// requests' arguments, which alias it, for as long as the connection
+// stayed idle. (redcon's own read buffer, 128 MB after a 100 MB command,
+// is kept for the connection's life all the same: it is not ours to
+// release.)
+func forgetLarge(cmds []redcon.Command, items []item, reqs []ports.Request) {
+	n := 0
+	for i := range cmds {
+		n += len(cmds[i].Raw)
+	}
+	if n < keepBatchBytes {
+		return
+	}
+	clear(cmds[:cap(cmds)])
+	clear(items[:cap(items)])
+	clear(reqs[:cap(reqs)])
 }

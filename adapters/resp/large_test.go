@@ -2,9 +2,13 @@ package resp
 
 import (
 	"bytes"
+	"slices"
 	"testing"
 
 	"github.com/tidwall/redcon"
+
+	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/ports"
 )
 
 // The relay path keeps a relayed payload without cloning it: that is safe
@@ -32,5 +36,32 @@ func TestRedconCommandsOwnTheirArguments(t *testing.T) {
 	got[1].Args[1][0] = 'X'
 	if string(got[0].Args[1]) != "first" || string(got[2].Args[1]) != "third" {
 		t.Fatal("commands share a buffer")
+	}
+}
+
+// A batch of large commands leaves nothing of them in the connection's
+// buffers once it has run; a small one's stay, to be overwritten.
+func TestLargeBatchIsForgotten(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		size int
+		kept bool
+	}{
+		{"small", 100, true},
+		{"large", keepBatchBytes, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			raw := make([]byte, tc.size)
+			cmds := make([]redcon.Command, 1, 4)
+			cmds[0] = redcon.Command{Raw: raw, Args: [][]byte{raw[:3], raw[3:]}}
+			items := []item{{req: 0, write: func(redcon.Conn) {}}}
+			reqs := []ports.Request{{Call: domain.Call{Args: cmds[0].Args}}}
+			// As handle leaves them: resliced to empty after a flush.
+			forgetLarge(cmds, items[:0], reqs[:0])
+			got := []bool{cmds[0].Raw != nil, items[0].write != nil, reqs[0].Call.Args != nil}
+			if want := []bool{tc.kept, tc.kept, tc.kept}; !slices.Equal(got, want) {
+				t.Fatalf("after a batch of %d bytes, the commands, items and requests kept: %v, want %v", tc.size, got, want)
+			}
+		})
 	}
 }

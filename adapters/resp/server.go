@@ -425,7 +425,10 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	// What the buffers still point to after the batch (arguments in
 	// redcon's read buffer, replies' closures) lives until the next batch
 	// overwrites it or the connection closes.
-	defer func() { st.cmds, st.items, st.reqs = cmds[:0], items[:0], reqs[:0] }()
+	defer func() {
+		forgetLarge(cmds, items, reqs)
+		st.cmds, st.items, st.reqs = cmds[:0], items[:0], reqs[:0]
+	}()
 	for _, c := range cmds {
 		stat := s.count(st, c.Args)
 		it, r, isKV := s.parse(st, c.Args)

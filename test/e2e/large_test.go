@@ -22,10 +22,11 @@ import (
 // largeRunEnv, when set, runs TestLargeValues with the sizes: 100
 // MiB and the largest value accepted (largeMaxEnv). It stays opt-in for
 // memory, not time: on the shared 2-core machine (load average 22-27) it
-// passed in 96 s, but each node's RSS grows by 9-13 times the value
-// (BENCHMARKS.md, "Large values"), about 4 GB over the three nodes and the
-// test for 128 MiB, where the default run is to stay within a few hundred
-// MB. Without it, the test runs the same steps with values of 4 and 6
+// passed in 96 s, and in 25 s at load average 2 after stop 18, but each
+// node's RSS grows by several times the value (9-13 times before stop
+// 18's chunked values, 3.5-7 times since: BENCHMARKS.md, "Large values"
+// and "Chunked large values"), 1.5-4 GB over the three nodes and the test
+// for 128 MiB, where the default run is to stay within a few hundred MB. Without it, the test runs the same steps with values of 4 and 6
 // MiB (streams of several chunks, the relay, the limits) in about 10 s,
 // the three nodes' RSS summing to about 430 MiB at most.
 const largeRunEnv = "SESHAT_E2E_LARGE"
