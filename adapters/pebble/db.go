@@ -147,8 +147,9 @@ func Open(opts Options) (d *DB, err error) {
 		Cache: cache,
 		// Pebble's default (4 MiB) flushes often under a steady stream of
 		// log appends and applies.
-		MemTableSize: opts.MemTableSize,
-		Logger:       pebbleLogger{d},
+		MemTableSize:                opts.MemTableSize,
+		MemTableStopWritesThreshold: stopWritesThreshold(opts.MemTableSize),
+		Logger:                      pebbleLogger{d},
 		EventListener: &pebble.EventListener{
 			BackgroundError: func(err error) {
 				d.log.Error().Err(err).Msg("pebble background error")

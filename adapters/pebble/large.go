@@ -336,3 +336,23 @@ func (d *DB) drainLarge(entries []domain.Entry) error {
 	}
 	return nil
 }
+
+// largeBatchHeadroom is how many bytes of large batches may wait for their
+// flush without holding back other writes: the largest value the RESP
+// front door accepts by default (512 MB). One such batch waits at a time:
+// drainLarge flushes the log's before the apply's is built.
+const largeBatchHeadroom = 512 << 20
+
+// stopWritesThreshold is Pebble's MemTableStopWritesThreshold: how many
+// memtables' worth of bytes may queue for flushing before Pebble holds
+// every write back until a flush is done. Pebble queues a batch of half a
+// memtable or more as a memtable of its own size, so with its default (2)
+// one 256 MB SET stalled every write of the node, and the driver's loop
+// with them, for the seconds its flush took: followers stopped hearing
+// heartbeats and elected another leader. So the threshold is Pebble's
+// default plus room for one large batch, and one memtable more for the
+// mutable one beside it. Small writes queue memtables only when flushes
+// cannot keep up.
+func stopWritesThreshold(memTable uint64) int {
+	return 3 + int((largeBatchHeadroom+memTable-1)/memTable)
+}

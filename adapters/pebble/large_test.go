@@ -93,3 +93,16 @@ func TestLargeBatchIsReleased(t *testing.T) {
 		t.Fatalf("the heap is %d MiB above its size before a %d MiB write, after it", grew>>20, size>>20)
 	}
 }
+
+// A batch of the largest value the front door accepts by default, queued
+// for its flush beside Pebble's two default memtables, must not reach the
+// threshold at which Pebble holds every write back (it cost a 256 MB
+// SET's cluster its leader: the driver's loop waited in a small Apply).
+func TestLargeBatchDoesNotStallWrites(t *testing.T) {
+	for _, mem := range []uint64{4 << 20, DefaultMemTableSize, 64 << 20} {
+		queued := 2*mem + 512<<20
+		if limit := uint64(stopWritesThreshold(mem)) * mem; queued >= limit {
+			t.Errorf("memtable %d MiB: %d MiB queued reaches the stop-writes limit of %d MiB", mem>>20, queued>>20, limit>>20)
+		}
+	}
+}

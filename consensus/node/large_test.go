@@ -68,3 +68,36 @@ func TestLargeBacklogCountsWhatTheTransportReceives(t *testing.T) {
 		t.Fatalf("backlog %d with 100 MiB arriving and 2 MiB in the log, want %d", got, want)
 	}
 }
+
+// recordingSM is a state machine that only counts its Apply calls.
+type recordingSM struct {
+	ports.StateMachine
+	applies int
+}
+
+func (r *recordingSM) Apply(ents []domain.Entry) ([]domain.Result, error) {
+	r.applies++
+	return make([]domain.Result, len(ents)), nil
+}
+
+// While a large entry is on its way through this node's storage, even a
+// small apply job goes to the stage: the store may hold writes back while
+// it flushes the large one, and the loop must keep ticking and answering
+// heartbeats meanwhile. (Run on the loop, the job would call this test's
+// state machine, then the driver, which has no core here.)
+func TestNoInlineApplyBehindALargeEntry(t *testing.T) {
+	sm := &recordingSM{}
+	n := &Node{d: &Driver{}}
+	n.cfg.StateMachine = sm
+	n.applies = newStage(func(*ApplyJob) error { return nil }, nil) // not running: a push only queues
+	n.largeBacklog.Store(2 << 20)
+	job := &ApplyJob{Entries: []domain.Entry{{Index: 1, Data: []byte("small")}}}
+	if job.heavy() || len(job.Entries) > inlineApplyEntries {
+		t.Fatal("the job must be one the loop would otherwise run itself")
+	}
+	n.apply([]*ApplyJob{job})
+	if sm.applies != 0 || n.applyOutstanding != 1 || len(n.applies.q) != 1 {
+		t.Errorf("applied on the loop %d times, %d outstanding, %d queued on the stage; want 0, 1, 1",
+			sm.applies, n.applyOutstanding, len(n.applies.q))
+	}
+}

@@ -562,10 +562,15 @@ const inlineApplyEntries = 8
 
 // apply hands jobs to the apply stage, or runs a small one on the loop
 // when the stage is idle (nothing pushed is unfinished, so the order
-// holds). A failure of an inline job stops the node as a stage's would.
+// holds) and no large entry is on its way through this node's storage:
+// the store may hold every write back while it flushes one (Pebble does,
+// for seconds, behind a 256 MB batch), and a loop waiting in Apply sends
+// no heartbeat and answers none, which cost the cluster its leader. A
+// failure of an inline job stops the node as a stage's would.
 func (n *Node) apply(jobs []*ApplyJob) {
 	for i, j := range jobs {
-		if n.applyOutstanding > 0 || len(j.Entries) > inlineApplyEntries || j.SyncStateMachine || j.heavy() {
+		if n.applyOutstanding > 0 || len(j.Entries) > inlineApplyEntries || j.SyncStateMachine || j.heavy() ||
+			n.largeBacklog.Load() > 0 {
 			n.applyOutstanding += len(jobs) - i
 			n.applies.push(jobs[i:]...)
 			return
