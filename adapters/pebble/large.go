@@ -60,9 +60,14 @@ func entriesData(entries []domain.Entry) int {
 // newLogBatch returns the batch that appends entries to the log.
 func newLogBatch(db *pebble.DB, entries []domain.Entry) *pebble.Batch {
 	if n := entriesData(entries); n >= sizedBatchBytes {
-		// The initial size too: Pebble rounds the buffer of a batch's
-		// first record up to a power of two of it, reallocating.
-		return db.NewBatchWithSize(n, pebble.WithInitialSizeBytes(n))
+		b := db.NewBatchWithSize(n)
+		// As in newApplyBatch: an empty WAL-only record first, so that
+		// the first entry finds the buffer in place. Not
+		// pebble.WithInitialSizeBytes: the option stays on the batch
+		// when Pebble pools it, and every batch later taken from the pool
+		// (the next small append, a sync's empty record) allocated n.
+		_ = b.LogData(nil, nil)
+		return b
 	}
 	return db.NewBatch()
 }

@@ -106,3 +106,26 @@ func TestLargeBatchDoesNotStallWrites(t *testing.T) {
 		}
 	}
 }
+
+// A large log batch leaves nothing large behind in Pebble's batch pool:
+// pebble.WithInitialSizeBytes stays on a pooled batch, and the next batch
+// taken from the pool (a small append, the sync's empty record)
+// allocated the large entry's size again.
+func TestLargeLogBatchLeavesThePoolSmall(t *testing.T) {
+	// A real directory: an in-memory file's buffer grows as it is written.
+	d, err := Open(Options{Dir: t.TempDir()})
+	must(t, err)
+	defer d.Close()
+	const size = 8 << 20
+	must(t, d.LogStore().Append([]domain.Entry{cmdEntry(1, 1, set("big", string(bigValue("x", size))))}))
+	must(t, d.LogStore().Sync())
+	small := []domain.Entry{cmdEntry(2, 1, set("k", "v"))}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	must(t, d.LogStore().Append(small))
+	must(t, d.LogStore().Sync())
+	runtime.ReadMemStats(&after)
+	if grew := after.TotalAlloc - before.TotalAlloc; grew > size/4 {
+		t.Fatalf("a small append after a %d MiB one allocated %d KiB", size>>20, grew>>10)
+	}
+}
