@@ -204,12 +204,12 @@ func (s *Server) parse(st *connState, args [][]byte) (it item, r ports.Request, 
 			return stringItem("PONG"), r, false
 		case 2:
 			msg := args[1]
-			return item{req: -1, write: func(c redcon.Conn) { c.WriteBulk(msg) }}, r, false
+			return item{req: -1, write: func(c redcon.Conn) { writeBulk(c, msg) }}, r, false
 		}
 		return wrongArgs(name), r, false
 	case "echo":
 		msg := args[1]
-		return item{req: -1, write: func(c redcon.Conn) { c.WriteBulk(msg) }}, r, false
+		return item{req: -1, write: func(c redcon.Conn) { writeBulk(c, msg) }}, r, false
 	case "select":
 		n, bad := s.dbIndex(args[1])
 		if bad.Kind == domain.ReplyError {
@@ -312,7 +312,7 @@ func (s *Server) relayed(conn redcon.Conn, payloads [][]byte) {
 			conn.WriteError(bad[i])
 			continue
 		}
-		conn.WriteBulk(ports.EncodeReplies(replies[bounds[i]:bounds[i+1]], ErrorText))
+		writeBulk(conn, ports.EncodeReplies(replies[bounds[i]:bounds[i+1]], ErrorText))
 	}
 }
 

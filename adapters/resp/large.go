@@ -50,15 +50,13 @@ func (s *Server) deadlineContext(now time.Time, d time.Duration) (context.Contex
 const keepBatchBytes = 1 << 20
 
 // forgetLarge clears handle's buffers if cmds, the batch just run, were
-// large. The buffers are reused by the connection's next batch, which
+// large (diverted: the bytes of the large bulks swapped in, divert.go).
+// The buffers are reused by the connection's next batch, which
 // overwrites what they point to, so until then they kept the batch's
-// commands alive: redcon's copy of each (a 100 MB SET's 100 MB), and the
-// requests' arguments, which alias it, for as long as the connection
-// stayed idle. (redcon's own read buffer, 128 MB after a 100 MB command,
-// is kept for the connection's life all the same: it is not ours to
-// release.)
-func forgetLarge(cmds []redcon.Command, items []item, reqs []ports.Request) {
-	n := 0
+// commands alive: a 100 MB SET's value, and the requests' arguments,
+// which alias it, for as long as the connection stayed idle.
+func forgetLarge(cmds []redcon.Command, diverted int, items []item, reqs []ports.Request) {
+	n := diverted
 	for i := range cmds {
 		n += len(cmds[i].Raw)
 	}

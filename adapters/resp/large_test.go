@@ -43,12 +43,14 @@ func TestRedconCommandsOwnTheirArguments(t *testing.T) {
 // buffers once it has run; a small one's stay, to be overwritten.
 func TestLargeBatchIsForgotten(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		size int
-		kept bool
+		name           string
+		size, diverted int
+		kept           bool
 	}{
-		{"small", 100, true},
-		{"large", keepBatchBytes, false},
+		{"small", 100, 0, true},
+		{"large", keepBatchBytes, 0, false},
+		// A diverted bulk's placeholder is small; the bulk is not.
+		{"diverted", 100, keepBatchBytes, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			raw := make([]byte, tc.size)
@@ -57,7 +59,7 @@ func TestLargeBatchIsForgotten(t *testing.T) {
 			items := []item{{req: 0, write: func(redcon.Conn) {}}}
 			reqs := []ports.Request{{Call: domain.Call{Args: cmds[0].Args}}}
 			// As handle leaves them: resliced to empty after a flush.
-			forgetLarge(cmds, items[:0], reqs[:0])
+			forgetLarge(cmds, tc.diverted, items[:0], reqs[:0])
 			got := []bool{cmds[0].Raw != nil, items[0].write != nil, reqs[0].Call.Args != nil}
 			if want := []bool{tc.kept, tc.kept, tc.kept}; !slices.Equal(got, want) {
 				t.Fatalf("after a batch of %d bytes, the commands, items and requests kept: %v, want %v", tc.size, got, want)

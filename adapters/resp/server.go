@@ -262,6 +262,7 @@ func (s *Server) listener(ln net.Listener, cfg *tls.Config) *drainListener {
 		maxArgs:    int64(s.opts.MaxArgs),
 		maxCommand: int64(s.opts.MaxCommandBytes),
 		maxInline:  maxInline,
+		divert:     divertBytes,
 	}}
 }
 
@@ -420,13 +421,17 @@ func (s *Server) handle(conn redcon.Conn, cmd redcon.Command) {
 	}
 	defer st.publish()
 	cmds := append(append(st.cmds[:0], cmd), conn.ReadPipeline()...)
+	large := 0
+	if gc, ok := conn.NetConn().(*guardConn); ok && len(gc.d.ready) > 0 {
+		large = gc.takeLarge(cmds)
+	}
 	items, reqs := st.items[:0], st.reqs[:0]
 	var relays [][]byte
 	// What the buffers still point to after the batch (arguments in
 	// redcon's read buffer, replies' closures) lives until the next batch
 	// overwrites it or the connection closes.
 	defer func() {
-		forgetLarge(cmds, items, reqs)
+		forgetLarge(cmds, large, items, reqs)
 		st.cmds, st.items, st.reqs = cmds[:0], items[:0], reqs[:0]
 	}()
 	for _, c := range cmds {

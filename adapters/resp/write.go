@@ -32,7 +32,7 @@ func writeValue(conn redcon.Conn, resp3 bool, r domain.Reply) {
 	case domain.ReplyInt:
 		conn.WriteInt64(r.Int)
 	case domain.ReplyBulk:
-		conn.WriteBulk(r.Bulk)
+		writeBulk(conn, r.Bulk)
 	case domain.ReplyDouble:
 		if resp3 {
 			conn.WriteRaw([]byte("," + r.Str + "\r\n"))

@@ -20,8 +20,9 @@ import (
 // back, timing both, while another client SETs small keys in a loop on
 // the same server; it prints the times, the small SETs' latency (p50,
 // p99, max) during the big ones, and each server process's peak RSS growth
-// (VmHWM after the SET and GET minus VmRSS before, the peak reset through
-// /proc/PID/clear_refs). The key is deleted after each size.
+// over the SET and then over the GET (VmHWM minus VmRSS before the SET,
+// the peak reset through /proc/PID/clear_refs before each). The key is
+// deleted after each size.
 //
 //	go run ./test/bench -large 10M,100M,512M
 
@@ -71,7 +72,8 @@ type largeResult struct {
 	small         []time.Duration
 	smallErrs     int
 	firstSmallErr error
-	growth        []int64 // per process
+	growth        []int64 // per process, over the SET
+	getGrowth     []int64 // per process, over the GET
 }
 
 // largeCase SETs and GETs one value on addr while a client SETs small keys
@@ -139,6 +141,10 @@ func largeCase(ctx context.Context, addr, smallAddr string, pids []int, v []byte
 		return r, fmt.Errorf("SET of %d bytes: %w", len(v), err)
 	}
 	r.set = time.Since(t0)
+	for i, pid := range pids {
+		r.growth = append(r.growth, procMem(pid, "VmHWM")-base[i])
+		resetPeak(pid)
+	}
 	t0 = time.Now()
 	got, err := c.do("GET", key)
 	if err != nil {
@@ -152,7 +158,7 @@ func largeCase(ctx context.Context, addr, smallAddr string, pids []int, v []byte
 	stop()
 	wg.Wait()
 	for i, pid := range pids {
-		r.growth = append(r.growth, procMem(pid, "VmHWM")-base[i])
+		r.getGrowth = append(r.getGrowth, procMem(pid, "VmHWM")-base[i])
 	}
 	if _, err := c.do("DEL", key); err != nil {
 		return r, err
@@ -177,7 +183,7 @@ func runLarge(ctx context.Context, o options, cl *cluster, leader int, seshatPid
 	}
 	_, term0 := cl.leader()
 	fmt.Printf("\nlarge values (SET then GET on the leader / redis-server; small SETs on the same server, one client, 5ms apart)\n")
-	fmt.Printf("%-12s %-8s %9s %9s %8s %8s %8s %6s  %s\n", "server", "size", "SET", "GET", "small p50", "p99", "max", "errors", "peak RSS growth per process (x value)")
+	fmt.Printf("%-12s %-8s %9s %9s %8s %8s %8s %6s  %s\n", "server", "size", "SET", "GET", "small p50", "p99", "max", "errors", "peak RSS growth per process (x value), over the SET; over the GET")
 	for _, size := range sizes {
 		v := spawn.LargeValue(size, uint64(size))
 		for _, t := range []struct {
@@ -189,14 +195,17 @@ func runLarge(ctx context.Context, o options, cl *cluster, leader int, seshatPid
 			if err != nil {
 				return fmt.Errorf("%s: %w", t.name, err)
 			}
-			var g []string
+			var g, gg []string
 			for _, b := range r.growth {
 				g = append(g, fmt.Sprintf("%.0f MiB (%.1fx)", float64(b)/(1<<20), float64(b)/float64(size)))
+			}
+			for _, b := range r.getGrowth {
+				gg = append(gg, fmt.Sprintf("%.1fx", float64(b)/float64(size)))
 			}
 			fmt.Printf("%-12s %-8s %9s %9s %8s %8s %8s %6d  %s\n", t.name, fmt.Sprintf("%dM", size>>20),
 				r.set.Round(time.Millisecond), r.get.Round(time.Millisecond),
 				pct(r.small, 50).Round(time.Millisecond), pct(r.small, 99).Round(time.Millisecond),
-				pct(r.small, 100).Round(time.Millisecond), r.smallErrs, strings.Join(g, ", "))
+				pct(r.small, 100).Round(time.Millisecond), r.smallErrs, strings.Join(g, ", ")+"; "+strings.Join(gg, ", "))
 			if r.firstSmallErr != nil {
 				fmt.Printf("  first small SET error: %v\n", r.firstSmallErr)
 			}
