@@ -16,6 +16,8 @@
 //	                                                    -> a large record's value chunk
 //	            0x03 | generation | slot|1<<31 | instance (8) | sub-key
 //	                                                    -> a collection's element
+//	            0x03 | generation | slot|3<<30 | instance | sub-key length (4) | sub-key | chunk (4)
+//	                                                    -> a large element's value chunk
 //	0x04 meta   0x04 | "applied"                        -> applied index, term,
 //	                                                       membership, generation
 //	0x05 snap   0x05 | "restore"                        -> restore in progress
@@ -27,17 +29,19 @@
 // the index or key, never returned as a wrong value. Covering the key too
 // catches a record written under the wrong key.
 //
-// A log entry's data or a record's value of more than 1 MiB is stored in
-// 1 MiB chunks (see chunkSize in large.go) after a head that gives its
-// length, all in the batch that writes the entry or record, so that
-// Pebble never flushes, blocks and compresses one huge pair. An entry's
-// chunks sort between it and the next entry, so a purge or a truncation
-// takes them with it; a record's live in its database's chunk slot, so
-// FLUSHDB and a restore's generation switch take them, and a scan of keys
-// never meets them. Each chunk has its own CRC, seeded with its head's: a
-// missing, short or foreign chunk is domain.ErrCorrupt naming the index or
-// key and the chunk. Entries and records written whole before chunks
-// existed are read as before.
+// A log entry's data, a record's value or an element's value of more
+// than 1 MiB is stored in 1 MiB chunks (see chunkSize in large.go) after a
+// head that gives its length, all in the batch that writes the entry,
+// record or element, so that Pebble never flushes, blocks and compresses
+// one huge pair. An entry's chunks sort between it and the next entry, so
+// a purge or a truncation takes them with it; a record's live in its
+// database's chunk slot and an element's in its element chunk slot, so
+// FLUSHDB, DropElems and a restore's generation switch take them, and a
+// scan of keys or elements never meets them. Each chunk has its own CRC,
+// seeded with its head's: a missing, short or foreign chunk is
+// domain.ErrCorrupt naming the index, key or element and the chunk.
+// Entries, records and elements written whole before chunks existed are
+// read as before.
 //
 // # Durability
 //

@@ -1,7 +1,9 @@
 package pebble
 
 import (
+	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 
@@ -43,11 +45,10 @@ func (s *batchStore) elemKey(db int, inst uint64, sub []byte) ([]byte, error) {
 	return append(elemPrefix(s.gen, s.dbs.slot[db], inst), sub...), nil
 }
 
-// elemScratch holds buffers a batchStore reuses for element keys and
-// sealed values: Pebble copies both into the batch, and a read uses the
-// key only during the call, so one element write or read allocates
-// nothing for them.
-type elemScratch struct{ key, val []byte }
+// elemScratch holds a buffer a batchStore reuses for element keys: Pebble
+// copies keys into the batch, and a read uses the key only during the
+// call, so one element write or read allocates nothing for it.
+type elemScratch struct{ key []byte }
 
 // scratchKey is elemKey built in the scratch buffer, valid until the
 // next element call.
@@ -63,12 +64,204 @@ func (s *batchStore) scratchKey(db int, inst uint64, sub []byte) ([]byte, error)
 	return s.elem.key, nil
 }
 
-// scratchSeal is seal(key, payload) built in the scratch buffer.
-func (s *batchStore) scratchSeal(key, payload []byte) []byte {
-	crc := crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, payload)
-	v := binary.LittleEndian.AppendUint32(s.elem.val[:0], crc)
-	s.elem.val = append(v, payload...)
-	return s.elem.val
+// Chunked elements. An element's value of more than chunkSize bytes (a
+// hash field's value, a list element) is stored as records' are (see
+// "Chunked values" in large.go): a head under the element's key giving
+// the value's length, and chunk pairs written by putChunks in the same
+// batch. The chunks live in the element chunk slot, both top bits of the
+// slot set, keyed by instance, sub-key length and sub-key:
+//
+//	chunk base = prefixData | generation | slot|elemSlotBit|chunkSlotBit
+//	             | instance (8) | sub-key length (4 bytes, big endian) | sub-key
+//
+// so that no scan of an instance's elements (nor of keys) meets them,
+// FLUSHDB and DropElems range-delete them beside the elements' own range,
+// SWAPDB moves them with the slot, and a restore's generation switch
+// replaces them. A set's or sorted set's member is a sub-key, not a
+// value: it is stored whole, as a key of any size is.
+//
+// An inline value's bytes are arbitrary, so no tag can tell a head from
+// one: a head's CRC is instead the sealed CRC (of the key and the head's
+// payload, the value's length as a uvarint) XORed with elemChunkMark. An
+// inline value never passes the head's check, nor a head the inline one,
+// and values stored before chunks existed read as before.
+const elemChunkMark = 0x6b6e6863 // "chnk"
+
+// An element key has a record key's shape, a 21-byte prefix then the
+// sub-key where a record has its user key, so chunkedRecord and chunkBase
+// serve elements as they are: a long sub-key keeps its value whole, as a
+// long user key does (every chunk key repeats it), and chunkBase adds
+// chunkSlotBit to a slot that already has elemSlotBit. This line stops
+// the build if the two prefixes ever differ.
+var _ = [1]struct{}{}[dataKeyLen-elemPrefixLen]
+
+// elemName names the element at the stored key k in errors.
+func elemName(k []byte) string {
+	return fmt.Sprintf("element %q of instance %d", k[elemPrefixLen:], binary.BigEndian.Uint64(k[13:elemPrefixLen]))
+}
+
+// elemHead checks the stored value rec of the element at k: an inline
+// value is returned (aliasing rec); a chunked one's length is returned as
+// n. Anything else is domain.ErrCorrupt.
+func elemHead(k, rec []byte) (inline []byte, n int, err error) {
+	if p, good := unseal(k, rec); good {
+		return p, 0, nil
+	}
+	if len(rec) < 4 {
+		return nil, 0, fmt.Errorf("pebble kv: %s: %w: checksum mismatch", elemName(k), domain.ErrCorrupt)
+	}
+	p := rec[4:]
+	crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, p) ^ elemChunkMark
+	if binary.LittleEndian.Uint32(rec) != crc {
+		return nil, 0, fmt.Errorf("pebble kv: %s: %w: checksum mismatch", elemName(k), domain.ErrCorrupt)
+	}
+	v, m := binary.Uvarint(p)
+	if m != len(p) || v <= chunkSize || v > 1<<40 {
+		return nil, 0, fmt.Errorf("pebble kv: %s: %w: bad chunked head", elemName(k), domain.ErrCorrupt)
+	}
+	return nil, int(v), nil
+}
+
+// openElem returns the value of the element stored at k as rec, reading
+// a chunked one's chunks from r into a new buffer (an inline value
+// aliases rec), and how many chunks it has.
+func openElem(r reader, k, rec []byte) ([]byte, int, error) {
+	inline, n, err := elemHead(k, rec)
+	if err != nil || n == 0 {
+		return inline, 0, err
+	}
+	out := make([]byte, n)
+	if err := readChunks(r, chunkBase(k), binary.LittleEndian.Uint32(rec), out, "pebble kv: "+elemName(k)); err != nil {
+		return nil, 0, err
+	}
+	return out, chunkCount(n), nil
+}
+
+// putElem sets val under the element key k in b, in chunks if it is
+// large (see chunkedRecord), encoding it in the batch itself, and returns
+// how many chunks it wrote.
+func putElem(b *pebble.Batch, k, val []byte) (int, error) {
+	if chunkedRecord(k, len(val)) {
+		var hb [4 + binary.MaxVarintLen64]byte
+		p := binary.AppendUvarint(hb[:4], uint64(len(val)))
+		crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, p[4:]) ^ elemChunkMark
+		binary.LittleEndian.PutUint32(p, crc)
+		if err := b.Set(k, p, nil); err != nil {
+			return 0, err
+		}
+		return putChunks(b, chunkBase(k), crc, val)
+	}
+	op := b.SetDeferred(len(k), 4+len(val))
+	copy(op.Key, k)
+	crc := crc32.Checksum(k, castagnoli)
+	binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, op.Value[4:], val))
+	return 0, op.Finish()
+}
+
+// chunkedInsts knows, for one generation, which collection instances may
+// hold a chunked element: every other instance's element writes skip the
+// read of the old value's head that finding its chunks takes (it made
+// RPUSH, which writes new positions blind, four times slower). Instances
+// are added when a chunked element is written and never removed (one
+// deleted or shrunk since only costs that read), until it is built again:
+// for another generation (a restore), or once adds since its build
+// outnumber twice what it found then. Used and changed only holding
+// KV.write, as the key filter.
+type chunkedInsts struct {
+	gen         uint64
+	valid       bool
+	insts       map[uint64]struct{}
+	adds, built int
+}
+
+// none reports whether instance inst of generation gen certainly has no
+// chunked element.
+func (c *chunkedInsts) none(gen, inst uint64) bool {
+	if !c.valid || c.gen != gen {
+		return false
+	}
+	_, ok := c.insts[inst]
+	return !ok
+}
+
+// add records that instance inst of generation gen may hold a chunked
+// element now.
+func (c *chunkedInsts) add(gen, inst uint64) {
+	if !c.valid || c.gen != gen {
+		return
+	}
+	if _, ok := c.insts[inst]; !ok {
+		c.insts[inst] = struct{}{}
+		c.adds++
+	}
+}
+
+// stale reports whether the set must be built (again) before Apply uses
+// it for generation gen.
+func (c *chunkedInsts) stale(gen uint64) bool {
+	return !c.valid || c.gen != gen || c.adds > 2*c.built+1024
+}
+
+// build finds every instance of generation gen in r with chunks stored:
+// one seek per such instance, past its chunks.
+func (c *chunkedInsts) build(r pebble.Reader, gen uint64) error {
+	*c = chunkedInsts{gen: gen, insts: map[uint64]struct{}{}}
+	lower := slotPrefix(gen, elemSlotBit|chunkSlotBit)
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: dataPrefix(gen + 1)})
+	if err != nil {
+		return fmt.Errorf("pebble kv: find chunked elements: %w", classify(err))
+	}
+	for ok := it.First(); ok; {
+		k := it.Key()
+		if len(k) < elemPrefixLen {
+			ok = it.Next()
+			continue
+		}
+		inst := binary.BigEndian.Uint64(k[13:elemPrefixLen])
+		c.insts[inst] = struct{}{}
+		if inst == ^uint64(0) { // no next instance to seek to
+			ok = it.Next()
+			continue
+		}
+		ok = it.SeekGE(binary.BigEndian.AppendUint64(bytes.Clone(k[:13]), inst+1))
+	}
+	err = it.Error()
+	if cerr := it.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		*c = chunkedInsts{}
+		return fmt.Errorf("pebble kv: find chunked elements: %w", classify(err))
+	}
+	c.valid, c.built = true, len(c.insts)
+	return nil
+}
+
+// storedElemChunks returns how many chunks the element stored at k has
+// (0 if it has none, or is absent), reading its head unless its instance
+// has no chunked element (see chunkedInsts); only Apply's store calls it.
+// A value that reads as neither form is domain.ErrCorrupt: its chunks, if
+// any, could not be found.
+func (s *batchStore) storedElemChunks(k []byte) (int, error) {
+	inst := binary.BigEndian.Uint64(k[13:elemPrefixLen])
+	if s.kv.chunked.none(s.gen, inst) {
+		return 0, nil
+	}
+	v, closer, err := s.r.Get(k)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, classify(err)
+	}
+	_, n, err := elemHead(k, v)
+	if cerr := closer.Close(); err == nil && cerr != nil {
+		err = classify(cerr)
+	}
+	if err != nil || n == 0 {
+		return 0, err
+	}
+	return chunkCount(n), nil
 }
 
 // ElemGet implements keyspace.Store; the value is the caller's.
@@ -78,17 +271,21 @@ func (s *batchStore) ElemGet(db int, inst uint64, sub []byte) ([]byte, bool, err
 		return nil, false, err
 	}
 	rec, ok, err := s.kv.d.get(s.r, k)
-	if err != nil || !ok {
+	if err != nil {
 		return nil, false, err
 	}
-	v, good := unseal(k, rec)
-	if !good {
-		return nil, false, fmt.Errorf("pebble kv: element %q of instance %d: %w: checksum mismatch", sub, inst, domain.ErrCorrupt)
+	if !ok {
+		return nil, false, nil
+	}
+	v, _, err := openElem(s.r, k, rec)
+	if err != nil {
+		return nil, false, err
 	}
 	return v, true, nil
 }
 
-// ElemPut implements keyspace.Store.
+// ElemPut implements keyspace.Store. The old value's chunks past the new
+// value's are deleted (the new value's overwrite the rest).
 func (s *batchStore) ElemPut(db int, inst uint64, sub, val []byte) error {
 	if s.w == nil {
 		return errReadOnlyView
@@ -97,7 +294,21 @@ func (s *batchStore) ElemPut(db int, inst uint64, sub, val []byte) error {
 	if err != nil {
 		return err
 	}
-	return classify(s.w.Set(k, s.scratchSeal(k, val), nil))
+	old, err := s.storedElemChunks(k)
+	if err != nil {
+		return err
+	}
+	n, err := putElem(s.w, k, val)
+	if err != nil {
+		return classify(err)
+	}
+	if n > 0 {
+		s.kv.chunked.add(s.gen, inst)
+	}
+	if old > n {
+		return classify(deleteChunks(s.w, chunkBase(k), n, old))
+	}
+	return nil
 }
 
 // ElemDelete implements keyspace.Store.
@@ -109,7 +320,17 @@ func (s *batchStore) ElemDelete(db int, inst uint64, sub []byte) error {
 	if err != nil {
 		return err
 	}
-	return classify(s.w.Delete(k, nil))
+	old, err := s.storedElemChunks(k)
+	if err != nil {
+		return err
+	}
+	if err := s.w.Delete(k, nil); err != nil {
+		return classify(err)
+	}
+	if old > 0 {
+		return classify(deleteChunks(s.w, chunkBase(k), 0, old))
+	}
+	return nil
 }
 
 // ElemScan implements keyspace.Store.
@@ -145,9 +366,9 @@ func (s *batchStore) ElemScan(db int, inst uint64, from []byte, reverse bool, fn
 		if err != nil {
 			return classify(err)
 		}
-		v, good := unseal(k, rec)
-		if !good {
-			return fmt.Errorf("pebble kv: element %q of instance %d: %w: checksum mismatch", k[elemPrefixLen:], inst, domain.ErrCorrupt)
+		v, _, err := openElem(s.r, k, rec)
+		if err != nil {
+			return err
 		}
 		if !fn(k[elemPrefixLen:], v) {
 			break
@@ -156,9 +377,10 @@ func (s *batchStore) ElemScan(db int, inst uint64, from []byte, reverse bool, fn
 	return classify(it.Error())
 }
 
-// DropElems implements keyspace.Store: a small collection's elements are
-// deleted one by one, a larger one's with one range deletion (O(1) on the
-// write path; Pebble reclaims the space in compactions).
+// DropElems implements keyspace.Store: a small collection's elements (and
+// their chunks) are deleted one by one, a larger one's with one range
+// deletion of its elements and one of their chunks (O(1) on the write
+// path; Pebble reclaims the space in compactions).
 func (s *batchStore) DropElems(db int, inst uint64, count int64) error {
 	if s.w == nil {
 		return errReadOnlyView
@@ -169,33 +391,75 @@ func (s *batchStore) DropElems(db int, inst uint64, count int64) error {
 	}
 	upper := elemPrefix(s.gen, s.dbs.slot[db], inst+1)
 	if count > elemPointDeletes {
-		return classify(s.w.DeleteRange(lower, upper, nil))
+		return s.dropElemRange(lower, upper)
 	}
 	it, err := s.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return classify(err)
 	}
-	var keys [][]byte
+	type doomed struct {
+		key    []byte
+		chunks int
+	}
+	var keys []doomed
+	heads := !s.kv.chunked.none(s.gen, inst) // else no value needs reading
+	unreadable := false
 	for ok := it.First(); ok && len(keys) <= elemPointDeletes; ok = it.Next() {
-		keys = append(keys, append([]byte(nil), it.Key()...))
+		n := 0
+		if heads {
+			rec, err := it.ValueAndErr()
+			if err != nil {
+				_ = it.Close()
+				return classify(err)
+			}
+			if _, n, err = elemHead(it.Key(), rec); err != nil {
+				// Its chunks, if any, cannot be counted: the range
+				// deletions take them whatever they are.
+				unreadable = true
+				break
+			}
+		}
+		keys = append(keys, doomed{append([]byte(nil), it.Key()...), chunkCount(n)})
 	}
 	if err := it.Close(); err != nil {
 		return classify(err)
 	}
-	if len(keys) > elemPointDeletes { // the hint was wrong: still O(1)
-		return classify(s.w.DeleteRange(lower, upper, nil))
+	if unreadable || len(keys) > elemPointDeletes { // the hint was wrong: still O(1)
+		return s.dropElemRange(lower, upper)
 	}
-	for _, k := range keys {
-		if err := s.w.Delete(k, nil); err != nil {
+	for _, d := range keys {
+		if err := s.w.Delete(d.key, nil); err != nil {
 			return classify(err)
+		}
+		if d.chunks > 0 {
+			if err := deleteChunks(s.w, chunkBase(d.key), 0, d.chunks); err != nil {
+				return classify(err)
+			}
 		}
 	}
 	return nil
 }
 
-// dropElemSlot range-deletes the element slot of slot (FLUSHDB).
+// dropElemRange range-deletes the elements in [lower, upper) (element
+// keys of whole instances) and their chunks.
+func (s *batchStore) dropElemRange(lower, upper []byte) error {
+	if err := s.w.DeleteRange(lower, upper, nil); err != nil {
+		return classify(err)
+	}
+	return classify(s.w.DeleteRange(elemChunkBound(lower), elemChunkBound(upper), nil))
+}
+
+// elemChunkBound is the element key (or prefix) k with the chunk bit set
+// in its slot: the instance bounds of k's range become those of their
+// chunks' range.
+func elemChunkBound(k []byte) []byte {
+	out := bytes.Clone(k)
+	binary.BigEndian.PutUint32(out[9:13], binary.BigEndian.Uint32(k[9:13])|chunkSlotBit)
+	return out
+}
+
+// dropElemSlot range-deletes the element slot of slot and its chunks
+// (FLUSHDB).
 func (s *batchStore) dropElemSlot(slot uint32) error {
-	lo := slotPrefix(s.gen, slot|elemSlotBit)
-	hi := slotPrefix(s.gen, (slot+1)|elemSlotBit)
-	return classify(s.w.DeleteRange(lo, hi, nil))
+	return s.dropElemRange(slotPrefix(s.gen, slot|elemSlotBit), slotPrefix(s.gen, (slot+1)|elemSlotBit))
 }

@@ -2,8 +2,10 @@ package pebble
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"testing"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -126,6 +128,45 @@ func FuzzChunkedHead(f *testing.F) {
 			}
 		case n <= chunkSize || len(head) == 0:
 			t.Fatalf("chunkedHead(%x): %d bytes announced, head %x", p, n, head)
+		}
+	})
+}
+
+// FuzzElemHead feeds arbitrary stored element values to elemHead, raw,
+// sealed as an inline value, or sealed as a chunked head: it must never
+// panic; a failure is ErrCorrupt; an inline seal reads back as that
+// value, a head's seal never as an inline value, and a head it takes
+// announces more than a chunk.
+//
+//	go test -run '^$' -fuzz FuzzElemHead -fuzztime 30s ./adapters/pebble
+func FuzzElemHead(f *testing.F) {
+	key := append(elemPrefix(1, 0, 7), "field"...)
+	f.Add([]byte{}, uint8(0))
+	f.Add([]byte("an inline value"), uint8(1))
+	f.Add(binary.AppendUvarint(nil, chunkSize+1), uint8(2))
+	f.Add(binary.AppendUvarint(nil, chunkSize), uint8(2))
+	f.Add([]byte{0xff, 0xff}, uint8(2))
+	f.Fuzz(func(t *testing.T, p []byte, form uint8) {
+		rec := p
+		switch form % 3 {
+		case 1:
+			rec = seal(key, p)
+		case 2:
+			crc := crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, p) ^ elemChunkMark
+			rec = append(binary.LittleEndian.AppendUint32(nil, crc), p...)
+		}
+		inline, n, err := elemHead(key, rec)
+		switch {
+		case err != nil:
+			if !errors.Is(err, domain.ErrCorrupt) || form%3 == 1 {
+				t.Fatalf("elemHead(%x) form %d: %v", rec, form%3, err)
+			}
+		case n == 0:
+			if form%3 == 2 || (form%3 == 1 && !bytes.Equal(inline, p)) {
+				t.Fatalf("elemHead(%x) form %d: inline %x", rec, form%3, inline)
+			}
+		case n <= chunkSize || n > 1<<40 || inline != nil || form%3 == 1:
+			t.Fatalf("elemHead(%x) form %d: %d bytes announced, inline %x", rec, form%3, n, inline)
 		}
 	})
 }

@@ -33,6 +33,9 @@ type KV struct {
 	// filter knows which record keys are certainly absent (see
 	// keyFilter): used and changed only holding write.
 	filter keyFilter
+	// chunked knows which collections may hold chunked elements (see
+	// chunkedInsts): used and changed only holding write.
+	chunked chunkedInsts
 
 	// write serializes Apply and Restore, the only writers of the state
 	// and of mu's fields: holding it, they read mu's fields without mu.
@@ -251,6 +254,11 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		meta := kv.mu.meta
 		if live := kv.mu.dbs.total(); kv.filter.stale(kv.mu.gen, live) {
 			if err := kv.filter.build(kv.d.db, kv.mu.gen, live); err != nil {
+				return err
+			}
+		}
+		if kv.chunked.stale(kv.mu.gen) {
+			if err := kv.chunked.build(kv.d.db, kv.mu.gen); err != nil {
 				return err
 			}
 		}

@@ -207,13 +207,8 @@ func dropChunks(b *pebble.Batch, k []byte, from, to int) (int, error) {
 	if from >= to {
 		return 0, nil
 	}
-	base := chunkBase(k)
-	var kb []byte
-	for j := from; j < to; j++ {
-		kb = chunkKey(kb, base, j)
-		if err := b.Delete(kb, nil); err != nil {
-			return j - from, err
-		}
+	if err := deleteChunks(b, chunkBase(k), from, to); err != nil {
+		return 0, err
 	}
 	return to - from, nil
 }

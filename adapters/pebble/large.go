@@ -153,6 +153,19 @@ func putChunks(b *pebble.Batch, base []byte, head uint32, value []byte) (int, er
 	return n, nil
 }
 
+// deleteChunks deletes chunks [from, to) of the chunked value stored
+// under base.
+func deleteChunks(b *pebble.Batch, base []byte, from, to int) error {
+	var kb []byte
+	for j := from; j < to; j++ {
+		kb = chunkKey(kb, base, j)
+		if err := b.Delete(kb, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // openChunk checks chunk j of a value of total bytes, stored under key
 // with value rec, against the head's CRC, and copies its data into dst
 // (the whole value's buffer). It returns false if the chunk fails.
@@ -214,14 +227,14 @@ const recordChunked = 'C'
 // stored whole, as before chunks existed.
 const maxChunkedKey = 1 << 10
 
-// chunkedRecord reports whether a record at the stored key k holding a
-// value of n bytes is stored in chunks.
+// chunkedRecord reports whether a record (or an element) at the stored
+// key k holding a value of n bytes is stored in chunks.
 func chunkedRecord(k []byte, n int) bool {
 	return n > chunkSize && len(k)-dataKeyLen <= maxChunkedKey
 }
 
 // chunkBase is the base of the chunk keys of the record at the stored key
-// k (dataKey's form).
+// k (dataKey's form), or of the element at k (see elements.go).
 func chunkBase(k []byte) []byte {
 	user := k[dataKeyLen:]
 	b := make([]byte, 0, dataKeyLen+4+len(user)+4)

@@ -146,44 +146,35 @@ func (kv *KV) writeRows(cw *chunkWriter, snap *pebble.Snapshot, typ byte, db int
 		return 0, fmt.Errorf("pebble snapshot: %w", classify(err))
 	}
 	defer it.Close()
-	const prefixLen = 13 // prefixData | generation | slot
 	var rows uint64
 	cw.start(typ)
 	for ok := it.First(); ok; ok = it.Next() {
 		k := it.Key()
 		rec, err := it.ValueAndErr()
 		if err != nil {
-			return 0, fmt.Errorf("pebble snapshot: key %q: %w", k[prefixLen:], classify(err))
+			return 0, fmt.Errorf("pebble snapshot: key %q: %w", k[snapRowPrefix:], classify(err))
 		}
-		val, good := unseal(k, rec)
-		if !good {
-			return 0, fmt.Errorf("pebble snapshot: key %q: %w: checksum mismatch", k[prefixLen:], domain.ErrCorrupt)
-		}
-		row := k[prefixLen:]
-		var chunked int
-		if typ == chunkData {
-			row = k[dataKeyLen:] // the hash is recomputed on restore
-			var head []byte
-			if chunked, head, err = chunkedHead(k, val); err != nil {
-				return 0, fmt.Errorf("pebble snapshot: %w", err)
-			}
-			if head != nil {
-				val = head
-			}
+		row, val, chunked, base, err := snapRow(typ, k, rec)
+		if err != nil {
+			return 0, err
 		}
 		cw.buf = binary.AppendUvarint(cw.buf, uint64(db))
 		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(row)))
 		cw.buf = append(cw.buf, row...)
-		// The stream holds every record whole (keyspace's form): a
-		// chunked one's value, read into the chunk in place, follows its
-		// head, which is that form without the value.
+		// The stream holds every record whole (keyspace's form) and
+		// every element's value whole: a chunked value, read into the
+		// chunk in place, follows its head (a record's, which is that
+		// form without the value; an element's is nothing).
 		cw.buf = binary.AppendUvarint(cw.buf, uint64(len(val)+chunked))
 		cw.buf = append(cw.buf, val...)
 		if chunked > 0 {
 			at := len(cw.buf)
 			cw.buf = slices.Grow(cw.buf, chunked)[:at+chunked]
 			what := fmt.Sprintf("pebble snapshot: key %q", row)
-			if err := readChunks(snap, chunkBase(k), binary.LittleEndian.Uint32(rec), cw.buf[at:], what); err != nil {
+			if typ == chunkElem {
+				what = "pebble snapshot: " + elemName(k)
+			}
+			if err := readChunks(snap, base, binary.LittleEndian.Uint32(rec), cw.buf[at:], what); err != nil {
 				return 0, err
 			}
 		}
@@ -204,6 +195,40 @@ func (kv *KV) writeRows(cw *chunkWriter, snap *pebble.Snapshot, typ byte, db int
 		}
 	}
 	return rows, nil
+}
+
+// snapRowPrefix is the part of a stored key a snapshot row leaves out:
+// prefixData | generation | slot.
+const snapRowPrefix = 13
+
+// snapRow checks the pair k, rec of a chunk of type typ and returns its
+// row (the key as the stream holds it), the stored value without its
+// seal and, if the value is chunked, the value's length beyond val (a
+// record's head is val, an element's head is nothing) and its chunks'
+// base.
+func snapRow(typ byte, k, rec []byte) (row, val []byte, chunked int, base []byte, err error) {
+	if typ == chunkElem {
+		val, chunked, err = elemHead(k, rec)
+		if err != nil {
+			return nil, nil, 0, nil, fmt.Errorf("pebble snapshot: %w", err)
+		}
+		if chunked > 0 {
+			base = chunkBase(k)
+		}
+		return k[snapRowPrefix:], val, chunked, base, nil
+	}
+	val, good := unseal(k, rec)
+	if !good {
+		return nil, nil, 0, nil, fmt.Errorf("pebble snapshot: key %q: %w: checksum mismatch", k[dataKeyLen:], domain.ErrCorrupt)
+	}
+	chunked, head, err := chunkedHead(k, val)
+	if err != nil {
+		return nil, nil, 0, nil, fmt.Errorf("pebble snapshot: %w", err)
+	}
+	if head != nil {
+		val, base = head, chunkBase(k)
+	}
+	return k[dataKeyLen:], val, chunked, base, nil // the hash is recomputed on restore
 }
 
 // errTorn marks a stream that ended early; it is reported as corrupt.
@@ -454,7 +479,7 @@ func (kv *KV) restoreElems(b *pebble.Batch, p []byte, gen uint64, prev *[]byte) 
 			return n, fmt.Errorf("element out of order: %w", domain.ErrCorrupt)
 		}
 		*prev = k
-		if err := b.Set(k, seal(k, val), nil); err != nil {
+		if _, err := putElem(b, k, val); err != nil {
 			return n, classify(err)
 		}
 		n++

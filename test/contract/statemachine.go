@@ -53,6 +53,7 @@ func TestStateMachine(t *testing.T, open func(t *testing.T) SMHarness) {
 	t.Run("Closed", func(t *testing.T) { smClosed(t, open(t)) })
 	t.Run("KeyspaceMatchesEngine", func(t *testing.T) { smKeyspaceMatchesEngine(t, open) })
 	t.Run("KeyspaceCrash", func(t *testing.T) { smKeyspaceCrash(t, open(t)) })
+	t.Run("KeyspaceLargeElements", func(t *testing.T) { smKeyspaceLargeElements(t, open) })
 }
 
 // --- helpers -------------------------------------------------------------
