@@ -125,13 +125,13 @@ func elemHead(k, rec []byte) (inline []byte, n int, err error) {
 // openElem returns the value of the element stored at k as rec, reading
 // a chunked one's chunks from r into a new buffer (an inline value
 // aliases rec), and how many chunks it has.
-func openElem(r reader, k, rec []byte) ([]byte, int, error) {
+func openElem(chunks func() reader, k, rec []byte) ([]byte, int, error) {
 	inline, n, err := elemHead(k, rec)
 	if err != nil || n == 0 {
 		return inline, 0, err
 	}
 	out := make([]byte, n)
-	if err := readChunks(r, chunkBase(k), binary.LittleEndian.Uint32(rec), out, "pebble kv: "+elemName(k)); err != nil {
+	if err := readChunks(chunks(), chunkBase(k), binary.LittleEndian.Uint32(rec), out, "pebble kv: "+elemName(k)); err != nil {
 		return nil, 0, err
 	}
 	return out, chunkCount(n), nil
@@ -277,7 +277,7 @@ func (s *batchStore) ElemGet(db int, inst uint64, sub []byte) ([]byte, bool, err
 	if !ok {
 		return nil, false, nil
 	}
-	v, _, err := openElem(s.r, k, rec)
+	v, _, err := openElem(s.chunkReader, k, rec)
 	if err != nil {
 		return nil, false, err
 	}
@@ -350,7 +350,12 @@ func (s *batchStore) ElemScan(db int, inst uint64, from []byte, reverse bool, fn
 			opts.LowerBound = start
 		}
 	}
-	it, err := s.r.NewIter(opts)
+	// A scan, as Scan's: a View moves to its snapshot (a long LRANGE or
+	// a large element would otherwise hold up Apply's commits).
+	s.beforeRead(true)
+	r := s.r
+	chunks := func() reader { return r }
+	it, err := r.NewIter(opts)
 	if err != nil {
 		return classify(err)
 	}
@@ -366,7 +371,7 @@ func (s *batchStore) ElemScan(db int, inst uint64, from []byte, reverse bool, fn
 		if err != nil {
 			return classify(err)
 		}
-		v, _, err := openElem(s.r, k, rec)
+		v, _, err := openElem(chunks, k, rec)
 		if err != nil {
 			return err
 		}

@@ -405,6 +405,17 @@ func (s *batchStore) beforeRead(scan bool) {
 	s.kv.mu.RUnlock()
 }
 
+// chunkReader returns the reader a chunked value's chunks are read from.
+// A View moves to its snapshot first, as for a scan (the snapshot, taken
+// under the lock, shows what the value's head was read from): reading
+// hundreds of MB under the lock held up every Apply's commit for as long,
+// and with it the Raft loop when it applied a small write itself; a
+// 256 MiB GET cost the leader its leadership that way.
+func (s *batchStore) chunkReader() reader {
+	s.beforeRead(true)
+	return s.r
+}
+
 // endView releases what the View holds.
 func (s *batchStore) endView() {
 	if s.view.locked {

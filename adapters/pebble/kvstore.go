@@ -103,7 +103,7 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 		s.remember(k, nil)
 		return keyspace.Record{}, false, nil
 	}
-	r, err := openRecord(s.r, k, rec)
+	r, err := openRecord(s.chunkReader, k, rec)
 	if err != nil {
 		return keyspace.Record{}, false, err
 	}
@@ -172,8 +172,8 @@ func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, error) {
 }
 
 // openRecord checks and decodes the record stored under k as rec, reading
-// a chunked record's value from r; an inline value aliases rec.
-func openRecord(r reader, k, rec []byte) (keyspace.Record, error) {
+// a chunked record's value from chunks(); an inline value aliases rec.
+func openRecord(chunks func() reader, k, rec []byte) (keyspace.Record, error) {
 	p, good := unseal(k, rec)
 	if !good {
 		return keyspace.Record{}, fmt.Errorf("pebble kv: key %q: %w: checksum mismatch", k[dataKeyLen:], domain.ErrCorrupt)
@@ -194,7 +194,7 @@ func openRecord(r reader, k, rec []byte) (keyspace.Record, error) {
 			return keyspace.Record{}, fmt.Errorf("pebble kv: key %q: %w: chunked head holds a value", k[dataKeyLen:], domain.ErrCorrupt)
 		}
 		out.Value = make([]byte, n)
-		if err := readChunks(r, chunkBase(k), binary.LittleEndian.Uint32(rec), out.Value, fmt.Sprintf("pebble kv: key %q", k[dataKeyLen:])); err != nil {
+		if err := readChunks(chunks(), chunkBase(k), binary.LittleEndian.Uint32(rec), out.Value, fmt.Sprintf("pebble kv: key %q", k[dataKeyLen:])); err != nil {
 			return keyspace.Record{}, err
 		}
 	}
@@ -305,7 +305,7 @@ func (s *batchStore) Scan(db int, from uint64, fn func([]byte, keyspace.Record) 
 		if err != nil {
 			return classify(err)
 		}
-		r, err := openRecord(s.r, k, v)
+		r, err := openRecord(s.chunkReader, k, v)
 		if err != nil {
 			return err
 		}

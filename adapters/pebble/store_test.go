@@ -318,7 +318,7 @@ func kvState(t *testing.T, kv *KV) map[string]string {
 		if binary.BigEndian.Uint32(it.Key()[9:13])&chunkSlotBit != 0 {
 			continue // read with their record
 		}
-		r, err := openRecord(n.db.db, it.Key(), it.Value())
+		r, err := openRecord(func() reader { return n.db.db }, it.Key(), it.Value())
 		must(t, err)
 		out[string(it.Key()[dataKeyLen:])] = string(r.Value)
 	}

@@ -9,8 +9,9 @@ import (
 	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
-// TestLongViewDoesNotBlockApply holds a View open, once after a scan and
-// once after more point reads than a View makes under the lock, while
+// TestLongViewDoesNotBlockApply holds a View open, once after a scan,
+// once after more point reads than a View makes under the lock and once
+// after reading a chunked value (hundreds of MB can take seconds), while
 // entries apply (a FLUSHDB among them, which moves database 0 to another
 // slot): the Apply must finish meanwhile, and the View must go on seeing
 // the one point it started at, before and after the Apply.
@@ -21,8 +22,14 @@ func TestLongViewDoesNotBlockApply(t *testing.T) {
 	}{
 		{"scan", func(t *testing.T, st keyspace.Store) {
 			n := 0
-			if err := st.Scan(0, 0, func([]byte, keyspace.Record) bool { n++; return true }); err != nil || n != 2 {
-				t.Errorf("scan: %d keys, %v; want 2", n, err)
+			if err := st.Scan(0, 0, func([]byte, keyspace.Record) bool { n++; return true }); err != nil || n != 3 {
+				t.Errorf("scan: %d keys, %v; want 3", n, err)
+			}
+		}},
+		// Larger than the record cache keeps (a tenth of its budget).
+		{"chunked value", func(t *testing.T, st keyspace.Store) {
+			if r, ok, err := st.Get(0, []byte("big")); !ok || err != nil || string(r.Value) != string(bigValue("v", 4*chunkSize+1)) {
+				t.Errorf("big: %d bytes, %v, %v", len(r.Value), ok, err)
 			}
 		}},
 		{"reads", func(t *testing.T, st keyspace.Store) {
@@ -35,7 +42,7 @@ func TestLongViewDoesNotBlockApply(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			kv := newMemNode(t).db.StateMachine()
-			if _, err := kv.Apply([]domain.Entry{cmdEntry(1, 1, set("a", "1"), set("b", "2"))}); err != nil {
+			if _, err := kv.Apply([]domain.Entry{cmdEntry(1, 1, set("a", "1"), set("b", "2"), set("big", string(bigValue("v", 4*chunkSize+1))))}); err != nil {
 				t.Fatal(err)
 			}
 			readValue := func(st keyspace.Store, key string) string {
@@ -78,8 +85,8 @@ func TestLongViewDoesNotBlockApply(t *testing.T) {
 						t.Errorf("in the view after the Apply: %s = %q, want %q", key, got, want)
 					}
 				}
-				if n, _, err := st.Len(0); err != nil || n != 2 {
-					t.Errorf("in the view after the Apply: Len = %d, %v; want 2", n, err)
+				if n, _, err := st.Len(0); err != nil || n != 3 {
+					t.Errorf("in the view after the Apply: Len = %d, %v; want 3", n, err)
 				}
 				return nil
 			})
