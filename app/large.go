@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"runtime"
 	"time"
 
+	"github.com/seshat-kv/seshat/domain"
 	"github.com/seshat-kv/seshat/ports"
 )
 
@@ -42,4 +44,41 @@ func (s *Service) LargeBacklog() uint64 {
 		return b.LargeBacklog()
 	}
 	return 0
+}
+
+// shareBytes: a write whose arguments come to this many bytes or more has
+// them pointed at its encoding once encoded (shareLarge); collectBytes:
+// and a collection follows.
+const (
+	shareBytes   = 1 << 20
+	collectBytes = 32 << 20
+)
+
+// shareLarge points the arguments of r, a write just encoded as cmd, at
+// their bytes in cmd, in the caller's own slices (ports.KV allows Do
+// that: the bytes are equal), so that a large value is held once while
+// it replicates: the copy the caller read it into (a client's buffer,
+// hundreds of MB for a large SET) is garbage from here. For a very large
+// write a collection follows, so that the log's batch, the next
+// allocation of the value's size, reuses that memory rather than growing
+// the heap past it (see BENCHMARKS.md, "Large values, stop 19").
+func shareLarge(r ports.Request, cmd []byte) {
+	n := ports.RequestBytes([]ports.Request{r})
+	if n < shareBytes {
+		return
+	}
+	c, err := domain.DecodeCommand(cmd)
+	calls := []domain.Call{r.Call}
+	if r.IsTx {
+		calls = r.Tx
+	}
+	if err != nil || len(c.Calls) != len(calls) {
+		return // cmd was encoded from r just now: cannot happen
+	}
+	for i := range calls {
+		copy(calls[i].Args, c.Calls[i].Args)
+	}
+	if n >= collectBytes {
+		runtime.GC()
+	}
 }

@@ -494,6 +494,7 @@ func (s *Service) execute(ctx context.Context, reqs []ports.Request, replies []p
 		j := i
 		for j <= last && len(cmds) < maxGroupCmds && size < maxGroupBytes {
 			cmd := s.encode(reqs[j])
+			shareLarge(reqs[j], cmd)
 			cmds = append(cmds, cmd)
 			size += len(cmd)
 			j++

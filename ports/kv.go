@@ -49,7 +49,9 @@ type DBSize struct {
 // transaction (Tx, its queued calls, with the keys it watched). The
 // adapter has checked each call's name and arity against
 // keyspace.Lookup; the slices are the caller's and must not change until
-// Do returns.
+// Do returns. Do may set an element of a write's Args to other bytes
+// equal to it (its own copy, in the command it encoded), so that a large
+// value is not held twice while it replicates.
 type Request struct {
 	Call  domain.Call
 	Tx    []domain.Call
