@@ -395,3 +395,22 @@ func FuzzDecodeReply(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendInSteps(t *testing.T) {
+	for _, n := range []int{0, 1, 1<<20 - 1, 1 << 20, 1<<20 + 1, 3<<20 + 5} {
+		a := make([]byte, n)
+		for i := range a {
+			a[i] = byte(i * 7)
+		}
+		got := domain.AppendInSteps([]byte("head"), a)
+		if want := append([]byte("head"), a...); !bytes.Equal(got, want) {
+			t.Fatalf("%d bytes: appended wrong", n)
+		}
+		// In place, into a buffer that has the room.
+		buf := make([]byte, n+1)
+		domain.AppendInSteps(buf[1:1], a)
+		if !bytes.Equal(buf[1:], a) {
+			t.Fatalf("%d bytes: not copied in place", n)
+		}
+	}
+}

@@ -309,7 +309,7 @@ func appendCmd(c *ctx, args [][]byte) domain.Reply {
 		return ErrTooBig
 	}
 	v := make([]byte, 0, len(old.Value)+len(add))
-	v = append(append(v, old.Value...), add...)
+	v = domain.AppendInSteps(domain.AppendInSteps(v, old.Value), add)
 	c.put(key, Record{Value: v, ExpireAt: old.ExpireAt})
 	return domain.IntReply(int64(len(v)))
 }
@@ -377,8 +377,8 @@ func setrange(c *ctx, args [][]byte) domain.Reply {
 		return ErrTooBig
 	}
 	v := make([]byte, max(len(old.Value), int(offset)+len(val)))
-	copy(v, old.Value)
-	copy(v[offset:], val)
+	domain.AppendInSteps(v[:0], old.Value) // copy, in place
+	domain.AppendInSteps(v[offset:offset], val)
 	r := Record{Value: v}
 	if found {
 		r.ExpireAt = old.ExpireAt
@@ -500,7 +500,7 @@ func setbit(c *ctx, args [][]byte) domain.Reply {
 		return domain.IntReply(b2i(was))
 	}
 	v := make([]byte, max(len(old.Value), byteAt+1))
-	copy(v, old.Value)
+	domain.AppendInSteps(v[:0], old.Value) // copy, in place
 	if on == 1 {
 		v[byteAt] |= mask
 	} else {
