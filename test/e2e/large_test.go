@@ -21,20 +21,19 @@ import (
 
 // largeRunEnv, when set, runs TestLargeValues with the issue's sizes: 100
 // MiB and the largest value accepted (largeMaxEnv). It stays opt-in for
-// memory, not time: on the shared 2-core machine (load average 22-27) it
-// passed in 96 s, and in 25 s at load average 2 after stop 18, but each
-// node's RSS grows by several times the value (9-13 times before stop
-// 18's chunked values, 3.5-7 times since: BENCHMARKS.md, "Large values"
-// and "Chunked large values"), 1.5-4 GB over the three nodes and the test
-// for 128 MiB, where the default run is to stay within a few hundred MB. Without it, the test runs the same steps with values of 4 and 6
-// MiB (streams of several chunks, the relay, the limits) in about 10 s,
-// the three nodes' RSS summing to about 430 MiB at most.
+// memory and time, not for flakiness: each node's RSS grows by two to
+// three times the value since stop 19 (BENCHMARKS.md, "Large values, stop
+// 19"), about 5 GB over the three nodes and the test for 512 MiB, where
+// the default run is to stay within a few hundred MB. Without it, the
+// test runs the same steps with values of 4 and 6 MiB (streams of several
+// chunks, the relay, the limits) in about 10 s, the three nodes' RSS
+// summing to about 430 MiB at most.
 const largeRunEnv = "SESHAT_E2E_LARGE"
 
 // largeMaxEnv names the --max-value-bytes of TestLargeValues with
 // largeRunEnv (default 128 MiB): set it to 536870912 to run the largest
-// value Redis allows (512 MB; about 15 GB of memory over the three nodes
-// and the test).
+// value Redis allows, seshatd's default (512 MB; 26 s on the 2-core test
+// machine after stop 19).
 const largeMaxEnv = "SESHAT_E2E_LARGE_MAX"
 
 // smallWriter SETs small keys in a loop, recording each latency and
