@@ -25,36 +25,12 @@ OUT=$2
 BASE=${BASE:-27378}
 PROFILER=${PROFILER:-perf}
 D=$(mktemp -d)
-CL=1=127.0.0.1:$((BASE + 101)),2=127.0.0.1:$((BASE + 102)),3=127.0.0.1:$((BASE + 103))
-CC=1=127.0.0.1:$((BASE + 1)),2=127.0.0.1:$((BASE + 2)),3=127.0.0.1:$((BASE + 3))
-PIDS=()
-UUID=$(cat /proc/sys/kernel/random/uuid)
-for i in 1 2 3; do
-	mkdir -p "$D/$i"
-	if [ "$PROFILER" = pprof ]; then
-		export SESHAT_PPROF_LISTEN=127.0.0.1:$((BASE + 200 + i))
-	fi
-	"$BIN" --id $i --data-dir "$D/$i" --listen 127.0.0.1:$((BASE + i)) --peer-listen 127.0.0.1:$((BASE + 100 + i)) \
-		--cluster $CL --clients $CC --cluster-id prof --bootstrap --cluster-uuid $UUID --log-level warn >"$D/$i.log" 2>&1 &
-	PIDS+=($!)
-done
-stop() {
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$D"
-}
-trap stop EXIT
-LI=""
-for _ in $(seq 1 60); do
-	for i in 1 2 3; do
-		if redis-cli -p $((BASE + i)) INFO replication 2>/dev/null | grep -q "role:\(leader\|master\)"; then
-			LI=$i
-		fi
-	done
-	[ -n "$LI" ] && break
-	sleep 0.5
-done
-if [ -z "$LI" ]; then
+. "$(dirname "$0")/cluster.sh"
+PPROF=no
+[ "$PROFILER" = pprof ] && PPROF=yes
+start_cluster "$BIN" "$D" prof warn $PPROF
+trap 'stop_cluster "$D"' EXIT
+if ! find_leader; then
 	echo "profile-leader.sh: no leader within 30 s" >&2
 	exit 1
 fi

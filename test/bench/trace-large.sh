@@ -19,34 +19,15 @@ OUT=$2
 BASE=${BASE:-21700}
 SIZE=${SIZE:-512}
 D=$(mktemp -d)
-CL=1=127.0.0.1:$((BASE + 101)),2=127.0.0.1:$((BASE + 102)),3=127.0.0.1:$((BASE + 103))
-CC=1=127.0.0.1:$((BASE + 1)),2=127.0.0.1:$((BASE + 2)),3=127.0.0.1:$((BASE + 3))
-PIDS=()
 SP=""
-UUID=$(cat /proc/sys/kernel/random/uuid)
-for i in 1 2 3; do
-	mkdir -p "$D/$i"
-	SESHAT_PPROF_LISTEN=127.0.0.1:$((BASE + 200 + i)) "$BIN" --id $i --data-dir "$D/$i" \
-		--listen 127.0.0.1:$((BASE + i)) --peer-listen 127.0.0.1:$((BASE + 100 + i)) \
-		--cluster $CL --clients $CC --cluster-id trace --bootstrap --cluster-uuid $UUID --log-level info >"$D/$i.log" 2>&1 &
-	PIDS+=($!)
-done
+. "$(dirname "$0")/cluster.sh"
+start_cluster "$BIN" "$D" trace info yes
 stop() {
 	[ -n "$SP" ] && kill "$SP" 2>/dev/null
-	for p in "${PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
-	for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null; done
-	rm -rf "$D"
+	stop_cluster "$D"
 }
 trap stop EXIT
-LI=""
-for _ in $(seq 1 60); do
-	for i in 1 2 3; do
-		redis-cli -p $((BASE + i)) INFO replication 2>/dev/null | grep -q "role:\(leader\|master\)" && LI=$i
-	done
-	[ -n "$LI" ] && break
-	sleep 0.5
-done
-[ -z "$LI" ] && { echo "trace-large.sh: no leader within 30 s" >&2; exit 1; }
+find_leader || { echo "trace-large.sh: no leader within 30 s" >&2; exit 1; }
 P=$((BASE + LI))
 echo "leader: node $LI"
 (while :; do redis-cli -p $P set small v >/dev/null 2>&1; sleep 0.005; done) &
