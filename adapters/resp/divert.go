@@ -9,6 +9,27 @@ import (
 	"github.com/tidwall/redcon"
 )
 
+// Large bulk strings bypass redcon. redcon reads a command into one
+// buffer that doubles until the command fits, then copies the command out
+// of it: a 256 MiB SET held the value about three times over (the last
+// two buffers and the copy) before Seshat saw it, and the copying of
+// hundreds of MB on the connection's goroutine kept the node's other
+// goroutines, its Raft loop among them, from running. So the guard takes
+// a bulk string of guardLimits.divert bytes or more out of the stream as
+// it arrives: its body is read from the socket straight into a buffer of
+// exactly its size (as Redis does for a big argument), and redcon is
+// handed a short placeholder bulk in its place. handle swaps the
+// placeholders back (takeLarge) before the command is parsed.
+//
+// A large reply takes the same way out (writeBulk): redcon's write buffer
+// would copy it, growing by doubling; instead redcon buffers a
+// placeholder, and guardConn.Write, handed redcon's buffer when redcon
+// flushes it, writes the reply from where it lies in its place.
+//
+// A placeholder is a random nonce and a sequence number: a client cannot
+// guess it, so no bulk a client sends or reads is taken for one, and the
+// bulks are matched in the order they were placed.
+
 // writeBulk writes b to conn as a bulk string, from b itself if it is
 // large.
 func writeBulk(conn redcon.Conn, b []byte) {
@@ -60,27 +81,6 @@ func (c *guardConn) Write(p []byte) (int, error) {
 	}
 	return n, nil
 }
-
-// Large bulk strings bypass redcon. redcon reads a command into one
-// buffer that doubles until the command fits, then copies the command out
-// of it: a 256 MiB SET held the value about three times over (the last
-// two buffers and the copy) before Seshat saw it, and the copying of
-// hundreds of MB on the connection's goroutine kept the node's other
-// goroutines, its Raft loop among them, from running. So the guard takes
-// a bulk string of guardLimits.divert bytes or more out of the stream as
-// it arrives: its body is read from the socket straight into a buffer of
-// exactly its size (as Redis does for a big argument), and redcon is
-// handed a short placeholder bulk in its place. handle swaps the
-// placeholders back (takeLarge) before the command is parsed.
-//
-// A large reply takes the same way out (writeBulk): redcon's write buffer
-// would copy it, growing by doubling; instead redcon buffers a
-// placeholder, and guardConn.Write, handed redcon's buffer when redcon
-// flushes it, writes the reply from where it lies in its place.
-//
-// A placeholder is a random nonce and a sequence number: a client cannot
-// guess it, so no bulk a client sends or reads is taken for one, and the
-// bulks are matched in the order they were placed.
 
 // divertBytes is the default divert limit: values this large take the
 // large path throughout (chunked in Pebble, streamed to followers).
@@ -206,10 +206,8 @@ func (c *guardConn) readBody() error {
 	d.ready = append(d.ready, d.body)
 	d.body = nil
 	c.g.endBody()
-	ph := d.placeholder(d.sent)
+	d.out = redcon.AppendBulk(nil, d.placeholder(d.sent))
 	d.sent++
-	d.out = append(append(append([]byte{'$'}, strconv.Itoa(len(ph))...), "\r\n"...), ph...)
-	d.out = append(d.out, "\r\n"...)
 	return nil
 }
 
