@@ -112,37 +112,43 @@ func refuse(auth bool, format string, args ...any) error {
 // checks the dialer's proof; then it acks. It returns the dialer's node id,
 // or an error: a *refusal (already sent to the dialer in a reject frame), an
 // error wrapping domain.ErrCorrupt for a malformed exchange, or the
-// stream's error.
-func (h *handshaker) accept(fr *frameReader, bw *bufio.Writer) (domain.NodeID, error) {
+// stream's error. It also returns the lane the dialer opens the
+// connection for.
+func (h *handshaker) accept(fr *frameReader, bw *bufio.Writer) (domain.NodeID, lane, error) {
 	hs, err := h.read(fr, frameHandshake)
 	if err != nil {
-		return 0, err
+		return domain.None, laneControl, err
 	}
+	return hs.From, hs.Lane, h.acceptFrom(hs, fr, bw)
+}
+
+// acceptFrom runs the rest of accept once the dialer's handshake hs is read.
+func (h *handshaker) acceptFrom(hs handshakePayload, fr *frameReader, bw *bufio.Writer) error {
 	if err := h.checkDialer(hs); err != nil {
-		return hs.From, h.reject(bw, err)
+		return h.reject(bw, err)
 	}
 	if len(h.secret) > 0 {
 		nonce := newNonce()
 		ch := handshakePayload{ClusterID: h.cluster, From: h.self, To: hs.From, Nonce: nonce,
 			MAC: proof(h.secret, roleAcceptor, h.cluster, hs.From, h.self, hs.Nonce, nonce)}
 		if err := writeFlush(bw, frameChallenge, ch.append(nil)); err != nil {
-			return hs.From, err
+			return err
 		}
 		pr, err := h.read(fr, frameProof)
 		var rej rejectedError
 		if errors.As(err, &rej) {
-			return hs.From, refuse(true, "node %d refused node %d's proof: %q", hs.From, h.self, rej.reason)
+			return refuse(true, "node %d refused node %d's proof: %q", hs.From, h.self, rej.reason)
 		}
 		if err != nil {
-			return hs.From, err
+			return err
 		}
 		want := proof(h.secret, roleDialer, h.cluster, hs.From, h.self, hs.Nonce, nonce)
 		if err := h.checkProof(pr, hs.From, want); err != nil {
-			return hs.From, h.reject(bw, err)
+			return h.reject(bw, err)
 		}
 	}
 	ack := handshakePayload{ClusterID: h.cluster, From: h.self, To: hs.From}
-	return hs.From, writeFlush(bw, frameHandshakeAck, ack.append(nil))
+	return writeFlush(bw, frameHandshakeAck, ack.append(nil))
 }
 
 // checkDialer checks a dialer's opening handshake.
@@ -235,8 +241,8 @@ func (h *handshaker) reject(bw *bufio.Writer, err error) error {
 // it knows it. Errors: a refusal by the acceptor, errAuth (wrapped) for an
 // acceptor that failed to prove itself or was not asked to, an error
 // wrapping domain.ErrCorrupt for a malformed answer, or the stream's error.
-func (h *handshaker) dial(fr *frameReader, bw *bufio.Writer, peer domain.NodeID) error {
-	hs := handshakePayload{ClusterID: h.cluster, From: h.self, To: peer}
+func (h *handshaker) dial(fr *frameReader, bw *bufio.Writer, peer domain.NodeID, ln lane) error {
+	hs := handshakePayload{ClusterID: h.cluster, From: h.self, To: peer, Lane: ln}
 	if len(h.secret) > 0 {
 		hs.Nonce = newNonce()
 	}

@@ -145,7 +145,7 @@ func handshakeAs(t *testing.T, c net.Conn, from, to domain.NodeID, secret string
 	t.Helper()
 	_ = c.SetDeadline(time.Now().Add(3 * time.Second))
 	h := &handshaker{cluster: "test", self: from, secret: []byte(secret)}
-	err := h.dial(newFrameReader(c, handshakeMaxBytes), bufio.NewWriter(io.MultiWriter(c, sent)), to)
+	err := h.dial(newFrameReader(c, handshakeMaxBytes), bufio.NewWriter(io.MultiWriter(c, sent)), to, laneControl)
 	_ = c.SetDeadline(time.Time{})
 	return err
 }
@@ -248,11 +248,11 @@ func TestDialerRefusesReplayedChallenge(t *testing.T) {
 	var answers bytes.Buffer
 	done := make(chan error, 1)
 	go func() {
-		_, err := acceptor.accept(newFrameReader(c2, handshakeMaxBytes), bufio.NewWriter(io.MultiWriter(c2, &answers)))
+		_, _, err := acceptor.accept(newFrameReader(c2, handshakeMaxBytes), bufio.NewWriter(io.MultiWriter(c2, &answers)))
 		done <- err
 		_ = c2.Close()
 	}()
-	if err := dialer.dial(newFrameReader(c1, handshakeMaxBytes), bufio.NewWriter(c1), 1); err != nil {
+	if err := dialer.dial(newFrameReader(c1, handshakeMaxBytes), bufio.NewWriter(c1), 1, laneControl); err != nil {
 		t.Fatalf("honest handshake: %v", err)
 	}
 	if err := <-done; err != nil {
@@ -262,7 +262,7 @@ func TestDialerRefusesReplayedChallenge(t *testing.T) {
 
 	// Replayed to a new dial: refused before the dialer proves anything.
 	var sent bytes.Buffer
-	err := dialer.dial(newFrameReader(bytes.NewReader(answers.Bytes()), handshakeMaxBytes), bufio.NewWriter(&sent), 1)
+	err := dialer.dial(newFrameReader(bytes.NewReader(answers.Bytes()), handshakeMaxBytes), bufio.NewWriter(&sent), 1, laneControl)
 	if !errors.Is(err, errAuth) {
 		t.Fatalf("replayed challenge: %v, want errAuth", err)
 	}

@@ -65,10 +65,10 @@ func BenchmarkHandshake(b *testing.B) {
 				c1, c2 := net.Pipe()
 				errc := make(chan error, 1)
 				go func() {
-					_, err := acceptor.accept(newFrameReader(c2, handshakeMaxBytes), bufio.NewWriter(c2))
+					_, _, err := acceptor.accept(newFrameReader(c2, handshakeMaxBytes), bufio.NewWriter(c2))
 					errc <- err
 				}()
-				if err := dialer.dial(newFrameReader(c1, handshakeMaxBytes), bufio.NewWriter(c1), 1); err != nil {
+				if err := dialer.dial(newFrameReader(c1, handshakeMaxBytes), bufio.NewWriter(c1), 1, laneControl); err != nil {
 					b.Fatal(err)
 				}
 				if err := <-errc; err != nil {

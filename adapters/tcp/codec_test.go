@@ -130,7 +130,8 @@ func TestDecodeRejectsMalformed(t *testing.T) {
 func TestHandshakeRoundTrip(t *testing.T) {
 	h := handshakePayload{ClusterID: "prod-eu", From: 3, To: 1 << 40}
 	authed := handshakePayload{ClusterID: "c", From: 1, To: 2, Nonce: bytes.Repeat([]byte{7}, nonceSize), MAC: bytes.Repeat([]byte{9}, macSize)}
-	for _, want := range []handshakePayload{h, authed} {
+	bulk := handshakePayload{ClusterID: "c", From: 1, To: 2, Nonce: bytes.Repeat([]byte{7}, nonceSize), Lane: laneBulk}
+	for _, want := range []handshakePayload{h, authed, bulk} {
 		got, err := decodeHandshake(want.append(nil))
 		if d := cmp.Diff(want, got); err != nil || d != "" {
 			t.Fatalf("err %v, (-want +got):\n%s", err, d)
@@ -139,7 +140,8 @@ func TestHandshakeRoundTrip(t *testing.T) {
 	shortNonce := handshakePayload{ClusterID: "c", From: 1, To: 2, Nonce: []byte{1}}
 	longMAC := handshakePayload{ClusterID: "c", From: 1, To: 2, MAC: make([]byte, macSize+1)}
 	for _, b := range [][]byte{nil, {1}, append(h.append(nil), 0), append([]byte{0x80, 0x02}, make([]byte, 256+2)...),
-		shortNonce.append(nil), longMAC.append(nil), h.append(nil)[:len(h.append(nil))-1]} {
+		shortNonce.append(nil), longMAC.append(nil), h.append(nil)[:len(h.append(nil))-1],
+		append(h.append(nil), 2), append(bulk.append(nil), 1)} {
 		if _, err := decodeHandshake(b); !errors.Is(err, domain.ErrCorrupt) {
 			t.Errorf("decodeHandshake(%x): err %v, want ErrCorrupt", b, err)
 		}

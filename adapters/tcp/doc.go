@@ -3,31 +3,38 @@
 //
 // # Connections
 //
-// Each node keeps one long-lived outbound connection per peer, owned by a
-// writer goroutine. Send queues a message for that writer in one of two
-// lanes (bounded queues of Options.SendQueue messages each; a full queue
-// drops and counts) and returns at once: the bulk lane holds MsgApp and
-// MsgSnap, the control lane everything else (heartbeats, votes, every
-// response, timeout-now, read-index). The writer serves the control lane
-// first, also between two chunks of a large append or a snapshot. The writer drains its queue into one buffered write and one
-// Flush per batch, and sends a keep-alive frame when idle. When the
-// connection fails it redials with capped exponential backoff and jitter
-// (Options.BackoffMin/BackoffMax, a seeded math/rand/v2 source); messages
-// queued during the backoff are dropped as stale. Messages from one node
-// to another travel on one connection; within a lane those that arrive
-// arrive in the order they were sent, while a control message may overtake
-// an append queued before it (Raft tolerates it: a heartbeat's commit
-// index never exceeds what the follower acknowledged). Across
-// reconnections some may be lost. Each connection's kernel buffer (send
-// buffer outbound, receive buffer inbound) is held to about a chunk, so
-// that a control message waits behind a few chunks at most, not behind
-// the megabytes the kernel would queue.
+// Send queues a message in one of a peer's two lanes (bounded queues of
+// Options.SendQueue messages each; a full queue drops and counts) and
+// returns at once: the bulk lane holds MsgApp and MsgSnap, the control
+// lane everything else (heartbeats, votes, every response, timeout-now,
+// read-index). Each lane has a writer goroutine and a long-lived outbound
+// connection of its own (the bulk one dialed when it first has something
+// to send), so a heartbeat never waits behind an append, however large,
+// nor behind a receiver slow to read one: a follower that spent seconds
+// allocating and faulting in the buffer of a 512 MiB append read nothing
+// from that connection meanwhile, and when heartbeats shared it, the
+// followers called an election. A writer drains its queue into one
+// buffered write and one Flush per batch, and sends a keep-alive frame
+// when idle. When its connection fails it redials with capped
+// exponential backoff and jitter (Options.BackoffMin/BackoffMax, a seeded
+// math/rand/v2 source); messages queued during the backoff are dropped
+// as stale. Within a lane messages arrive in the order they were sent;
+// across lanes a control message may overtake an append sent before it
+// (Raft tolerates it: a heartbeat's commit index never exceeds what the
+// follower acknowledged). Across reconnections some may be lost. Each
+// connection's kernel buffer (send buffer outbound, receive buffer
+// inbound) is held to about a chunk, so that a stream's writer learns of
+// a slow receiver early rather than queueing megabytes below it.
 //
 // Each accepted connection is read by one goroutine that decodes frames
 // and delivers messages on the Receive channel (Options.InboxSize; a full
 // inbox drops and counts, except that a MsgSnap waits up to ReadTimeout).
 // Traffic only flows from dialer to acceptor: a node receives on the
-// connections its peers dialed.
+// connections its peers dialed, one per peer and lane (the dialer's
+// handshake names the lane; a handshake that names none is a control
+// connection, or the single connection of a node from before the lanes
+// had connections of their own, which still carries everything and may
+// interleave control messages between a stream's chunks).
 //
 // # Handshake
 //
@@ -40,7 +47,8 @@
 // carrying its own identity, which the dialer checks in turn. After the
 // handshake every message's From must be the handshake's node id and its
 // To the acceptor's id, or the connection is cut: a connection speaks for
-// one node only. A newer connection from a node replaces the older one.
+// one node only. A newer connection from a node replaces its older one of
+// the same lane.
 //
 // # Peer authentication
 //
@@ -109,7 +117,8 @@
 // without a SpoolDir reassembles the image in memory; either way bounded
 // by Options.MaxSnapshotBytes (1 TiB with a spool, 1 GiB without). A
 // stream that breaks removes its partial file. See spool.go.
-// Control messages go out between the chunks; other appends wait.
+// It goes on the bulk connection: control messages go on their own, and
+// appends wait behind it.
 //
 // # Large messages
 //

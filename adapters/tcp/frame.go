@@ -201,12 +201,33 @@ func (fr *frameReader) readFrame() (frameType, []byte, error) {
 // speak to, and for peer authentication a nonce and a proof (auth.go).
 // Encoding: uvarint length and bytes of ClusterID, uvarint From, uvarint To,
 // uvarint length and bytes of Nonce (0 or nonceSize), uvarint length and
-// bytes of MAC (0 or macSize).
+// bytes of MAC (0 or macSize), then, in a dialer's handshake for its bulk
+// connection only, one byte: the lane (laneBulk). A handshake without it
+// opens a control connection, or the one connection of a node from before
+// lanes had connections of their own, which carries both lanes.
 type handshakePayload struct {
 	ClusterID string
 	From, To  domain.NodeID
 	Nonce     []byte
 	MAC       []byte
+	Lane      lane
+}
+
+// lane says which of a peer's two outbound connections a connection is.
+type lane uint8
+
+const (
+	// laneControl carries everything but MsgApp and MsgSnap.
+	laneControl lane = iota
+	// laneBulk carries MsgApp and MsgSnap.
+	laneBulk
+)
+
+func (l lane) String() string {
+	if l == laneBulk {
+		return "bulk"
+	}
+	return "control"
 }
 
 func (h handshakePayload) append(dst []byte) []byte {
@@ -215,7 +236,11 @@ func (h handshakePayload) append(dst []byte) []byte {
 	dst = binary.AppendUvarint(dst, uint64(h.From))
 	dst = binary.AppendUvarint(dst, uint64(h.To))
 	dst = appendBytes(dst, h.Nonce)
-	return appendBytes(dst, h.MAC)
+	dst = appendBytes(dst, h.MAC)
+	if h.Lane != laneControl {
+		dst = append(dst, byte(h.Lane))
+	}
+	return dst
 }
 
 func decodeHandshake(b []byte) (handshakePayload, error) {
@@ -236,6 +261,11 @@ func decodeHandshake(b []byte) (handshakePayload, error) {
 	}
 	if d.err == nil && len(h.MAC) != 0 && len(h.MAC) != macSize {
 		d.fail("proof of %d bytes, want %d", len(h.MAC), macSize)
+	}
+	if d.err == nil && d.remaining() > 0 {
+		if h.Lane = lane(d.byte("lane")); h.Lane != laneBulk {
+			d.fail("lane %d", h.Lane)
+		}
 	}
 	if err := d.finish("handshake"); err != nil {
 		return handshakePayload{}, err

@@ -179,16 +179,16 @@ func FuzzHandshake(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		acceptor := &handshaker{cluster: "c", self: 1, secret: []byte("fuzz secret, long enough"), known: known}
-		_, err := acceptor.accept(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(io.Discard))
+		_, _, err := acceptor.accept(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(io.Discard))
 		expected(t, "acceptor", err)
 
 		dialer := &handshaker{cluster: "c", self: 2, secret: []byte("fuzz secret, long enough")}
-		err = dialer.dial(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(io.Discard), 1)
+		err = dialer.dial(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(io.Discard), 1, laneControl)
 		expected(t, "dialer", err)
 
 		open := &handshaker{cluster: "c", self: 1, known: known}
 		var out bytes.Buffer
-		from, err := open.accept(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(&out))
+		from, _, err := open.accept(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(&out))
 		if err == nil {
 			typ, p, rerr := newFrameReader(&out, handshakeMaxBytes).readFrame()
 			if rerr != nil || typ != frameHandshakeAck || !known(from) {

@@ -14,6 +14,12 @@ import (
 	"github.com/seshat-kv/seshat/domain"
 )
 
+// inKey names an inbound connection: a peer has one per lane.
+type inKey struct {
+	from domain.NodeID
+	lane lane
+}
+
 // inConn is a registered inbound connection; cancel closes it.
 type inConn struct {
 	cancel context.CancelFunc
@@ -46,7 +52,7 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	br := bufio.NewReaderSize(rw, 64<<10)
 	fr := newFrameReader(br, handshakeMaxBytes)
 	bw := bufio.NewWriterSize(rw, 512)
-	from, err := t.handshaker().accept(fr, bw)
+	from, ln, err := t.handshaker().accept(fr, bw)
 	if err != nil {
 		if ctx.Err() != nil {
 			return
@@ -60,24 +66,21 @@ func (t *Transport) serveInbound(conn net.Conn) {
 		return
 	}
 	_ = conn.SetDeadline(time.Time{})
-	log = log.With().Uint64("peer", uint64(from)).Logger()
+	log = log.With().Uint64("peer", uint64(from)).Stringer("lane", ln).Logger()
 
-	// Register as the peer's connection; the newest wins (a restarted peer
-	// replaces its half-dead predecessor at once).
-	me := &inConn{cancel: cancel}
+	// Register as the peer's connection of its lane; the newest wins (a
+	// restarted peer replaces its half-dead predecessor at once).
+	me, key := &inConn{cancel: cancel}, inKey{from, ln}
 	t.mu.Lock()
 	if t.closed.Load() || t.mu.peers[from] == nil {
 		t.mu.Unlock()
 		return
 	}
-	old := t.mu.inbound[from]
-	t.mu.inbound[from] = me
-	// A peer that connects to us is up: if our writer to it is backing
+	old := t.mu.inbound[key]
+	t.mu.inbound[key] = me
+	// A peer that connects to us is up: if our writers to it are backing
 	// off (it was down), dial now rather than after up to BackoffMax.
-	select {
-	case t.mu.peers[from].wake <- struct{}{}:
-	default:
-	}
+	t.mu.peers[from].wakeWriters()
 	t.mu.Unlock()
 	if old != nil {
 		old.cancel()
@@ -85,8 +88,8 @@ func (t *Transport) serveInbound(conn net.Conn) {
 	}
 	defer func() {
 		t.mu.Lock()
-		if t.mu.inbound[from] == me {
-			delete(t.mu.inbound, from)
+		if t.mu.inbound[key] == me {
+			delete(t.mu.inbound, key)
 		}
 		t.mu.Unlock()
 	}()
@@ -270,7 +273,8 @@ func (s *session) chunk(fr *frameReader, h frameHeader) error {
 
 func (s *session) handle(typ frameType, p []byte) error {
 	// Inside a snapshot or large-message stream, only control messages
-	// (interleaved by the writer) and the stream's own frames may come.
+	// (which a node with one connection per peer interleaves) and the
+	// stream's own frames may come.
 	if s.snap != nil && typ != frameSnapEnd && typ != frameMessage && typ != frameKeepalive {
 		return fmt.Errorf("tcp: %s frame inside a snapshot stream: %w", typ, domain.ErrCorrupt)
 	}

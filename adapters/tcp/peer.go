@@ -25,46 +25,69 @@ const (
 	writeBufferSize  = 64 << 10
 )
 
-// peer is one outbound destination: its queues and its writer's lifetime.
-// Two lanes: queue holds the control messages (heartbeats, votes, every
-// response, timeout-now, read-index), bulk the MsgApps and MsgSnaps. The
-// writer serves the control lane first, also between the chunks of a
-// large MsgApp or a snapshot, so a big entry never holds a heartbeat back
-// by more than one chunk. Each lane keeps its order; across lanes a later
-// control message may overtake an append, which Raft tolerates.
+// peer is one outbound destination: its queues and its writers' lifetime.
+// Two lanes, each with a writer and a connection of its own: queue holds
+// the control messages (heartbeats, votes, every response, timeout-now,
+// read-index), bulk the MsgApps and MsgSnaps. A large append or a snapshot
+// streams on the bulk connection while heartbeats go on the control one, so
+// neither a big entry nor a receiver slow to take it (seconds, to allocate
+// and fault in a buffer of hundreds of MB) holds a heartbeat back. Each lane
+// keeps its order; across lanes a later control message may overtake an
+// append, which Raft tolerates.
 type peer struct {
 	id    domain.NodeID
 	addr  string
 	queue chan domain.Message // control lane
 	bulk  chan domain.Message // MsgApp, MsgSnap
-	// wake cuts a backoff short: the peer just connected to us, so it is
-	// up and dialing it back should not wait.
-	wake   chan struct{}
+	// wake, one per lane, cuts a writer's backoff short: the peer just
+	// connected to us, so it is up and dialing it back should not wait.
+	wake   [2]chan struct{}
 	ctx    context.Context // cancelled by RemovePeer, SetPeer (new address), Close
 	cancel context.CancelFunc
 }
 
-// startPeerLocked registers a peer and starts its writer. t.mu is held and
-// the transport is not closed.
+// wakeWriters cuts both writers' backoff short (see peer.wake).
+func (p *peer) wakeWriters() {
+	for _, c := range p.wake {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// startPeerLocked registers a peer and starts its writers. t.mu is held
+// and the transport is not closed.
 func (t *Transport) startPeerLocked(id domain.NodeID, addr string) {
 	ctx, cancel := context.WithCancel(t.ctx)
 	p := &peer{id: id, addr: addr, queue: make(chan domain.Message, t.opts.SendQueue),
-		bulk: make(chan domain.Message, t.opts.SendQueue), wake: make(chan struct{}, 1), ctx: ctx, cancel: cancel}
+		bulk: make(chan domain.Message, t.opts.SendQueue), ctx: ctx, cancel: cancel}
 	t.mu.peers[id] = p
-	w := &writer{
-		t:   t,
-		p:   p,
-		log: t.log.With().Uint64("peer", uint64(id)).Str("addr", addr).Logger(),
-		rng: rand.New(rand.NewPCG(t.opts.JitterSeed, uint64(id))),
+	for _, ln := range []lane{laneControl, laneBulk} {
+		p.wake[ln] = make(chan struct{}, 1)
+		w := &writer{
+			t:    t,
+			p:    p,
+			lane: ln,
+			in:   p.queue,
+			log:  t.log.With().Uint64("peer", uint64(id)).Str("addr", addr).Stringer("lane", ln).Logger(),
+			rng:  rand.New(rand.NewPCG(t.opts.JitterSeed, uint64(id)<<1|uint64(ln))),
+		}
+		if ln == laneBulk {
+			w.in = p.bulk
+		}
+		t.wg.Add(1)
+		go w.run()
 	}
-	t.wg.Add(1)
-	go w.run()
 }
 
-// writer is the one goroutine that owns a peer's outbound connection.
+// writer is the goroutine that owns one lane of a peer: its queue and its
+// outbound connection.
 type writer struct {
 	t        *Transport
 	p        *peer
+	lane     lane
+	in       chan domain.Message // the lane's queue
 	log      zerolog.Logger
 	rng      *rand.Rand
 	buf      []byte // encode scratch
@@ -85,8 +108,24 @@ func (w *writer) run() {
 	defer w.discardQueued()
 	defer w.p.cancel()
 	for w.p.ctx.Err() == nil {
+		// The bulk lane dials when it first has something to send: only
+		// a leader sends appends and snapshots, so a follower keeps one
+		// connection per peer.
+		var first *domain.Message
+		if w.lane == laneBulk {
+			select {
+			case m := <-w.in:
+				first = &m
+			case <-w.p.ctx.Done():
+				return
+			}
+		}
 		oc, err := w.connect()
 		if err != nil {
+			if first != nil {
+				discardSnapshot(first)
+				w.t.stats.dropped.Add(1)
+			}
 			if w.p.ctx.Err() != nil {
 				return
 			}
@@ -105,7 +144,7 @@ func (w *writer) run() {
 		w.failures = 0
 		w.t.stats.connects.Add(1)
 		w.log.Info().Msg("connected to peer")
-		err = w.serve(oc)
+		err = w.serve(oc, first)
 		if w.p.ctx.Err() != nil {
 			return
 		}
@@ -134,13 +173,11 @@ func (w *writer) backoff() bool {
 		select {
 		case <-timer.C:
 			return true
-		case <-w.p.wake:
+		case <-w.p.wake[w.lane]:
 			return true
 		case <-w.p.ctx.Done():
 			return false
-		case <-w.p.queue:
-			w.t.stats.dropped.Add(1)
-		case m := <-w.p.bulk:
+		case m := <-w.in:
 			discardSnapshot(&m)
 			w.t.stats.dropped.Add(1)
 		}
@@ -148,11 +185,11 @@ func (w *writer) backoff() bool {
 }
 
 // discardQueued removes the image files of the snapshots left in the
-// bulk lane of a writer that stops.
+// queue of a writer that stops.
 func (w *writer) discardQueued() {
 	for {
 		select {
-		case m := <-w.p.bulk:
+		case m := <-w.in:
 			discardSnapshot(&m)
 		default:
 			return
@@ -188,18 +225,19 @@ func (w *writer) connect() (_ *outConn, err error) {
 		return nil, err
 	}
 	bw := bufio.NewWriterSize(rw, writeBufferSize)
-	if err := w.t.handshaker().dial(newFrameReader(rw, handshakeMaxBytes), bw, w.p.id); err != nil {
+	if err := w.t.handshaker().dial(newFrameReader(rw, handshakeMaxBytes), bw, w.p.id, w.lane); err != nil {
 		return nil, fmt.Errorf("tcp: handshake with %s: %w", w.p.addr, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return &outConn{conn: rw, raw: conn, bw: bw}, nil
 }
 
-// serve writes the peer's queue to oc until the connection fails or the
-// writer must stop. The acceptor sends nothing after its ack, so a watcher
-// goroutine's read returns only when the connection is closed; it then
-// ends serve at once instead of at the next failed write.
-func (w *writer) serve(oc *outConn) error {
+// serve writes the lane's queue to oc, starting with first if it is not
+// nil, until the connection fails or the writer must stop. The acceptor
+// sends nothing after its ack, so a watcher goroutine's read returns only
+// when the connection is closed; it then ends serve at once instead of at
+// the next failed write.
+func (w *writer) serve(oc *outConn, first *domain.Message) error {
 	var deadErr error
 	dead := make(chan struct{})
 	go func() {
@@ -217,6 +255,11 @@ func (w *writer) serve(oc *outConn) error {
 		_ = oc.raw.Close()
 		<-dead
 	}()
+	if first != nil {
+		if err := w.writeBatch(oc, *first); err != nil {
+			return err
+		}
+	}
 	keepalive := time.NewTicker(max(w.t.opts.ReadTimeout/3, time.Millisecond))
 	defer keepalive.Stop()
 	idle := true
@@ -237,12 +280,7 @@ func (w *writer) serve(oc *outConn) error {
 				}
 			}
 			idle = true
-		case m := <-w.p.queue:
-			idle = false
-			if err := w.writeBatch(oc, m); err != nil {
-				return err
-			}
-		case m := <-w.p.bulk:
+		case m := <-w.in:
 			idle = false
 			if err := w.writeBatch(oc, m); err != nil {
 				return err
@@ -251,8 +289,8 @@ func (w *writer) serve(oc *outConn) error {
 	}
 }
 
-// writeBatch writes m and whatever else is queued (up to the batch limits),
-// the control lane first, with one Flush.
+// writeBatch writes m and whatever else is queued in the lane (up to the
+// batch limits), with one Flush.
 func (w *writer) writeBatch(oc *outConn, m domain.Message) error {
 	_ = oc.conn.SetWriteDeadline(time.Now().Add(w.t.opts.WriteTimeout))
 	var n, bytes int
@@ -269,10 +307,12 @@ func (w *writer) writeBatch(oc *outConn, m domain.Message) error {
 		if n >= maxBatchMessages || bytes >= maxBatchBytes {
 			break
 		}
-		var more bool
-		if m, more = w.next(); !more {
-			break
+		select {
+		case m = <-w.in:
+			continue
+		default:
 		}
+		break
 	}
 	if cap(w.buf) > keepScratchBytes {
 		w.buf = nil

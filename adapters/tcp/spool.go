@@ -219,7 +219,7 @@ func (w *writer) writeSnapshot(oc *outConn, m *domain.Message) (bool, int, error
 		if err := writeFrame(oc.bw, frameSnapChunk, chunk); err != nil {
 			return false, 0, err
 		}
-		if err := w.interleave(oc); err != nil {
+		if err := oc.bw.Flush(); err != nil {
 			return false, 0, err
 		}
 		off += int64(n)

@@ -13,14 +13,11 @@ import (
 
 // Large messages. A MsgApp whose entry data exceeds Options.ChunkBytes does
 // not travel as one message frame (which MaxFrameBytes would refuse) but as
-// a stream on its peer's connection: a large-header frame giving the
+// a stream on its peer's bulk connection: a large-header frame giving the
 // length of the message's encoding (uvarint), then that encoding in
 // large-chunk frames of at most ChunkBytes, each with its own CRC. The
 // receiver delivers the message when the announced length has arrived.
-// Between two chunks the writer sends the control messages queued
-// meanwhile, as ordinary message frames, so a heartbeat or a vote waits at
-// most one chunk behind a large entry (snapshot streams interleave the
-// same way).
+// Heartbeats and votes go on the control connection meanwhile (peer.go).
 //
 // The sender never copies the entry data: the stream is a list of pieces,
 // the small encoded fields in one scratch buffer and the entries' Data
@@ -238,54 +235,8 @@ func (s *session) largeChunk(fr *frameReader, h frameHeader) error {
 	return nil
 }
 
-// next takes the next queued message without waiting, the control lane
-// first.
-func (w *writer) next() (domain.Message, bool) {
-	select {
-	case m := <-w.p.queue:
-		return m, true
-	default:
-	}
-	select {
-	case m := <-w.p.bulk:
-		return m, true
-	default:
-	}
-	return domain.Message{}, false
-}
-
-// interleave writes the control messages queued now (up to a batch) and
-// flushes: called between the chunks of a stream.
-func (w *writer) interleave(oc *outConn) error {
-	n := 0
-loop:
-	for n < maxBatchMessages {
-		var m domain.Message
-		select {
-		case m = <-w.p.queue:
-		default:
-			break loop
-		}
-		written, _, err := w.writeOne(oc, &m)
-		if err != nil {
-			w.t.stats.dropped.Add(uint64(n) + 1)
-			return err
-		}
-		if written {
-			n++
-		}
-	}
-	if err := oc.bw.Flush(); err != nil {
-		w.t.stats.dropped.Add(uint64(n))
-		return err
-	}
-	w.t.stats.sent.Add(uint64(n))
-	return nil
-}
-
 // writeLarge streams a MsgApp in chunks (see the top of this file),
-// flushing each and sending the control messages queued meanwhile between
-// them.
+// flushing each.
 func (w *writer) writeLarge(oc *outConn, m *domain.Message) (bool, int, error) {
 	opts := &w.t.opts
 	p := &w.large
@@ -312,7 +263,7 @@ func (w *writer) writeLarge(oc *outConn, m *domain.Message) (bool, int, error) {
 		if err := writeFrameParts(oc.bw, frameLargeChunk, parts); err != nil {
 			return err
 		}
-		return w.interleave(oc)
+		return oc.bw.Flush()
 	})
 	if err != nil {
 		return false, 0, err
@@ -324,11 +275,12 @@ func (w *writer) writeLarge(oc *outConn, m *domain.Message) (bool, int, error) {
 
 // boundSocketBuffer caps the kernel's buffer of a peer connection (the
 // send buffer of an outbound one, the receive buffer of an inbound one)
-// at one chunk. Interleaving control messages between chunks only helps
-// if few bytes sit queued below the writer: the kernel autotunes loopback
-// buffers to several MB, and a heartbeat behind them waits for the peer
-// to read them all (seconds, when a busy peer reads a large append
-// slowly). Bounded, a heartbeat waits for at most about three chunks.
+// at one chunk. The kernel autotunes loopback buffers to several MB: a
+// stream's writer would hand megabytes to the kernel that a slow receiver
+// takes seconds to read, and a node whose peer still uses one connection
+// for everything interleaves heartbeats between chunks, which only helps
+// if few bytes sit queued below the writer (bounded, a heartbeat waits
+// for at most about three chunks).
 func boundSocketBuffer(c net.Conn, chunk int, inbound bool) {
 	tc, ok := c.(*net.TCPConn)
 	if !ok {

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"io"
 	"math/rand/v2"
+	"net"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,6 +203,97 @@ func TestHeartbeatOvertakesLargeAppend(t *testing.T) {
 	}
 	if e := got[2].Entries; len(e) != 1 || !bytes.Equal(e[0].Data, data) {
 		t.Fatal("the large entry arrived damaged")
+	}
+}
+
+// A receiver that stops reading a large append does not hold back the
+// heartbeats sent after it. A follower once took seconds to allocate and
+// fault in the buffer of a 512 MiB append, reading nothing from its leader
+// meanwhile; the heartbeats interleaved on that connection waited behind
+// the stream, and the followers called an election. The bulk lane now has
+// a connection of its own. Here the receiver is a bare acceptor that stops
+// reading a connection at a large-message header.
+func TestStalledBulkReceiverDoesNotHoldBackHeartbeats(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	optsA, _ := testOptions(1)
+	a := newTransport(t, optsA)
+	acceptor := &handshaker{cluster: wireCluster(optsA.ClusterID, optsA.ClusterUUID), self: 2,
+		known: func(domain.NodeID) bool { return true }, removed: func(domain.NodeID) bool { return false }}
+	got := make(chan domain.Message, 16)
+	stalled := make(chan struct{}, 4)
+	var conns sync.WaitGroup
+	serve := func(c net.Conn) {
+		defer conns.Done()
+		defer c.Close()
+		fr := newFrameReader(c, handshakeMaxBytes)
+		if _, _, err := acceptor.accept(fr, bufio.NewWriter(c)); err != nil {
+			return
+		}
+		fr.max = 1 << 20
+		for {
+			typ, p, err := fr.readFrame()
+			if err != nil {
+				return
+			}
+			switch typ {
+			case frameLargeHeader:
+				stalled <- struct{}{}
+				<-a.ctx.Done() // read no more until the test ends
+				return
+			case frameMessage:
+				if m, err := DecodeMessage(p); err == nil {
+					got <- m
+				}
+			}
+		}
+	}
+	conns.Add(1)
+	go func() {
+		defer conns.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conns.Add(1)
+			go serve(c)
+		}
+	}()
+	t.Cleanup(func() {
+		_ = a.Close()
+		_ = ln.Close()
+		conns.Wait()
+	})
+	if err := a.SetPeer(2, ln.Addr().String()); err != nil {
+		t.Fatal(err)
+	}
+	big := domain.Message{Type: domain.MsgApp, From: 1, To: 2, Term: 2, Index: 10,
+		Entries: []domain.Entry{{Index: 11, Term: 2, Data: make([]byte, 32<<20)}}}
+	if err := a.Send(big); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-stalled:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the large append never started")
+	}
+	hb := domain.Message{Type: domain.MsgHeartbeat, From: 1, To: 2, Term: 2, Commit: 10}
+	if err := a.Send(hb); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case m := <-got:
+		if d := cmp.Diff(hb, m, equateEmpty); d != "" {
+			t.Fatalf("(-want +got):\n%s", d)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the heartbeat waited behind a large append its receiver does not read")
+	}
+	if st := a.Stats(); st.LargeSent != 0 {
+		t.Fatalf("sender stats %+v: the large append was sent whole, so the receiver did not stall it", st)
 	}
 }
 

@@ -41,7 +41,7 @@ type Transport struct {
 	mu struct {
 		sync.RWMutex
 		peers   map[domain.NodeID]*peer
-		inbound map[domain.NodeID]*inConn // the newest connection per peer
+		inbound map[inKey]*inConn // the newest connection per peer and lane
 		// removed are the ids RemovePeer forgot (and SetPeer did not add
 		// back): their handshakes are refused as a removed member's.
 		removed map[domain.NodeID]bool
@@ -70,7 +70,8 @@ type Stats struct {
 	// a message whose From is not the handshake's id, a broken snapshot
 	// stream.
 	BadConns uint64
-	// Connects counts outbound connections established (handshake acked).
+	// Connects counts outbound connections established (handshake acked):
+	// two per peer once both lanes have had something to send.
 	Connects uint64
 	// SnapshotsSent and SnapshotsReceived count whole MsgSnap streams.
 	SnapshotsSent     uint64
@@ -113,7 +114,7 @@ func New(opts Options) (*Transport, error) {
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.mu.peers = map[domain.NodeID]*peer{}
-	t.mu.inbound = map[domain.NodeID]*inConn{}
+	t.mu.inbound = map[inKey]*inConn{}
 	t.mu.removed = map[domain.NodeID]bool{}
 	t.mu.Lock()
 	for id, addr := range opts.Peers {
@@ -214,9 +215,11 @@ func (t *Transport) RemovePeer(id domain.NodeID) error {
 		delete(t.mu.peers, id)
 		t.log.Info().Uint64("peer", uint64(id)).Msg("peer removed")
 	}
-	if c := t.mu.inbound[id]; c != nil {
-		c.cancel()
-		delete(t.mu.inbound, id)
+	for _, ln := range []lane{laneControl, laneBulk} {
+		if c := t.mu.inbound[inKey{id, ln}]; c != nil {
+			c.cancel()
+			delete(t.mu.inbound, inKey{id, ln})
+		}
 	}
 	return nil
 }

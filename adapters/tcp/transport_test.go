@@ -550,8 +550,10 @@ func TestFullQueueDropsWithoutBlocking(t *testing.T) {
 	if err := a.Send(domain.Message{Type: domain.MsgApp, From: 1, To: 7}); err != nil {
 		t.Fatalf("send to an unknown peer: %v", err)
 	}
-	if st := a.Stats(); st.Dropped != n-8+1 || st.Sent != 0 {
-		t.Fatalf("stats %+v, want %d dropped", st, n-8+1)
+	// The queue keeps 8; the bulk lane's writer may hold one more, the
+	// first it took, which it dials for.
+	if st := a.Stats(); st.Dropped != n-8+1 && st.Dropped != n-9+1 || st.Sent != 0 {
+		t.Fatalf("stats %+v, want %d or %d dropped", st, n-8+1, n-9+1)
 	}
 	start = time.Now()
 	_ = a.Close()
