@@ -7,19 +7,6 @@ import (
 	"github.com/seshat-kv/seshat/ports"
 )
 
-// A job carrying a large value is never applied on the loop, however few
-// its entries.
-func TestHeavyApplyJobsGoToTheStage(t *testing.T) {
-	small := &ApplyJob{Entries: []domain.Entry{{Data: make([]byte, 100)}, {Data: make([]byte, 100)}}}
-	if small.heavy() {
-		t.Fatal("a 200-byte job is heavy")
-	}
-	big := &ApplyJob{Entries: []domain.Entry{{Data: make([]byte, inlineApplyBytes+1)}}}
-	if !big.heavy() {
-		t.Fatal("a job over inlineApplyBytes is not heavy")
-	}
-}
-
 // The large backlog counts the large entries appended and not applied:
 // a truncation drops those it replaces, an apply those it covers.
 func TestLargeBacklog(t *testing.T) {
@@ -66,38 +53,5 @@ func TestLargeBacklogCountsWhatTheTransportReceives(t *testing.T) {
 	n.cfg.Transport = receivingTransport{receiving: 100 << 20}
 	if got, want := n.LargeBacklog(), uint64(102<<20); got != want {
 		t.Fatalf("backlog %d with 100 MiB arriving and 2 MiB in the log, want %d", got, want)
-	}
-}
-
-// recordingSM is a state machine that only counts its Apply calls.
-type recordingSM struct {
-	ports.StateMachine
-	applies int
-}
-
-func (r *recordingSM) Apply(ents []domain.Entry) ([]domain.Result, error) {
-	r.applies++
-	return make([]domain.Result, len(ents)), nil
-}
-
-// While a large entry is on its way through this node's storage, even a
-// small apply job goes to the stage: the store may hold writes back while
-// it flushes the large one, and the loop must keep ticking and answering
-// heartbeats meanwhile. (Run on the loop, the job would call this test's
-// state machine, then the driver, which has no core here.)
-func TestNoInlineApplyBehindALargeEntry(t *testing.T) {
-	sm := &recordingSM{}
-	n := &Node{d: &Driver{}}
-	n.cfg.StateMachine = sm
-	n.applies = newStage(func(*ApplyJob) error { return nil }, nil) // not running: a push only queues
-	n.largeBacklog.Store(2 << 20)
-	job := &ApplyJob{Entries: []domain.Entry{{Index: 1, Data: []byte("small")}}}
-	if job.heavy() || len(job.Entries) > inlineApplyEntries {
-		t.Fatal("the job must be one the loop would otherwise run itself")
-	}
-	n.apply([]*ApplyJob{job})
-	if sm.applies != 0 || n.applyOutstanding != 1 || len(n.applies.q) != 1 {
-		t.Errorf("applied on the loop %d times, %d outstanding, %d queued on the stage; want 0, 1, 1",
-			sm.applies, n.applyOutstanding, len(n.applies.q))
 	}
 }

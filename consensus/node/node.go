@@ -52,13 +52,9 @@ type Node struct {
 	logs    *stage[*LogJob]
 	applies *stage[*ApplyJob]
 	dirty   bool // status changed since it was last published
-	// applyOutstanding counts the jobs pushed to the apply stage whose
-	// completion the loop has not received.
-	applyOutstanding int
-	inlineErr        error // a storage failure of a job the loop ran itself
-	batch            []*proposal
-	live             []*Proposal
-	readBuf          []*Read
+	batch   []*proposal
+	live    []*Proposal
+	readBuf []*Read
 }
 
 // proposal is a Propose call on its way to the loop.
@@ -392,10 +388,7 @@ func (n *Node) run() {
 				recvc = n.stepPending(recvc)
 				n.tick(ticks)
 			}
-			if err := n.drain(); err != nil {
-				stopErr = n.storageFailure(err)
-				continue
-			}
+			n.drain()
 			if n.dirty {
 				n.publish()
 			}
@@ -438,7 +431,6 @@ func (n *Node) run() {
 				n.d.LogDone(j)
 			}
 		case r := <-n.applies.done:
-			n.applyOutstanding -= len(r.jobs)
 			if r.err != nil {
 				stopErr = n.storageFailure(r.err)
 				continue
@@ -450,9 +442,7 @@ func (n *Node) run() {
 			stopErr = domain.ErrStopped
 			continue
 		}
-		if err := n.drain(); err != nil {
-			stopErr = n.storageFailure(err)
-		}
+		n.drain()
 	}
 	n.stopErr = stopErr
 	n.logs.stop()
@@ -501,19 +491,13 @@ func (n *Node) stepPending(recvc <-chan domain.Message) <-chan domain.Message {
 	return recvc
 }
 
-// drain handles the driver's output until it has none: a job the loop ran
-// itself (see apply) gives it more at once. It returns the storage
-// failure of such a job.
-func (n *Node) drain() error {
+// drain handles the driver's output until it has none.
+func (n *Node) drain() {
 	defer n.pruneLarge()
 	for out := n.d.Output(); !out.Empty(); out = n.d.Output() {
 		n.noteLarge(out)
 		n.handle(out)
-		if err := n.inlineErr; err != nil {
-			return err
-		}
 	}
-	return nil
 }
 
 func (n *Node) storageFailure(err error) error {
@@ -538,7 +522,16 @@ func (n *Node) handle(out Output) {
 	if len(out.Log) > 0 {
 		n.logs.push(out.Log...)
 	}
-	n.apply(out.Apply)
+	// Every apply job goes to the stage, however small: the loop never
+	// waits on the store. A small commit there can wait for seconds (on a
+	// flush rotating Pebble's WAL after a large write, on a disk busy
+	// with one), and a loop that waits sends no heartbeat and answers
+	// none: followers elected another leader. Running small jobs on the
+	// loop when the stage was idle saved two hand-offs per write, which
+	// a 3-node cluster did not measurably feel (BENCHMARKS.md).
+	if len(out.Apply) > 0 {
+		n.applies.push(out.Apply...)
+	}
 	if !out.Empty() {
 		n.dirty = true
 	}
@@ -550,36 +543,6 @@ func (n *Node) handle(out Output) {
 	}
 	for _, a := range out.Answers {
 		a.Deliver()
-	}
-}
-
-// inlineApplyEntries is the largest apply job the loop runs itself when
-// the apply stage is idle: a few entries apply in less time than the two
-// goroutine hand-offs of the stage cost (measured with the node
-// benchmarks: one proposer at a time cost twice the CPU per proposal
-// with every apply on the stage).
-const inlineApplyEntries = 8
-
-// apply hands jobs to the apply stage, or runs a small one on the loop
-// when the stage is idle (nothing pushed is unfinished, so the order
-// holds) and no large entry is on its way through this node's storage:
-// the store may hold every write back while it flushes one (Pebble does,
-// for seconds, behind a 256 MB batch), and a loop waiting in Apply sends
-// no heartbeat and answers none, which cost the cluster its leader. A
-// failure of an inline job stops the node as a stage's would.
-func (n *Node) apply(jobs []*ApplyJob) {
-	for i, j := range jobs {
-		if n.applyOutstanding > 0 || len(j.Entries) > inlineApplyEntries || j.SyncStateMachine || j.heavy() ||
-			n.largeBacklog.Load() > 0 {
-			n.applyOutstanding += len(jobs) - i
-			n.applies.push(jobs[i:]...)
-			return
-		}
-		if err := j.Run(n.cfg.StateMachine); err != nil {
-			n.inlineErr = err
-			return
-		}
-		n.d.ApplyDone(j)
 	}
 }
 
