@@ -276,9 +276,10 @@ type readyJob struct {
 	job LogJob
 }
 
-// pump takes Readies while the log stage is free: a Ready that needs no
-// write completes at once, one that does is handed out as a LogJob. While
-// a LogJob is in flight it takes the messages that need not wait.
+// pump takes Readies while the log stage is free and the apply stage has
+// room: a Ready that needs no write completes at once, one that does is
+// handed out as a LogJob. While it can take none it takes the messages
+// that need not wait.
 func (d *Driver) pump() {
 	for d.inflight == nil && d.held == nil && d.applying < d.cfg.MaxApplyJobs && d.core.HasReady() {
 		rj := d.takeReady()
@@ -289,7 +290,12 @@ func (d *Driver) pump() {
 		d.issue(rj)
 	}
 	d.snapshotsIdle()
-	if d.inflight != nil || d.held != nil {
+	// No Ready goes out while one is being written, one waits to be
+	// installed, or the apply stage is full; the messages that need no
+	// write still do. A value of hundreds of MB takes seconds to apply
+	// while small writes queue jobs behind it: a node that sent no
+	// heartbeat and answered none meanwhile would look dead to its peers.
+	if d.inflight != nil || d.held != nil || d.applying >= d.cfg.MaxApplyJobs {
 		d.send(d.core.TakeMessages())
 		if rs := d.core.TakeReadStates(); len(rs) > 0 {
 			for _, s := range rs {

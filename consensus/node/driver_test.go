@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/seshat-kv/seshat/adapters/memory"
@@ -302,5 +303,62 @@ func TestDriverCompactionSyncsBeforePurge(t *testing.T) {
 	first, _ := dn.log.FirstIndex()
 	if first != out.Log[0].Purge+1 {
 		t.Fatalf("first index %d after purging through %d", first, out.Log[0].Purge)
+	}
+}
+
+// TestDriverAnswersWhileApplyStageFull: a follower whose apply stage is
+// full (MaxApplyJobs jobs out, behind a large value's apply) takes no new
+// Ready but still answers its leader's heartbeats.
+func TestDriverAnswersWhileApplyStageFull(t *testing.T) {
+	c := newDCluster(t, 3, func(cfg *node.DriverConfig) { cfg.MaxApplyJobs = 1 })
+	l := c.elect()
+	var r error
+	propose(l, set("a", "1"), &r)
+	// Run everything but node 2's apply jobs.
+	for range 100 {
+		for id, dn := range c.nodes {
+			c.output(id)
+			for len(dn.logQ) > 0 {
+				c.runLog(id)
+				c.output(id)
+			}
+			for id != 2 && len(dn.applyQ) > 0 {
+				c.runApply(id)
+				c.output(id)
+			}
+		}
+		msgs := c.msgs
+		c.msgs = nil
+		for _, m := range msgs {
+			c.nodes[m.To].d.Step(m)
+		}
+		if len(msgs) == 0 {
+			break
+		}
+	}
+	if len(c.nodes[2].applyQ) != 1 {
+		t.Fatalf("node 2 holds %d apply jobs, want 1 (the proposal's)", len(c.nodes[2].applyQ))
+	}
+	var hb *domain.Message
+	for range 100 {
+		l.Tick()
+		c.output(1)
+		for i, m := range c.msgs {
+			if m.Type == domain.MsgHeartbeat && m.To == 2 {
+				hb = &c.msgs[i]
+			}
+		}
+		if hb != nil {
+			break
+		}
+	}
+	if hb == nil {
+		t.Fatal("the leader sent node 2 no heartbeat")
+	}
+	c.nodes[2].d.Step(*hb)
+	c.msgs = nil
+	out := c.output(2)
+	if !slices.ContainsFunc(out.Messages, func(m domain.Message) bool { return m.Type == domain.MsgHeartbeatResp && m.To == 1 }) {
+		t.Fatalf("node 2, its apply stage full, did not answer the heartbeat: %v", out.Messages)
 	}
 }
