@@ -295,8 +295,15 @@ func TestInlineLargeValueStaysReadable(t *testing.T) {
 }
 
 // A snapshot of a DB with chunked values restores into a fresh DB with
-// the same values and the same chunks.
+// the same values and the same chunks, also when the restore commits in
+// the middle of a value (a batch limit under a chunk: after every chunk).
 func TestChunkedSnapshotRestore(t *testing.T) {
+	for _, batch := range []int{DefaultRestoreBatchSize, chunkSize / 2} {
+		t.Run(fmt.Sprintf("batch %d", batch), func(t *testing.T) { testChunkedSnapshotRestore(t, batch) })
+	}
+}
+
+func testChunkedSnapshotRestore(t *testing.T, batch int) {
 	src := newMemNode(t)
 	kv := src.db.StateMachine()
 	want := map[string]string{}
@@ -313,6 +320,7 @@ func TestChunkedSnapshotRestore(t *testing.T) {
 	meta, err := kv.Snapshot(&buf)
 	must(t, err)
 	dst := newMemNode(t)
+	dst.db.opts.RestoreBatchSize = batch
 	// Something to replace, chunked too.
 	_, err = dst.db.StateMachine().Apply([]domain.Entry{cmdEntry(1, 1, set("gone", string(bigValue("g", 2*chunkSize+1))))})
 	must(t, err)

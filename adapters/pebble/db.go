@@ -160,6 +160,15 @@ func Open(opts Options) (d *DB, err error) {
 			DiskSlow: func(info pebble.DiskSlowInfo) {
 				d.log.Warn().Str("path", info.Path).Dur("duration", info.Duration).Msg("pebble disk slow")
 			},
+			// Every write of the node waits meanwhile, the Raft log's
+			// included: an operator looking at slow commits wants to see
+			// it.
+			WriteStallBegin: func(info pebble.WriteStallBeginInfo) {
+				d.log.Warn().Str("reason", info.Reason).Msg("pebble write stall: writes wait for flushes or compactions")
+			},
+			WriteStallEnd: func() {
+				d.log.Info().Msg("pebble write stall over")
+			},
 		},
 	}
 	// Bloom filters on every level: each write reads its key first (the

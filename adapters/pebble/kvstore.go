@@ -151,12 +151,8 @@ func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, error) {
 	value := r.Value
 	r.Value = nil
 	if chunkedRecord(k, len(value)) {
-		p := append(hb[:0], 0, 0, 0, 0, recordChunked)
-		p = binary.AppendUvarint(p, uint64(len(value)))
-		p = keyspace.AppendRecord(p, r)
-		crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, p[4:])
-		binary.LittleEndian.PutUint32(p, crc)
-		if err := b.Set(k, p, nil); err != nil {
+		crc, err := putChunkedHead(b, k, r, len(value))
+		if err != nil {
 			return 0, err
 		}
 		n, err := putChunks(b, chunkBase(k), crc, value)
@@ -169,6 +165,20 @@ func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, error) {
 	crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, head)
 	binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, op.Value[4+len(head):], value))
 	return 1, op.Finish()
+}
+
+// putChunkedHead writes under k the head of a chunked record r (r.Value
+// left out) whose value is n bytes long, and returns its CRC, which seeds
+// the chunks' (putChunks).
+func putChunkedHead(b *pebble.Batch, k []byte, r keyspace.Record, n int) (uint32, error) {
+	var hb [4 + 3 + 8*binary.MaxVarintLen64]byte
+	r.Value = nil
+	p := append(hb[:0], 0, 0, 0, 0, recordChunked)
+	p = binary.AppendUvarint(p, uint64(n))
+	p = keyspace.AppendRecord(p, r)
+	crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, p[4:])
+	binary.LittleEndian.PutUint32(p, crc)
+	return crc, b.Set(k, p, nil)
 }
 
 // openRecord checks and decodes the record stored under k as rec, reading

@@ -139,18 +139,23 @@ func putChunks(b *pebble.Batch, base []byte, head uint32, value []byte) (int, er
 	seed := chunkSeed(head)
 	n := 0
 	for off := 0; off < len(value); off += chunkSize {
-		part := value[off:min(off+chunkSize, len(value))]
-		op := b.SetDeferred(len(base)+4, 4+len(part))
-		copy(op.Key, base)
-		binary.BigEndian.PutUint32(op.Key[len(base):], uint32(n))
-		crc := crc32.Update(seed, castagnoli, op.Key)
-		binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, op.Value[4:], part))
-		if err := op.Finish(); err != nil {
+		if err := putChunk(b, base, seed, n, value[off:min(off+chunkSize, len(value))]); err != nil {
 			return n, err
 		}
 		n++
 	}
 	return n, nil
+}
+
+// putChunk writes chunk j of a value, part, under base in b; seed is
+// chunkSeed of the value's head.
+func putChunk(b *pebble.Batch, base []byte, seed uint32, j int, part []byte) error {
+	op := b.SetDeferred(len(base)+4, 4+len(part))
+	copy(op.Key, base)
+	binary.BigEndian.PutUint32(op.Key[len(base):], uint32(j))
+	crc := crc32.Update(seed, castagnoli, op.Key)
+	binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, op.Value[4:], part))
+	return op.Finish()
 }
 
 // deleteChunks deletes chunks [from, to) of the chunked value stored

@@ -423,8 +423,13 @@ func (kv *KV) restoreRows(meta domain.SnapshotMeta, r io.Reader, gen uint64, dbs
 					dbs.expires[db]++
 				}
 				if chunkedRecord(dk, len(rec.Value)) {
-					if _, err := putRecord(b, dk, rec); err != nil {
-						return classify(err)
+					// Committed as it goes, like the rows: one batch of
+					// a value of hundreds of MB cost the node its size
+					// again, and more as the batch grew. Nothing of the
+					// new generation is read before the restore's last
+					// commit, so a value cut between batches is never seen.
+					if b, err = kv.restoreChunked(b, dk, rec); err != nil {
+						return err
 					}
 				} else if err := b.Set(dk, seal(dk, val), nil); err != nil {
 					return classify(err)
@@ -453,6 +458,31 @@ func (kv *KV) restoreRows(meta domain.SnapshotMeta, r io.Reader, gen uint64, dbs
 			return fmt.Errorf("chunk %d: unknown type %q: %w", cr.seq-1, typ, domain.ErrCorrupt)
 		}
 	}
+}
+
+// restoreChunked writes the chunked record rec under dk into b, committing
+// b and going on in a new batch whenever it holds RestoreBatchSize bytes,
+// and returns the batch to go on with.
+func (kv *KV) restoreChunked(b *pebble.Batch, dk []byte, rec keyspace.Record) (*pebble.Batch, error) {
+	value := rec.Value
+	crc, err := putChunkedHead(b, dk, rec, len(value))
+	if err != nil {
+		return b, classify(err)
+	}
+	base, seed := chunkBase(dk), chunkSeed(crc)
+	for j, off := 0, 0; off < len(value); j, off = j+1, off+chunkSize {
+		if err := putChunk(b, base, seed, j, value[off:min(off+chunkSize, len(value))]); err != nil {
+			return b, classify(err)
+		}
+		if b.Len() >= kv.d.opts.RestoreBatchSize {
+			if err := kv.d.commit(b, false); err != nil {
+				return b, err
+			}
+			b.Close()
+			b = kv.d.db.NewBatch()
+		}
+	}
+	return b, nil
 }
 
 // restoreElems writes one element chunk's rows under generation gen and
