@@ -123,7 +123,7 @@ func NewMembers(svc *Service, n MemberNode, cfg MembersConfig) *Members {
 		cfg.Interval = DefaultMembersInterval
 	}
 	cfg.StaticPeers = maps.Clone(cfg.StaticPeers)
-	m := &Members{svc: svc, node: n, cfg: cfg, log: svc.log.With().Str("component", "members").Logger(),
+	m := &Members{svc: svc, node: n, cfg: cfg, log: svc.cfg.Logger.With().Str("component", "members").Logger(),
 		applied: map[domain.NodeID]string{}, done: make(chan struct{})}
 	for id, a := range cfg.StaticPeers {
 		if id != n.ID() {
@@ -247,7 +247,7 @@ func (m *Members) lead(ctx context.Context) {
 			continue
 		}
 		if err := m.setBook(ctx, id, peer, client, true); err != nil {
-			m.log.Debug().Err(err).Uint64("node", uint64(id)).Msg("writing a static member's addresses failed; retrying")
+			m.log.Debug().Err(err).Uint64("member", uint64(id)).Msg("writing a static member's addresses failed; retrying")
 			return
 		}
 	}
@@ -258,10 +258,10 @@ func (m *Members) lead(ctx context.Context) {
 		}
 		next := withRole(st.Membership, id, true)
 		pr := st.Progress[id]
-		m.log.Info().Uint64("node", uint64(id)).Uint64("match", uint64(pr.Match)).Uint64("last_index", uint64(st.LastIndex)).
+		m.log.Info().Uint64("member", uint64(id)).Uint64("match", uint64(pr.Match)).Uint64("last_index", uint64(st.LastIndex)).
 			Uint64("max_lag", m.cfg.PromoteLag).Msg("learner caught up: promoting it to voter")
 		if err := m.propose(ctx, next); err != nil {
-			m.log.Info().Err(err).Uint64("node", uint64(id)).Msg("promotion failed; retrying")
+			m.log.Info().Err(err).Uint64("member", uint64(id)).Msg("promotion failed; retrying")
 		}
 		return
 	}
@@ -400,7 +400,7 @@ func (m *Members) Do(ctx context.Context, args [][]byte, relayed bool) domain.Re
 	case "JOIN":
 		id := ids[0]
 		if m.Book().IsRetired(id) {
-			m.log.Warn().Uint64("node", uint64(id)).Msg("join refused: this node id was removed and is retired")
+			m.log.Warn().Uint64("member", uint64(id)).Msg("join refused: this node id was removed and is retired")
 		}
 		if err := m.add(ctx, id, string(args[2]), string(args[3])); err != nil {
 			return errReply(err)
@@ -471,7 +471,7 @@ func (m *Members) add(ctx context.Context, id domain.NodeID, peer, client string
 	if err := m.propose(ctx, next); err != nil {
 		return err
 	}
-	m.log.Info().Uint64("node", uint64(id)).Str("peer_addr", peer).Str("client_addr", client).Msg("node added as a learner")
+	m.log.Info().Uint64("member", uint64(id)).Str("peer_addr", peer).Str("client_addr", client).Msg("node added as a learner")
 	return nil
 }
 
@@ -552,7 +552,7 @@ func (m *Members) remove(ctx context.Context, id domain.NodeID) error {
 	if err := m.proposeBook(ctx, "retire", strconv.FormatUint(uint64(id), 10)); err != nil {
 		return err
 	}
-	m.log.Info().Uint64("node", uint64(id)).Msg("node removed from the cluster; its id is retired")
+	m.log.Info().Uint64("member", uint64(id)).Msg("node removed from the cluster; its id is retired")
 	return nil
 }
 
