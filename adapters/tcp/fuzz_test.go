@@ -160,6 +160,7 @@ func FuzzHandshake(f *testing.F) {
 	f.Add(frameBytes(f, frame(frameHandshake, hs.append(nil)),
 		frame(frameProof, handshakePayload{ClusterID: "c", From: 2, To: 1, MAC: make([]byte, macSize)}.append(nil))))
 	f.Add(frameBytes(f, frame(frameHandshake, handshakePayload{ClusterID: "c", From: 2, To: 1}.append(nil))))
+	f.Add(frameBytes(f, frame(frameHandshake, handshakePayload{ClusterID: "c", From: 2, To: 1, Lane: laneBulk}.append(nil))))
 	f.Add(frameBytes(f, frame(frameHandshake, hs.append(nil)), frame(frameReject, []byte("no"))))
 	f.Add(frameBytes(f, frame(frameChallenge, handshakePayload{ClusterID: "c", From: 1, To: 2, Nonce: nonce, MAC: make([]byte, macSize)}.append(nil)),
 		frame(frameHandshakeAck, handshakePayload{ClusterID: "c", From: 1, To: 2}.append(nil))))
@@ -188,11 +189,11 @@ func FuzzHandshake(f *testing.F) {
 
 		open := &handshaker{cluster: "c", self: 1, known: known}
 		var out bytes.Buffer
-		from, _, err := open.accept(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(&out))
+		from, ln, err := open.accept(newFrameReader(bytes.NewReader(data), handshakeMaxBytes), bufio.NewWriter(&out))
 		if err == nil {
 			typ, p, rerr := newFrameReader(&out, handshakeMaxBytes).readFrame()
-			if rerr != nil || typ != frameHandshakeAck || !known(from) {
-				t.Fatalf("accepted node %d, answered %v %x (%v)", from, typ, p, rerr)
+			if rerr != nil || typ != frameHandshakeAck || !known(from) || ln != laneControl && ln != laneBulk {
+				t.Fatalf("accepted node %d on lane %d, answered %v %x (%v)", from, ln, typ, p, rerr)
 			}
 		}
 	})
