@@ -433,7 +433,10 @@ func TestChunkedElementFlush(t *testing.T) {
 				}
 				return
 			}
-			if alloc > size/4 {
+			// Chunked, the flush allocated 4 or 7 MiB here, run to run
+			// (Pebble's own buffers: size/4 failed one run in five);
+			// whole, 84 MiB.
+			if alloc > size/2 {
 				t.Fatalf("the flush allocated %d MiB for a value of %d MiB", alloc>>20, size>>20)
 			}
 			it, err := d.db.NewIter(&pebble.IterOptions{LowerBound: dataLower, UpperBound: dataUpper})
