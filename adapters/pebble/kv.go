@@ -266,9 +266,11 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 			return fmt.Errorf("pebble kv: apply: %w", err)
 		}
 		b := newApplyBatch(kv.d.db, entries)
-		defer b.Close()
 		dbs := *kv.mu.dbs // the batch's own copy, published at the commit
 		st := &batchStore{kv: kv, r: b, w: b, gen: kv.mu.gen, dbs: &dbs}
+		// st.w from here: a large record may move the writes to a batch
+		// of their own size (batchStore.room).
+		defer func() { st.w.Close() }()
 		applied := false
 		for k, e := range entries {
 			if e.Index <= meta.Index {
@@ -304,6 +306,7 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		if !applied {
 			return nil
 		}
+		b = st.w
 		known := st.known
 		if b.Count() != st.puts {
 			known = nil // writes not through Put or Delete: see recordCache.commit
@@ -317,7 +320,7 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		if err := kv.d.commit(b, false); err != nil {
 			return fmt.Errorf("pebble kv: apply up to %d: %w", meta.Index, err)
 		}
-		kv.d.releaseLarge(entries, size)
+		kv.d.releaseLarge(entries, size, st.moved)
 		kv.mu.meta = meta
 		kv.mu.dbs = st.dbs
 		return kv.cache.commit(b, known)

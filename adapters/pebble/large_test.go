@@ -129,3 +129,52 @@ func TestLargeLogBatchLeavesThePoolSmall(t *testing.T) {
 		t.Fatalf("a small append after a %d MiB one allocated %d KiB", size>>20, grew>>10)
 	}
 }
+
+// A command that makes a large value from a stored one carries almost
+// nothing in its entry: the batch moves to one sized for the value
+// rather than doubling up to it (which copied up to the value's size in
+// one unpreemptible move: a SETRANGE of 2 bytes into 512 MiB cost a
+// cluster its leader), and the values read back whole.
+func TestDerivedLargeValueGetsABatchOfItsSize(t *testing.T) {
+	n := newMemNode(t)
+	kv := n.db.StateMachine()
+	const size = 8 << 20
+	v := bigValue("v", size)
+	_, err := kv.Apply([]domain.Entry{cmdEntry(1, 1, set("big", string(v)))})
+	must(t, err)
+
+	kv.mu.Lock()
+	b := kv.d.db.NewIndexedBatch()
+	dbs := *kv.mu.dbs
+	st := &batchStore{kv: kv, r: b, w: b, gen: kv.mu.gen, dbs: &dbs}
+	must(t, st.Put(0, []byte("small"), keyspace.Record{Value: []byte("x")}))
+	must(t, st.Put(0, []byte("copy"), keyspace.Record{Value: v}))
+	moved, room := st.moved, cap(st.w.Repr())
+	r, ok, err := st.Get(0, []byte("small"))
+	st.w.Close()
+	kv.mu.Unlock()
+	if !moved || room >= 2*size {
+		t.Fatalf("batch moved %v, %d bytes of room for a %d-byte value: want moved, under twice the value", moved, room, size)
+	}
+	if err != nil || !ok || string(r.Value) != "x" {
+		t.Fatalf("the write made before the move reads %q %v %v", r.Value, ok, err)
+	}
+
+	call := func(i domain.Index, args ...string) domain.Entry {
+		var a [][]byte
+		for _, s := range args {
+			a = append(a, []byte(s))
+		}
+		return domain.Entry{Index: i, Term: 1, Type: domain.EntryNormal,
+			Data: domain.EncodeCommand(domain.Command{Time: twinEpoch, Calls: []domain.Call{{Args: a}}})}
+	}
+	_, err = kv.Apply([]domain.Entry{call(2, "SETRANGE", "big", "100", "yy"), call(3, "APPEND", "big", "zz")})
+	must(t, err)
+	want := append(append(append([]byte{}, v[:100]...), "yy"...), v[102:]...)
+	want = append(want, "zz"...)
+	got, err := kv.Get([]byte("big"))
+	must(t, err)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("after SETRANGE and APPEND: %d bytes, want %d, equal %v", len(got), len(want), bytes.Equal(got, want))
+	}
+}

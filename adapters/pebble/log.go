@@ -298,7 +298,7 @@ func (s *LogStore) Append(entries []domain.Entry) error {
 		if err := s.d.commit(b, false); err != nil {
 			return fmt.Errorf("pebble log: append [%d,%d]: %w", entries[0].Index, entries[len(entries)-1].Index, err)
 		}
-		s.d.releaseLarge(entries, size)
+		s.d.releaseLarge(entries, size, false)
 		s.mu.last = entries[len(entries)-1].Index
 		return nil
 	})
