@@ -90,36 +90,8 @@ func largeCase(ctx context.Context, addr, smallAddr string, pids []int, v []byte
 		return r, err
 	}
 	defer c.Close()
-	sctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		sc, err := dial(smallAddr, 10*time.Minute)
-		if err != nil {
-			mu.Lock()
-			r.smallErrs, r.firstSmallErr = 1, err
-			mu.Unlock()
-			return
-		}
-		defer sc.Close()
-		for i := 0; sctx.Err() == nil; i++ {
-			t0 := time.Now()
-			_, err := sc.do("SET", "small-"+strconv.Itoa(i%1000), "v")
-			mu.Lock()
-			if err != nil {
-				if r.smallErrs++; r.firstSmallErr == nil {
-					r.firstSmallErr = err
-				}
-			} else {
-				r.small = append(r.small, time.Since(t0))
-			}
-			mu.Unlock()
-			time.Sleep(5 * time.Millisecond)
-		}
-	}()
-	defer func() { stop(); wg.Wait() }()
+	small := startSmallSets(ctx, smallAddr)
+	defer small.halt()
 
 	key := "large-" + strconv.Itoa(len(v))
 	t0 := time.Now()
@@ -155,8 +127,8 @@ func largeCase(ctx context.Context, addr, smallAddr string, pids []int, v []byte
 		return r, fmt.Errorf("GET of %d bytes returned %d bytes, not the value", len(v), len(s))
 	}
 	got = nil
-	stop()
-	wg.Wait()
+	small.halt()
+	r.small, r.smallErrs, r.firstSmallErr = small.take()
 	for i, pid := range pids {
 		r.getGrowth = append(r.getGrowth, procMem(pid, "VmHWM")-base[i])
 	}
@@ -164,6 +136,63 @@ func largeCase(ctx context.Context, addr, smallAddr string, pids []int, v []byte
 		return r, err
 	}
 	return r, nil
+}
+
+// smallSets is a client that SETs small keys on one server, one at a
+// time 5 ms apart, to measure how a large command held up the others.
+type smallSets struct {
+	stop  context.CancelFunc
+	wg    sync.WaitGroup
+	mu    sync.Mutex
+	lat   []time.Duration
+	errs  int
+	first error
+}
+
+func startSmallSets(ctx context.Context, addr string) *smallSets {
+	s := &smallSets{}
+	sctx, stop := context.WithCancel(ctx)
+	s.stop = stop
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		sc, err := dial(addr, 10*time.Minute)
+		if err != nil {
+			s.mu.Lock()
+			s.errs, s.first = 1, err
+			s.mu.Unlock()
+			return
+		}
+		defer sc.Close()
+		for i := 0; sctx.Err() == nil; i++ {
+			t0 := time.Now()
+			_, err := sc.do("SET", "small-"+strconv.Itoa(i%1000), "v")
+			s.mu.Lock()
+			if err != nil {
+				if s.errs++; s.first == nil {
+					s.first = err
+				}
+			} else {
+				s.lat = append(s.lat, time.Since(t0))
+			}
+			s.mu.Unlock()
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	return s
+}
+
+// halt stops the client and waits for it; it may be called again.
+func (s *smallSets) halt() { s.stop(); s.wg.Wait() }
+
+// take returns the latencies, the error count and the first error so far,
+// and starts counting afresh.
+func (s *smallSets) take() ([]time.Duration, int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lat, errs, first := s.lat, s.errs, s.first
+	s.lat, s.errs, s.first = nil, 0, nil
+	return lat, errs, first
 }
 
 func pct(d []time.Duration, p int) time.Duration {

@@ -62,6 +62,7 @@ type options struct {
 	keep       bool
 	loadKeys   int
 	large      string // sizes for the -large mode (large.go)
+	grow       string // SIZE,STEP for the -grow mode (grow.go)
 }
 
 func main() {
@@ -78,6 +79,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data and logs)")
 	flag.IntVar(&o.loadKeys, "load-keys", 1_000_000, "SETs of the bulk load measured per tenth (0: no load)")
 	flag.StringVar(&o.large, "large", "", "instead of the benchmark: SET and GET values of these sizes (e.g. 10M,100M,512M), see large.go")
+	flag.StringVar(&o.grow, "grow", "", "instead of the benchmark: APPEND chunks of STEP to a value of SIZE, then change it in place (e.g. 512M,64M), see grow.go")
 	flag.Parse()
 	if flag.NArg() > 0 || o.repeats < 1 || o.requests < 0 || o.keys < 1 || o.valueSize < 1 || o.runTime <= 0 || o.loadKeys < 0 {
 		fmt.Fprintln(os.Stderr, "bench: bad arguments (see -help)")
@@ -205,10 +207,13 @@ func run(ctx context.Context, o options) (err error) {
 	fmt.Printf("seshat: 3 nodes on %s (leader node %d, term %s); redis-server on %s; data in %s\n",
 		strings.Join(cl.clients, ", "), leader+1, term0, redisAddr, dir)
 
-	if o.large != "" {
+	if o.large != "" || o.grow != "" {
 		var pids []int
 		for _, p := range cl.nodes {
 			pids = append(pids, p.cmd.Process.Pid)
+		}
+		if o.grow != "" {
+			return runGrow(ctx, o, cl, leader, pids, redisAddr, rs.cmd.Process.Pid)
 		}
 		return runLarge(ctx, o, cl, leader, pids, redisAddr, rs.cmd.Process.Pid)
 	}
