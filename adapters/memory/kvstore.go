@@ -54,6 +54,26 @@ func (s writeStore) Put(db int, key []byte, r keyspace.Record) error {
 	return nil
 }
 
+func (s writeStore) Stat(db int, key []byte) (keyspace.Record, int, bool, error) {
+	return keyspace.WholeStat(get(s.k, db, key))
+}
+
+func (s writeStore) ReadAt(db int, key []byte, off int, dst []byte) error {
+	return readAt(s.k, db, key, off, dst)
+}
+
+func readAt(k *KV, db int, key []byte, off int, dst []byte) error {
+	copy(dst, k.mu.dbs[db][string(key)].Value[off:])
+	return nil
+}
+
+func (s writeStore) WriteAt(db int, key []byte, r keyspace.Record, off int, data []byte) error {
+	s.k.saveUndo(db, string(key))
+	r.Value = keyspace.PatchValue(s.k.mu.dbs[db][string(key)].Value, off, data)
+	s.k.db(db)[string(key)] = r
+	return nil
+}
+
 func (s writeStore) Delete(db int, key []byte) error {
 	if _, ok := s.k.mu.dbs[db][string(key)]; ok {
 		s.k.saveUndo(db, string(key))
@@ -91,11 +111,18 @@ func (s readStore) Get(db int, key []byte) (keyspace.Record, bool, error) { retu
 func (s readStore) Scan(db int, from uint64, fn func([]byte, keyspace.Record) bool) error {
 	return scan(s.k, db, from, fn)
 }
-func (s readStore) Len(db int) (int64, int64, error)       { return length(s.k, db) }
-func (s readStore) Put(int, []byte, keyspace.Record) error { return errReadOnly }
-func (s readStore) Delete(int, []byte) error               { return errReadOnly }
-func (s readStore) FlushDB(int) error                      { return errReadOnly }
-func (s readStore) SwapDB(int, int) error                  { return errReadOnly }
+func (s readStore) Len(db int) (int64, int64, error) { return length(s.k, db) }
+func (s readStore) Stat(db int, key []byte) (keyspace.Record, int, bool, error) {
+	return keyspace.WholeStat(get(s.k, db, key))
+}
+func (s readStore) ReadAt(db int, key []byte, off int, dst []byte) error {
+	return readAt(s.k, db, key, off, dst)
+}
+func (s readStore) WriteAt(int, []byte, keyspace.Record, int, []byte) error { return errReadOnly }
+func (s readStore) Put(int, []byte, keyspace.Record) error                  { return errReadOnly }
+func (s readStore) Delete(int, []byte) error                                { return errReadOnly }
+func (s readStore) FlushDB(int) error                                       { return errReadOnly }
+func (s readStore) SwapDB(int, int) error                                   { return errReadOnly }
 
 func (s writeStore) ElemGet(_ int, inst uint64, sub []byte) ([]byte, bool, error) {
 	v, ok := s.k.mu.elems.Get(inst, sub)

@@ -23,9 +23,17 @@ type recordCache struct {
 	m          map[string]cachedRecord
 }
 
+// cachedRecord is what a stored key holds: in the record cache, and in
+// a batch store's known.
 type cachedRecord struct {
 	r  keyspace.Record
 	ok bool // false: the key is absent
+	// size is the value's length; r.Value is left out (nil) if partial,
+	// which only a batch store's known holds: a chunked value that a
+	// command read the head of (Stat) or changed in part (WriteAt).
+	size    int
+	partial bool
+	head    chunkHead // a chunked value's head; zero if stored whole
 }
 
 // cacheEntryOverhead is what a cached record costs beyond its key and
@@ -36,10 +44,10 @@ func newRecordCache(max int) recordCache {
 	return recordCache{max: max, m: map[string]cachedRecord{}}
 }
 
-// get returns k's record, and whether the cache knows k at all.
-func (c *recordCache) get(k []byte) (r keyspace.Record, found, known bool) {
+// get returns what k holds, and whether the cache knows k at all.
+func (c *recordCache) get(k []byte) (cachedRecord, bool) {
 	e, ok := c.m[string(k)]
-	return e.r, e.ok, ok
+	return e, ok
 }
 
 // commit brings the cache to the state b's commit left: every key b
@@ -79,9 +87,10 @@ func (c *recordCache) commit(b *pebble.Batch, known map[string]cachedRecord) err
 
 // put caches e (e.ok false: k is absent) at k, with a copy of its value.
 // A value of more than a tenth of the budget is not kept (k is dropped):
-// its copy would cost as much as the whole cache, and evict it.
+// its copy would cost as much as the whole cache, and evict it. Nor is a
+// partial one: the cache answers Get.
 func (c *recordCache) put(k string, e cachedRecord) {
-	if e.ok && len(e.r.Value) > c.max/10 {
+	if e.partial || (e.ok && len(e.r.Value) > c.max/10) {
 		c.drop([]byte(k))
 		return
 	}

@@ -16,7 +16,8 @@ func TestRecordCacheFollowsTheBatch(t *testing.T) {
 	}
 	has := func(c *recordCache, k, want string) {
 		t.Helper()
-		r, found, known := c.get([]byte(k))
+		e, known := c.get([]byte(k))
+		r, found := e.r, e.ok
 		switch {
 		case want == "-" && known:
 			t.Errorf("%s: cached (%q, %v), want not cached", k, r.Value, found)

@@ -131,7 +131,7 @@ func openElem(chunks func() reader, k, rec []byte) ([]byte, int, error) {
 		return inline, 0, err
 	}
 	out := make([]byte, n)
-	if err := readChunks(chunks(), chunkBase(k), binary.LittleEndian.Uint32(rec), out, "pebble kv: "+elemName(k)); err != nil {
+	if err := readChunks(chunks(), chunkBase(k), chunkSeed(binary.LittleEndian.Uint32(rec)), out, "pebble kv: "+elemName(k)); err != nil {
 		return nil, 0, err
 	}
 	return out, chunkCount(n), nil
@@ -149,7 +149,7 @@ func putElem(b *pebble.Batch, k, val []byte) (int, error) {
 		if err := b.Set(k, p, nil); err != nil {
 			return 0, err
 		}
-		return putChunks(b, chunkBase(k), crc, val)
+		return putChunks(b, chunkBase(k), chunkSeed(crc), val)
 	}
 	op := b.SetDeferred(len(k), 4+len(val))
 	copy(op.Key, k)

@@ -115,19 +115,24 @@ func FuzzChunkedHead(f *testing.F) {
 	f.Add([]byte("an inline record"))
 	f.Add([]byte{recordChunked, 0x81, 0x80, 0x40, 's'})
 	f.Add([]byte{recordChunked, 0xff})
+	f.Add([]byte{recordPatchable, 0x81, 0x80, 0x40, 0x07, 's'})
+	f.Add([]byte{recordPatchable, 0x81, 0x80, 0x40})
 	f.Fuzz(func(t *testing.T, p []byte) {
-		n, head, err := chunkedHead(key, p)
+		h, head, err := chunkedHead(key, p, 0x1234)
+		n := h.n
 		switch {
 		case err != nil:
 			if !errors.Is(err, domain.ErrCorrupt) {
 				t.Fatalf("chunkedHead(%x): %v, not ErrCorrupt", p, err)
 			}
 		case head == nil:
-			if len(p) > 0 && p[0] == recordChunked {
+			if len(p) > 0 && (p[0] == recordChunked || p[0] == recordPatchable) {
 				t.Fatalf("chunkedHead(%x): a chunked mark taken for an inline record", p)
 			}
 		case n <= chunkSize || len(head) == 0:
 			t.Fatalf("chunkedHead(%x): %d bytes announced, head %x", p, n, head)
+		case h.patchable != (p[0] == recordPatchable):
+			t.Fatalf("chunkedHead(%x): patchable %v", p, h.patchable)
 		}
 	})
 }

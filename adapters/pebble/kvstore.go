@@ -39,6 +39,8 @@ type batchStore struct {
 	// Delete: Pebble copies what it keeps, so one buffer serves them all.
 	keyBuf []byte
 	elem   elemScratch // see elements.go
+	// chunkBuf holds an old chunk's bytes that WriteAt keeps.
+	chunkBuf []byte
 	// moved says that room moved the writes to a batch of their own size
 	// for a large record.
 	moved bool
@@ -108,41 +110,64 @@ func (s *batchStore) Get(db int, key []byte) (keyspace.Record, bool, error) {
 	if err != nil {
 		return keyspace.Record{}, false, err
 	}
-	if s.known != nil {
-		if e, ok := s.known[string(k)]; ok {
-			return e.r, e.ok, nil
+	e, err := s.lookup(k, true)
+	return e.r, e.ok, err
+}
+
+// Stat implements keyspace.Store: a chunked value's head is read, not its
+// chunks.
+func (s *batchStore) Stat(db int, key []byte) (keyspace.Record, int, bool, error) {
+	k, err := s.tempKey(db, key)
+	if err != nil {
+		return keyspace.Record{}, 0, false, err
+	}
+	e, err := s.lookup(k, false)
+	r := e.r
+	r.Value = nil
+	return r, e.size, e.ok, err
+}
+
+// lookup returns what the stored key k holds: with whole, its record
+// with its value; without, a chunked value may be left unread (partial).
+// It looks in known first, then in the record cache, then in Pebble.
+func (s *batchStore) lookup(k []byte, whole bool) (cachedRecord, error) {
+	if e, ok := s.known[string(k)]; ok {
+		if whole && e.partial {
+			// The head is known, the chunks are in the batch or the DB.
+			return s.read(k, true)
 		}
+		return e, nil
 	}
 	if s.w != nil && s.kv.filter.absent(s.gen, k) {
 		// A new key: no read (see keyFilter).
-		s.remember(k, nil)
-		return keyspace.Record{}, false, nil
+		s.remember(k, cachedRecord{})
+		return cachedRecord{}, nil
 	}
 	s.beforeRead(false)
 	if s.cacheOK() {
-		if r, found, known := s.kv.cache.get(k); known {
-			if !found {
-				s.remember(k, nil)
-				return keyspace.Record{}, false, nil
-			}
-			s.remember(k, &r)
-			return r, true, nil
+		if e, known := s.kv.cache.get(k); known {
+			s.remember(k, e)
+			return e, nil
 		}
 	}
+	return s.read(k, whole)
+}
+
+// read reads the record at the stored key k from Pebble, as lookup.
+func (s *batchStore) read(k []byte, whole bool) (cachedRecord, error) {
 	rec, ok, err := s.kv.d.get(s.r, k)
+	if err != nil || !ok {
+		if err == nil {
+			s.remember(k, cachedRecord{})
+		}
+		return cachedRecord{}, err
+	}
+	e, err := openRecord(s.chunkReader, k, rec, whole)
 	if err != nil {
-		return keyspace.Record{}, false, err
+		return cachedRecord{}, err
 	}
-	if !ok {
-		s.remember(k, nil)
-		return keyspace.Record{}, false, nil
-	}
-	r, err := openRecord(s.chunkReader, k, rec)
-	if err != nil {
-		return keyspace.Record{}, false, err
-	}
-	s.remember(k, &r)
-	return r, true, nil
+	s.remember(k, e)
+	return e, nil
 }
 
 // cacheOK reports whether the record cache holds what this store would
@@ -157,21 +182,17 @@ func (s *batchStore) cacheOK() bool {
 	return s.view.locked
 }
 
-// remember caches r (nil: absent) at the stored key k, in a write batch.
-// r.Value is kept as it is: it is a copy Get made, or what the engine put
-// (which aliases the entry being applied), both valid for the whole Apply
-// this store lives in, and never changed in place by the engine.
-func (s *batchStore) remember(k []byte, r *keyspace.Record) {
+// remember caches e (e.ok false: absent) at the stored key k, in a write
+// batch. e.r.Value is kept as it is: it is a copy Get made, or what the
+// engine put (which aliases the entry being applied), both valid for the
+// whole Apply this store lives in, and never changed in place by the
+// engine.
+func (s *batchStore) remember(k []byte, e cachedRecord) {
 	if s.w == nil {
 		return
 	}
 	if s.known == nil {
 		s.known = map[string]cachedRecord{}
-	}
-	// By value: a pointer to a copy cost an allocation a remembered key.
-	e := cachedRecord{}
-	if r != nil {
-		e = cachedRecord{r: *r, ok: true}
 	}
 	s.known[string(k)] = e
 }
@@ -179,18 +200,19 @@ func (s *batchStore) remember(k []byte, r *keyspace.Record) {
 // putRecord sets seal(k, keyspace.AppendRecord(nil, r)) under k in b,
 // encoding it in the batch itself: a large value is copied once, not
 // twice. A value of more than chunkSize bytes is stored in chunks (see
-// chunkedRecord) and the head says so. It returns how many pairs it set.
-func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, error) {
+// chunkedRecord), its id r's version, and the head says so. It returns
+// how many pairs it set and what the head says.
+func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, chunkHead, error) {
 	var hb [4 + 3 + 8*binary.MaxVarintLen64]byte
 	value := r.Value
 	r.Value = nil
 	if chunkedRecord(k, len(value)) {
-		crc, err := putChunkedHead(b, k, r, len(value))
-		if err != nil {
-			return 0, err
+		h := chunkHead{n: len(value), id: r.Version, seed: idSeed(r.Version), patchable: true}
+		if err := putChunkedHead(b, k, r, h); err != nil {
+			return 0, h, err
 		}
-		n, err := putChunks(b, chunkBase(k), crc, value)
-		return 1 + n, err
+		n, err := putChunks(b, chunkBase(k), h.seed, value)
+		return 1 + n, h, err
 	}
 	head := keyspace.AppendRecord(hb[:0], r)
 	op := b.SetDeferred(len(k), 4+len(head)+len(value))
@@ -198,51 +220,56 @@ func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, error) {
 	copy(op.Value[4:], head)
 	crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, head)
 	binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, op.Value[4+len(head):], value))
-	return 1, op.Finish()
+	return 1, chunkHead{}, op.Finish()
 }
 
 // putChunkedHead writes under k the head of a chunked record r (r.Value
-// left out) whose value is n bytes long, and returns its CRC, which seeds
-// the chunks' (putChunks).
-func putChunkedHead(b *pebble.Batch, k []byte, r keyspace.Record, n int) (uint32, error) {
-	var hb [4 + 3 + 8*binary.MaxVarintLen64]byte
+// left out) whose value h describes (recordPatchable's form).
+func putChunkedHead(b *pebble.Batch, k []byte, r keyspace.Record, h chunkHead) error {
+	var hb [4 + 3 + 10*binary.MaxVarintLen64]byte
 	r.Value = nil
-	p := append(hb[:0], 0, 0, 0, 0, recordChunked)
-	p = binary.AppendUvarint(p, uint64(n))
+	p := append(hb[:0], 0, 0, 0, 0, recordPatchable)
+	p = binary.AppendUvarint(p, uint64(h.n))
+	p = binary.AppendUvarint(p, h.id)
 	p = keyspace.AppendRecord(p, r)
 	crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, p[4:])
 	binary.LittleEndian.PutUint32(p, crc)
-	return crc, b.Set(k, p, nil)
+	return b.Set(k, p, nil)
 }
 
 // openRecord checks and decodes the record stored under k as rec, reading
-// a chunked record's value from chunks(); an inline value aliases rec.
-func openRecord(chunks func() reader, k, rec []byte) (keyspace.Record, error) {
+// a chunked record's value from chunks() if whole (else the value is left
+// out and the result is partial); an inline value aliases rec.
+func openRecord(chunks func() reader, k, rec []byte, whole bool) (cachedRecord, error) {
 	p, good := unseal(k, rec)
 	if !good {
-		return keyspace.Record{}, fmt.Errorf("pebble kv: key %q: %w: checksum mismatch", k[dataKeyLen:], domain.ErrCorrupt)
+		return cachedRecord{}, fmt.Errorf("pebble kv: key %q: %w: checksum mismatch", k[dataKeyLen:], domain.ErrCorrupt)
 	}
-	n, head, err := chunkedHead(k, p)
+	h, head, err := chunkedHead(k, p, binary.LittleEndian.Uint32(rec))
 	if err != nil {
-		return keyspace.Record{}, err
+		return cachedRecord{}, err
 	}
 	if head != nil {
 		p = head
 	}
 	out, err := keyspace.DecodeRecord(p)
 	if err != nil {
-		return keyspace.Record{}, fmt.Errorf("pebble kv: key %q: %w", k[dataKeyLen:], err)
+		return cachedRecord{}, fmt.Errorf("pebble kv: key %q: %w", k[dataKeyLen:], err)
 	}
-	if head != nil {
-		if len(out.Value) != 0 {
-			return keyspace.Record{}, fmt.Errorf("pebble kv: key %q: %w: chunked head holds a value", k[dataKeyLen:], domain.ErrCorrupt)
-		}
-		out.Value = make([]byte, n)
-		if err := readChunks(chunks(), chunkBase(k), binary.LittleEndian.Uint32(rec), out.Value, fmt.Sprintf("pebble kv: key %q", k[dataKeyLen:])); err != nil {
-			return keyspace.Record{}, err
+	if head == nil {
+		return cachedRecord{r: out, ok: true, size: len(out.Value)}, nil
+	}
+	if len(out.Value) != 0 {
+		return cachedRecord{}, fmt.Errorf("pebble kv: key %q: %w: chunked head holds a value", k[dataKeyLen:], domain.ErrCorrupt)
+	}
+	e := cachedRecord{r: out, ok: true, size: h.n, head: h, partial: true}
+	if whole {
+		e.r.Value, e.partial = make([]byte, h.n), false
+		if err := readChunks(chunks(), chunkBase(k), h.seed, e.r.Value, fmt.Sprintf("pebble kv: key %q", k[dataKeyLen:])); err != nil {
+			return cachedRecord{}, err
 		}
 	}
-	return out, nil
+	return e, nil
 }
 
 // dropChunks deletes chunks [from, to) of the chunked record at k, and
@@ -266,68 +293,80 @@ func recordChunks(k []byte, n int) int {
 	return chunkCount(n)
 }
 
+// forWrite returns key's stored form in db (s.keyBuf) and what it holds,
+// its value left out if chunked, for a write.
+func (s *batchStore) forWrite(db int, key []byte) ([]byte, cachedRecord, error) {
+	if s.w == nil {
+		return nil, cachedRecord{}, errReadOnlyView
+	}
+	k, err := s.tempKey(db, key)
+	if err != nil {
+		return nil, cachedRecord{}, err
+	}
+	old, err := s.lookup(k, false)
+	return k, old, err
+}
+
 // Put implements keyspace.Store.
 func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
-	if s.w == nil {
-		return errReadOnlyView
-	}
-	old, had, err := s.Get(db, key)
+	k, old, err := s.forWrite(db, key)
 	if err != nil {
 		return err
 	}
-	k, _ := s.tempKey(db, key)
 	if err := s.room(len(r.Value)); err != nil {
 		return err
 	}
-	n, err := putRecord(s.w, k, r)
+	n, h, err := putRecord(s.w, k, r)
 	s.puts += uint32(n)
 	if err != nil {
 		return classify(err)
 	}
-	if had {
+	if old.ok {
 		// The old value's chunks past the new value's: the new ones
 		// overwrite the rest.
-		n, err := dropChunks(s.w, k, recordChunks(k, len(r.Value)), recordChunks(k, len(old.Value)))
+		n, err := dropChunks(s.w, k, recordChunks(k, len(r.Value)), recordChunks(k, old.size))
 		s.puts += uint32(n)
 		if err != nil {
 			return classify(err)
 		}
 	}
-	s.remember(k, &r)
-	if !had {
+	s.remember(k, cachedRecord{r: r, ok: true, size: len(r.Value), head: h})
+	s.count(db, k, old, r)
+	return nil
+}
+
+// count updates db's counts for the record r written at the stored key k
+// over old.
+func (s *batchStore) count(db int, k []byte, old cachedRecord, r keyspace.Record) {
+	if !old.ok {
 		s.kv.filter.add(s.gen, k)
 		s.dbs.keys[db]++
-	} else if old.ExpireAt != 0 {
+	} else if old.r.ExpireAt != 0 {
 		s.dbs.expires[db]--
 	}
 	if r.ExpireAt != 0 {
 		s.dbs.expires[db]++
 	}
-	return nil
 }
 
 // Delete implements keyspace.Store.
 func (s *batchStore) Delete(db int, key []byte) error {
-	if s.w == nil {
-		return errReadOnlyView
-	}
-	old, had, err := s.Get(db, key)
-	if err != nil || !had {
+	k, old, err := s.forWrite(db, key)
+	if err != nil || !old.ok {
 		return err
 	}
-	k, _ := s.tempKey(db, key)
 	if err := s.w.Delete(k, nil); err != nil {
 		return classify(err)
 	}
 	s.puts++
-	n, err := dropChunks(s.w, k, 0, recordChunks(k, len(old.Value)))
+	n, err := dropChunks(s.w, k, 0, recordChunks(k, old.size))
 	s.puts += uint32(n)
 	if err != nil {
 		return classify(err)
 	}
-	s.remember(k, nil)
+	s.remember(k, cachedRecord{})
 	s.dbs.keys[db]--
-	if old.ExpireAt != 0 {
+	if old.r.ExpireAt != 0 {
 		s.dbs.expires[db]--
 	}
 	return nil
@@ -352,11 +391,12 @@ func (s *batchStore) Scan(db int, from uint64, fn func([]byte, keyspace.Record) 
 		if err != nil {
 			return classify(err)
 		}
-		r, err := openRecord(s.chunkReader, k, v)
+		e, err := openRecord(s.chunkReader, k, v, false)
 		if err != nil {
 			return err
 		}
-		if !fn(k[dataKeyLen:], r) {
+		e.r.Value = nil
+		if !fn(k[dataKeyLen:], e.r) {
 			break
 		}
 	}

@@ -101,10 +101,15 @@ func newApplyBatch(db *pebble.DB, entries []domain.Entry) *pebble.Batch {
 //	chunk key   = base | index (4 bytes, big endian)
 //	chunk value = CRC-32C | data
 //
-// The CRC covers the head's own CRC, the chunk key and the data: a chunk
-// left over from another value under the same key (which no path leaves,
-// but a bug could) fails it like a flipped bit, as does a chunk stored
-// under the wrong key. A missing, short or failing chunk is reported as
+// The CRC covers a seed, the chunk key and the data. The seed is the
+// head's own CRC for a log entry, an element and a record stored before
+// stop 21 (recordChunked), and for a record since then the value's id,
+// which its head holds (recordPatchable): a chunk left over from another
+// value under the same key (which no path leaves, but a bug could) fails
+// it like a flipped bit, as does a chunk stored under the wrong key. A
+// seed that is not the head's CRC lets a record's head change (its
+// length, deadline, version) without its chunks: APPEND, SETRANGE and
+// SETBIT rewrite only the chunks they change (see WriteAt). A missing, short or failing chunk is reported as
 // domain.ErrCorrupt naming the key and the chunk's index, never returned
 // as part of a value.
 //
@@ -126,17 +131,27 @@ func chunkKey(buf, base []byte, j int) []byte {
 	return binary.BigEndian.AppendUint32(append(buf[:0], base...), uint32(j))
 }
 
-// chunkSeed starts a chunk's CRC: the CRC of the head it belongs to.
+// chunkSeed starts a chunk's CRC from the CRC of the head it belongs to.
 func chunkSeed(head uint32) uint32 {
 	var s [4]byte
 	binary.LittleEndian.PutUint32(s[:], head)
 	return crc32.Checksum(s[:], castagnoli)
 }
 
-// putChunks writes value's chunks under base in b, sealed with the head's
-// CRC, encoding each in the batch itself, and returns how many it wrote.
-func putChunks(b *pebble.Batch, base []byte, head uint32, value []byte) (int, error) {
-	seed := chunkSeed(head)
+// idSeed starts a chunk's CRC from the id of the value it belongs to
+// (recordPatchable). Its input is 9 bytes long, chunkSeed's 4: the two
+// never start from the same bytes.
+func idSeed(id uint64) uint32 {
+	var s [9]byte
+	s[0] = recordPatchable
+	binary.LittleEndian.PutUint64(s[1:], id)
+	return crc32.Checksum(s[:], castagnoli)
+}
+
+// putChunks writes value's chunks under base in b, their CRCs started
+// from seed, encoding each in the batch itself, and returns how many it
+// wrote.
+func putChunks(b *pebble.Batch, base []byte, seed uint32, value []byte) (int, error) {
 	n := 0
 	for off := 0; off < len(value); off += chunkSize {
 		if err := putChunk(b, base, seed, n, value[off:min(off+chunkSize, len(value))]); err != nil {
@@ -147,8 +162,8 @@ func putChunks(b *pebble.Batch, base []byte, head uint32, value []byte) (int, er
 	return n, nil
 }
 
-// putChunk writes chunk j of a value, part, under base in b; seed is
-// chunkSeed of the value's head.
+// putChunk writes chunk j of a value, part, under base in b, its CRC
+// started from seed.
 func putChunk(b *pebble.Batch, base []byte, seed uint32, j int, part []byte) error {
 	op := b.SetDeferred(len(base)+4, 4+len(part))
 	copy(op.Key, base)
@@ -172,39 +187,90 @@ func deleteChunks(b *pebble.Batch, base []byte, from, to int) error {
 }
 
 // openChunk checks chunk j of a value of total bytes, stored under key
-// with value rec, against the head's CRC, and copies its data into dst
+// with value rec, its CRC started from seed, and copies its data into dst
 // (the whole value's buffer). It returns false if the chunk fails.
-func openChunk(key, rec []byte, head uint32, j, total int, dst []byte) bool {
+func openChunk(key, rec []byte, seed uint32, j, total int, dst []byte) bool {
 	off := j * chunkSize
 	want := min(chunkSize, total-off)
 	if len(rec) != 4+want {
 		return false
 	}
-	crc := crc32.Update(chunkSeed(head), castagnoli, key)
+	crc := crc32.Update(seed, castagnoli, key)
 	return copyCRC(crc, dst[off:off+want], rec[4:]) == binary.LittleEndian.Uint32(rec)
 }
 
+// checkChunk checks chunk j of a value of total bytes, stored under key
+// with value rec, its CRC started from seed, and returns its data
+// (aliasing rec), or false if the chunk fails.
+func checkChunk(key, rec []byte, seed uint32, j, total int) ([]byte, bool) {
+	want := min(chunkSize, total-j*chunkSize)
+	if len(rec) != 4+want {
+		return nil, false
+	}
+	crc := seed
+	for _, part := range [][]byte{key, rec[4:]} {
+		for off := 0; off < len(part); off += copyStep {
+			crc = crc32.Update(crc, castagnoli, part[off:min(off+copyStep, len(part))])
+		}
+	}
+	return rec[4:], crc == binary.LittleEndian.Uint32(rec)
+}
+
 // readChunks reads the len(dst) bytes of a chunked value stored under
-// base from r into dst. what names the value in errors.
-func readChunks(r reader, base []byte, head uint32, dst []byte, what string) error {
+// base from r into dst, its chunks' CRCs started from seed. what names
+// the value in errors.
+func readChunks(r reader, base []byte, seed uint32, dst []byte, what string) error {
 	total := len(dst)
 	var kb []byte
 	for j := range chunkCount(total) {
 		kb = chunkKey(kb, base, j)
-		v, closer, err := r.Get(kb)
-		if errors.Is(err, pebble.ErrNotFound) {
-			return fmt.Errorf("%s: chunk %d of %d missing: %w", what, j, chunkCount(total), domain.ErrCorrupt)
+		if err := withChunk(r, kb, j, total, what, func(v []byte) bool {
+			return openChunk(kb, v, seed, j, total, dst)
+		}); err != nil {
+			return err
 		}
-		if err != nil {
-			return fmt.Errorf("%s: chunk %d: %w", what, j, classify(err))
+	}
+	return nil
+}
+
+// readChunksAt reads len(dst) bytes from off of a chunked value of total
+// bytes stored under base from r into dst, checking each chunk it reads
+// whole. what names the value in errors.
+func readChunksAt(r reader, base []byte, seed uint32, total, off int, dst []byte, what string) error {
+	var kb []byte
+	for at := off; at < off+len(dst); {
+		j := at / chunkSize
+		kb = chunkKey(kb, base, j)
+		if err := withChunk(r, kb, j, total, what, func(v []byte) bool {
+			data, good := checkChunk(kb, v, seed, j, total)
+			if good {
+				at += copy(dst[at-off:], data[at-j*chunkSize:])
+			}
+			return good
+		}); err != nil {
+			return err
 		}
-		good := openChunk(kb, v, head, j, total, dst)
-		if err := closer.Close(); err != nil {
-			return fmt.Errorf("%s: chunk %d: %w", what, j, classify(err))
-		}
-		if !good {
-			return fmt.Errorf("%s: chunk %d: %w: checksum mismatch", what, j, domain.ErrCorrupt)
-		}
+	}
+	return nil
+}
+
+// withChunk reads chunk j of a value of total bytes, stored under key kb,
+// from r, and calls open with its stored value, which is valid only
+// during the call; open reports whether the chunk checked good.
+func withChunk(r reader, kb []byte, j, total int, what string, open func([]byte) bool) error {
+	v, closer, err := r.Get(kb)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return fmt.Errorf("%s: chunk %d of %d missing: %w", what, j, chunkCount(total), domain.ErrCorrupt)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: chunk %d: %w", what, j, classify(err))
+	}
+	good := open(v)
+	if err := closer.Close(); err != nil {
+		return fmt.Errorf("%s: chunk %d: %w", what, j, classify(err))
+	}
+	if !good {
+		return fmt.Errorf("%s: chunk %d: %w: checksum mismatch", what, j, domain.ErrCorrupt)
 	}
 	return nil
 }
@@ -222,10 +288,28 @@ func readChunks(r reader, base []byte, head uint32, dst []byte, what string) err
 // range of their own: no user key's base is a prefix of another's.
 const chunkSlotBit = 1 << 30
 
-// recordChunked starts the payload of a chunked record's head in place of
-// keyspace's record version: then the value's length (uvarint) and the
-// record without its value (keyspace.AppendRecord's form).
+// recordChunked starts the payload of a chunked record's head, as written
+// before stop 21, in place of keyspace's record version: then the value's
+// length (uvarint) and the record without its value
+// (keyspace.AppendRecord's form). Its chunks' CRCs start from the head's
+// CRC. Such a record is still read; a change of any part of it writes it
+// whole again, as recordPatchable.
 const recordChunked = 'C'
+
+// recordPatchable starts the payload of a chunked record's head since
+// stop 21: then the value's length and the value's id (uvarints), and the
+// record without its value. Its chunks' CRCs start from idSeed(id): the
+// id is the version of the write that last wrote the whole value, and
+// stays while commands change parts of it.
+const recordPatchable = 'D'
+
+// chunkHead is what a chunked record's head says of its value.
+type chunkHead struct {
+	n         int    // the value's length; 0 if the record is stored whole
+	seed      uint32 // starts each chunk's CRC
+	id        uint64 // the value's id, if patchable
+	patchable bool   // recordPatchable: chunks can be rewritten one by one
+}
 
 // maxChunkedKey bounds the user key of a chunked record: each chunk's key
 // repeats it, so a record with a longer key (up to domain.MaxKeySize) is
@@ -250,18 +334,29 @@ func chunkBase(k []byte) []byte {
 	return append(b, user...)
 }
 
-// chunkedHead parses the payload p of the record stored under k: if it is
-// a chunked record's head, it returns the value's length and the record
-// without its value; else head is nil.
-func chunkedHead(k, p []byte) (n int, head []byte, err error) {
-	if len(p) == 0 || p[0] != recordChunked {
-		return 0, nil, nil
+// chunkedHead parses the payload p of the record stored under k, sealed
+// with CRC seal: if it is a chunked record's head, it returns what the
+// head says of the value and the record without its value; else head is
+// nil.
+func chunkedHead(k, p []byte, seal uint32) (h chunkHead, head []byte, err error) {
+	if len(p) == 0 || (p[0] != recordChunked && p[0] != recordPatchable) {
+		return chunkHead{}, nil, nil
 	}
+	tag := p[0]
 	v, m := binary.Uvarint(p[1:])
-	if m <= 0 || v <= chunkSize || v > 1<<40 || len(p) == 1+m {
-		return 0, nil, fmt.Errorf("pebble kv: key %q: %w: bad chunked head", k[dataKeyLen:], domain.ErrCorrupt)
+	ok := m > 0 && v > chunkSize && v <= 1<<40
+	p = p[1+max(m, 0):]
+	h.n, h.seed = int(v), chunkSeed(seal)
+	if ok && tag == recordPatchable {
+		h.id, m = binary.Uvarint(p)
+		ok = m > 0
+		p = p[max(m, 0):]
+		h.seed, h.patchable = idSeed(h.id), true
 	}
-	return int(v), p[1+m:], nil
+	if !ok || len(p) == 0 {
+		return chunkHead{}, nil, fmt.Errorf("pebble kv: key %q: %w: bad chunked head", k[dataKeyLen:], domain.ErrCorrupt)
+	}
+	return h, p, nil
 }
 
 // releaseFlushes is how many flushes dropLarge makes after a large batch:

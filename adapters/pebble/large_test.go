@@ -27,7 +27,7 @@ func TestLargeBatchesAreSizedUpFront(t *testing.T) {
 	}
 	ab := newApplyBatch(n.db.db, ents)
 	defer ab.Close()
-	_, err := putRecord(ab, dataKey(1, 0, []byte("some key")), keyspace.Record{Value: value, Version: 1})
+	_, _, err := putRecord(ab, dataKey(1, 0, []byte("some key")), keyspace.Record{Value: value, Version: 1})
 	must(t, err)
 	if c, want := cap(ab.Repr()), entriesData(ents); c > want {
 		t.Fatalf("apply batch grew to %d bytes for an entry of %d, sized %d", c, len(e.Data), want)

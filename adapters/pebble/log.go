@@ -54,7 +54,7 @@ func putEntry(b *pebble.Batch, e domain.Entry) error {
 		if err := b.Set(key, head, nil); err != nil {
 			return err
 		}
-		_, err := putChunks(b, key, binary.LittleEndian.Uint32(head), e.Data)
+		_, err := putChunks(b, key, chunkSeed(binary.LittleEndian.Uint32(head)), e.Data)
 		return err
 	}
 	op := b.SetDeferred(len(key), 4+entryHeader+len(e.Data))
@@ -97,7 +97,7 @@ func decodeEntry(i domain.Index, key, rec []byte) (e domain.Entry, chunked int, 
 // whose head (stored as rec) it is on, from it's next pairs, leaving it
 // on the last chunk.
 func readEntryChunks(it *pebble.Iterator, i domain.Index, rec []byte, total int) ([]byte, error) {
-	head := binary.LittleEndian.Uint32(rec)
+	seed := chunkSeed(binary.LittleEndian.Uint32(rec))
 	base := logKey(i)
 	out := make([]byte, total)
 	var kb []byte
@@ -113,7 +113,7 @@ func readEntryChunks(it *pebble.Iterator, i domain.Index, rec []byte, total int)
 		if err != nil {
 			return nil, fmt.Errorf("pebble log: entry %d: chunk %d: %w", i, j, classify(err))
 		}
-		if !openChunk(kb, v, head, j, total, out) {
+		if !openChunk(kb, v, seed, j, total, out) {
 			return nil, fmt.Errorf("pebble log: entry %d: chunk %d: %w: checksum mismatch", i, j, domain.ErrCorrupt)
 		}
 	}

@@ -154,7 +154,7 @@ func (kv *KV) writeRows(cw *chunkWriter, snap *pebble.Snapshot, typ byte, db int
 		if err != nil {
 			return 0, fmt.Errorf("pebble snapshot: key %q: %w", k[snapRowPrefix:], classify(err))
 		}
-		row, val, chunked, base, err := snapRow(typ, k, rec)
+		row, val, chunked, base, seed, err := snapRow(typ, k, rec)
 		if err != nil {
 			return 0, err
 		}
@@ -174,7 +174,7 @@ func (kv *KV) writeRows(cw *chunkWriter, snap *pebble.Snapshot, typ byte, db int
 			if typ == chunkElem {
 				what = "pebble snapshot: " + elemName(k)
 			}
-			if err := readChunks(snap, base, binary.LittleEndian.Uint32(rec), cw.buf[at:], what); err != nil {
+			if err := readChunks(snap, base, seed, cw.buf[at:], what); err != nil {
 				return 0, err
 			}
 		}
@@ -204,31 +204,31 @@ const snapRowPrefix = 13
 // snapRow checks the pair k, rec of a chunk of type typ and returns its
 // row (the key as the stream holds it), the stored value without its
 // seal and, if the value is chunked, the value's length beyond val (a
-// record's head is val, an element's head is nothing) and its chunks'
-// base.
-func snapRow(typ byte, k, rec []byte) (row, val []byte, chunked int, base []byte, err error) {
+// record's head is val, an element's head is nothing), its chunks' base
+// and the seed of their CRCs.
+func snapRow(typ byte, k, rec []byte) (row, val []byte, chunked int, base []byte, seed uint32, err error) {
 	if typ == chunkElem {
 		val, chunked, err = elemHead(k, rec)
 		if err != nil {
-			return nil, nil, 0, nil, fmt.Errorf("pebble snapshot: %w", err)
+			return nil, nil, 0, nil, 0, fmt.Errorf("pebble snapshot: %w", err)
 		}
 		if chunked > 0 {
-			base = chunkBase(k)
+			base, seed = chunkBase(k), chunkSeed(binary.LittleEndian.Uint32(rec))
 		}
-		return k[snapRowPrefix:], val, chunked, base, nil
+		return k[snapRowPrefix:], val, chunked, base, seed, nil
 	}
 	val, good := unseal(k, rec)
 	if !good {
-		return nil, nil, 0, nil, fmt.Errorf("pebble snapshot: key %q: %w: checksum mismatch", k[dataKeyLen:], domain.ErrCorrupt)
+		return nil, nil, 0, nil, 0, fmt.Errorf("pebble snapshot: key %q: %w: checksum mismatch", k[dataKeyLen:], domain.ErrCorrupt)
 	}
-	chunked, head, err := chunkedHead(k, val)
+	h, head, err := chunkedHead(k, val, binary.LittleEndian.Uint32(rec))
 	if err != nil {
-		return nil, nil, 0, nil, fmt.Errorf("pebble snapshot: %w", err)
+		return nil, nil, 0, nil, 0, fmt.Errorf("pebble snapshot: %w", err)
 	}
 	if head != nil {
 		val, base = head, chunkBase(k)
 	}
-	return k[dataKeyLen:], val, chunked, base, nil // the hash is recomputed on restore
+	return k[dataKeyLen:], val, h.n, base, h.seed, nil // the hash is recomputed on restore
 }
 
 // errTorn marks a stream that ended early; it is reported as corrupt.
@@ -465,11 +465,11 @@ func (kv *KV) restoreRows(meta domain.SnapshotMeta, r io.Reader, gen uint64, dbs
 // and returns the batch to go on with.
 func (kv *KV) restoreChunked(b *pebble.Batch, dk []byte, rec keyspace.Record) (*pebble.Batch, error) {
 	value := rec.Value
-	crc, err := putChunkedHead(b, dk, rec, len(value))
-	if err != nil {
+	h := chunkHead{n: len(value), id: rec.Version, seed: idSeed(rec.Version), patchable: true}
+	if err := putChunkedHead(b, dk, rec, h); err != nil {
 		return b, classify(err)
 	}
-	base, seed := chunkBase(dk), chunkSeed(crc)
+	base, seed := chunkBase(dk), h.seed
 	for j, off := 0, 0; off < len(value); j, off = j+1, off+chunkSize {
 		if err := putChunk(b, base, seed, j, value[off:min(off+chunkSize, len(value))]); err != nil {
 			return b, classify(err)

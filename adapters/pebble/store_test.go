@@ -318,9 +318,9 @@ func kvState(t *testing.T, kv *KV) map[string]string {
 		if binary.BigEndian.Uint32(it.Key()[9:13])&chunkSlotBit != 0 {
 			continue // read with their record
 		}
-		r, err := openRecord(func() reader { return n.db.db }, it.Key(), it.Value())
+		e, err := openRecord(func() reader { return n.db.db }, it.Key(), it.Value(), true)
 		must(t, err)
-		out[string(it.Key()[dataKeyLen:])] = string(r.Value)
+		out[string(it.Key()[dataKeyLen:])] = string(e.r.Value)
 	}
 	return out
 }

@@ -56,7 +56,13 @@ func (c *ctx) lookupType(key []byte, t Type) (r Record, ok, wrong bool) {
 }
 
 func (c *ctx) lookupTypeIn(db int, key []byte, t Type) (r Record, ok, wrong bool) {
-	r, ok = c.lookupIn(db, key)
+	if t == TypeString {
+		r, ok = c.lookupIn(db, key)
+	} else {
+		// A collection's record holds no value: a string in its place,
+		// which makes the command fail, need not be read.
+		r, _, ok = c.statIn(db, key)
+	}
 	if ok && r.Type != t {
 		return Record{}, false, true
 	}
@@ -69,7 +75,7 @@ func (c *ctx) dropOld(db int, key []byte, keep uint64) {
 	if c.err != nil {
 		return
 	}
-	old, ok, err := c.st.Get(db, key)
+	old, _, ok, err := c.st.Stat(db, key)
 	if err != nil {
 		c.fail(err)
 		return
@@ -94,7 +100,7 @@ func (c *ctx) saveIn(db int, key []byte, r Record) {
 		c.putIn(db, key, r)
 		return
 	}
-	if _, ok, err := c.st.Get(db, key); err != nil {
+	if _, _, ok, err := c.st.Stat(db, key); err != nil {
 		c.fail(err)
 	} else if ok {
 		c.removeIn(db, key, false)

@@ -28,7 +28,6 @@ func Digest(st Store) ([]byte, error) {
 	for db := range MaxClientDatabases {
 		keys = keys[:0]
 		err := st.Scan(db, 0, func(key []byte, r Record) bool {
-			r.Value = bytes.Clone(r.Value)
 			keys = append(keys, keyRec{key: bytes.Clone(key), r: r})
 			return true
 		})
@@ -45,7 +44,12 @@ func Digest(st Store) ([]byte, error) {
 			writeUint(h, uint64(k.r.Type))
 			writeUint(h, uint64(k.r.ExpireAt))
 			if k.r.Type == TypeString {
-				writeBytes(h, k.r.Value)
+				// One value at a time: Scan leaves them out.
+				r, _, err := st.Get(db, k.key)
+				if err != nil {
+					return nil, err
+				}
+				writeBytes(h, r.Value)
 				continue
 			}
 			writeUint(h, uint64(k.r.Count))

@@ -106,16 +106,99 @@ func (c *ctx) lookupIn(db int, key []byte) (Record, bool) {
 	return r, true
 }
 
+// stat returns key's live record in the current database as lookup
+// does, with its value left out and the value's length (Store.Stat): for
+// commands that need no more of a string than its length, so that a
+// value of hundreds of megabytes is not read.
+func (c *ctx) stat(key []byte) (Record, int, bool) { return c.statIn(c.db, key) }
+
+func (c *ctx) statIn(db int, key []byte) (Record, int, bool) {
+	if c.err != nil {
+		return Record{}, 0, false
+	}
+	r, n, ok, err := c.st.Stat(db, key)
+	if err != nil {
+		c.fail(err)
+		return Record{}, 0, false
+	}
+	if !ok {
+		return Record{}, 0, false
+	}
+	if r.expiredAt(c.now) {
+		if c.write {
+			c.delIn(db, key)
+		}
+		return Record{}, 0, false
+	}
+	return r, n, true
+}
+
+// statString is stat for a string command: wrong reports a key of
+// another type.
+func (c *ctx) statString(key []byte) (r Record, size int, ok, wrong bool) {
+	r, size, ok = c.stat(key)
+	return r, size, ok, ok && r.Type != TypeString
+}
+
+// readAt reads len(dst) bytes of key's value from off (Store.ReadAt); the
+// caller has them in range.
+func (c *ctx) readAt(key []byte, off int, dst []byte) {
+	if c.err != nil {
+		return
+	}
+	if err := c.st.ReadAt(c.db, key, off, dst); err != nil {
+		c.fail(err)
+	}
+}
+
+// writeAt writes data at off into the value of key, a string the caller
+// found, keeping r's deadline (Store.WriteAt), stamped with this entry's
+// version.
+func (c *ctx) writeAt(key []byte, r Record, off int, data []byte) {
+	c.writeAtIn(c.db, key, r, off, data)
+}
+
+func (c *ctx) writeAtIn(db int, key []byte, r Record, off int, data []byte) {
+	if !c.writable() {
+		return
+	}
+	r.Version = c.index
+	if err := c.st.WriteAt(db, key, r, off, data); err != nil {
+		c.fail(err)
+	}
+}
+
+// keepIn stores again key's live record r in db, as statIn found it with
+// a value of size bytes, with its deadline or version changed: a string's
+// value stays where it is (WriteAt with no data) instead of being read
+// and written whole.
+func (c *ctx) keepIn(db int, key []byte, r Record, size int) {
+	if r.Type == TypeString {
+		c.writeAtIn(db, key, r, size, nil)
+		return
+	}
+	c.putIn(db, key, r)
+}
+
+// writable reports whether this run may go on to write: no store error
+// so far, and inside Apply (a write in a read fails the run).
+func (c *ctx) writable() bool {
+	if c.err != nil {
+		return false
+	}
+	if !c.write {
+		c.fail(fmt.Errorf("keyspace: internal error: write in a read"))
+		return false
+	}
+	return true
+}
+
 // put stores r at key in the current database, stamped with this entry's
 // version.
 func (c *ctx) put(key []byte, r Record) { c.putIn(c.db, key, r) }
 
 func (c *ctx) putIn(db int, key []byte, r Record) {
-	if c.err != nil {
-		return
-	}
-	if !c.write {
-		c.fail(fmt.Errorf("keyspace: internal error: write in a read"))
+	if !c.writable() {
 		return
 	}
 	r.Version = c.index
@@ -171,7 +254,7 @@ func (c *ctx) version(db int, key []byte) uint64 {
 		if c.err != nil || d >= SystemDB {
 			return 0
 		}
-		r, ok, err := c.st.Get(d, key)
+		r, _, ok, err := c.st.Stat(d, key)
 		if err != nil {
 			c.fail(err)
 			return 0
@@ -197,7 +280,7 @@ func (e Engine) Apply(st Store, index uint64, cmd domain.Command) (domain.Result
 			res.N++
 		case domain.OpDel:
 			// The low-level form carries no time: no tombstone.
-			if _, ok, err := st.Get(0, op.Key); err != nil {
+			if _, _, ok, err := st.Stat(0, op.Key); err != nil {
 				return res, err
 			} else if ok {
 				if err := st.Delete(0, op.Key); err != nil {

@@ -81,7 +81,7 @@ func expireGeneric(c *ctx, args [][]byte, basetime int64, seconds bool, name str
 	when += basetime
 
 	key := args[1]
-	r, found := c.lookup(key)
+	r, size, found := c.stat(key)
 	if !found {
 		return domain.IntReply(0)
 	}
@@ -98,7 +98,7 @@ func expireGeneric(c *ctx, args [][]byte, basetime int64, seconds bool, name str
 		return domain.IntReply(1)
 	}
 	r.ExpireAt = when
-	c.put(key, r)
+	c.keepIn(c.db, key, r, size)
 	return domain.IntReply(1)
 }
 
@@ -111,7 +111,7 @@ func pexpiretime(c *ctx, args [][]byte) domain.Reply { return ttlGeneric(c, args
 // deadline, else the time left (or the deadline, abs) in ms or rounded
 // seconds.
 func ttlGeneric(c *ctx, args [][]byte, ms, abs bool) domain.Reply {
-	r, ok := c.lookup(args[1])
+	r, _, ok := c.stat(args[1])
 	if !ok {
 		return domain.IntReply(-2)
 	}
@@ -133,12 +133,12 @@ func ttlGeneric(c *ctx, args [][]byte, ms, abs bool) domain.Reply {
 }
 
 func persist(c *ctx, args [][]byte) domain.Reply {
-	r, ok := c.lookup(args[1])
+	r, size, ok := c.stat(args[1])
 	if !ok || r.ExpireAt == 0 {
 		return domain.IntReply(0)
 	}
 	r.ExpireAt = 0
-	c.put(args[1], r)
+	c.keepIn(c.db, args[1], r, size)
 	return domain.IntReply(1)
 }
 
@@ -161,7 +161,7 @@ func reap(c *ctx, args [][]byte) domain.Reply {
 	if c.err != nil {
 		return domain.IntReply(0)
 	}
-	r, found, err := c.st.Get(int(db), args[2])
+	r, _, found, err := c.st.Stat(int(db), args[2])
 	if err != nil {
 		c.fail(err)
 		return domain.IntReply(0)

@@ -32,7 +32,7 @@ var keyCommands = []*Spec{
 func del(c *ctx, args [][]byte) domain.Reply {
 	var n int64
 	for _, k := range args[1:] {
-		if _, ok := c.lookup(k); ok {
+		if _, _, ok := c.stat(k); ok {
 			c.del(k)
 			n++
 		}
@@ -44,7 +44,7 @@ func del(c *ctx, args [][]byte) domain.Reply {
 func exists(c *ctx, args [][]byte) domain.Reply {
 	var n int64
 	for _, k := range args[1:] {
-		if _, ok := c.lookup(k); ok {
+		if _, _, ok := c.stat(k); ok {
 			n++
 		}
 	}
@@ -52,7 +52,7 @@ func exists(c *ctx, args [][]byte) domain.Reply {
 }
 
 func typeCmd(c *ctx, args [][]byte) domain.Reply {
-	if r, ok := c.lookup(args[1]); ok {
+	if r, _, ok := c.stat(args[1]); ok {
 		return domain.Reply{Kind: domain.ReplyStatus, Str: r.Type.Name()}
 	}
 	return domain.Reply{Kind: domain.ReplyStatus, Str: "none"}
@@ -76,7 +76,7 @@ func renameGeneric(c *ctx, args [][]byte, nx bool) domain.Reply {
 		return domain.OK
 	}
 	r.Value = bytes.Clone(r.Value) // valid only until the next store call
-	if _, found := c.lookup(dst); found && nx {
+	if _, _, found := c.stat(dst); found && nx {
 		return domain.IntReply(0)
 	}
 	// A collection's elements stay where they are: the record, with its
@@ -138,7 +138,7 @@ func copyCmd(c *ctx, args [][]byte) domain.Reply {
 		return domain.IntReply(0)
 	}
 	r.Value = bytes.Clone(r.Value)
-	if _, found := c.lookupIn(dst, newkey); found && !replace {
+	if _, _, found := c.statIn(dst, newkey); found && !replace {
 		return domain.IntReply(0)
 	}
 	if r.Type != TypeString {
@@ -165,7 +165,7 @@ func move(c *ctx, args [][]byte) domain.Reply {
 		return domain.IntReply(0)
 	}
 	r.Value = bytes.Clone(r.Value)
-	if _, found := c.lookupIn(dst, key); found {
+	if _, _, found := c.statIn(dst, key); found {
 		return domain.IntReply(0)
 	}
 	if r.Type != TypeString {
@@ -201,8 +201,8 @@ func swapdb(c *ctx, args [][]byte) domain.Reply {
 	}
 	for _, db := range []int{int(a), int(b)} {
 		for _, k := range c.watchedIn(db) {
-			_, inA := c.lookupIn(int(a), k)
-			_, inB := c.lookupIn(int(b), k)
+			_, _, inA := c.statIn(int(a), k)
+			_, _, inB := c.statIn(int(b), k)
 			if inA || inB {
 				c.touch(db, k)
 			}
@@ -462,7 +462,7 @@ func (c *ctx) flush(db int) {
 	// delete, not a write per key.
 	var gone [][]byte
 	for _, k := range c.watchedIn(db) {
-		if _, ok := c.lookupIn(db, k); ok {
+		if _, _, ok := c.statIn(db, k); ok {
 			gone = append(gone, k)
 		}
 	}
@@ -478,8 +478,8 @@ func (c *ctx) flush(db int) {
 // touch gives key in db a new version, as a write would: a live record is
 // stored again, an absent key gets a tombstone.
 func (c *ctx) touch(db int, key []byte) {
-	if r, ok := c.lookupIn(db, key); ok {
-		c.putIn(db, key, r)
+	if r, size, ok := c.statIn(db, key); ok {
+		c.keepIn(db, key, r, size)
 		return
 	}
 	c.putIn(ShadowBase+db, key, Record{ExpireAt: c.now + TombstoneTTL})

@@ -41,6 +41,24 @@ func (m *MapStore) Put(db int, key []byte, r Record) error {
 	return nil
 }
 
+// Stat implements Store.
+func (m *MapStore) Stat(db int, key []byte) (Record, int, bool, error) {
+	return WholeStat(m.Get(db, key))
+}
+
+// ReadAt implements Store.
+func (m *MapStore) ReadAt(db int, key []byte, off int, dst []byte) error {
+	copy(dst, m.dbs[db][string(key)].Value[off:])
+	return nil
+}
+
+// WriteAt implements Store.
+func (m *MapStore) WriteAt(db int, key []byte, r Record, off int, data []byte) error {
+	r.Value = PatchValue(m.dbs[db][string(key)].Value, off, data)
+	m.db(db)[string(key)] = r
+	return nil
+}
+
 // Delete implements Store.
 func (m *MapStore) Delete(db int, key []byte) error {
 	delete(m.dbs[db], string(key))
@@ -54,8 +72,9 @@ func (m *MapStore) Scan(db int, from uint64, fn func([]byte, Record) bool) error
 }
 
 // ScanMap calls fn with the keys of m in Store.Scan's order, from the
-// first whose hash is at least from, until fn returns false. It sorts on
-// every call: for stores over maps that need not be fast.
+// first whose hash is at least from, until fn returns false, their
+// records without their values (as Store.Scan). It sorts on every call:
+// for stores over maps that need not be fast.
 func ScanMap(m map[string]Record, from uint64, fn func([]byte, Record) bool) {
 	type hashed struct {
 		h   uint64
@@ -74,7 +93,9 @@ func ScanMap(m map[string]Record, from uint64, fn func([]byte, Record) bool) {
 		return cmp.Compare(a.key, b.key)
 	})
 	for _, x := range keys {
-		if !fn([]byte(x.key), m[x.key]) {
+		r := m[x.key]
+		r.Value = nil
+		if !fn([]byte(x.key), r) {
 			break
 		}
 	}

@@ -333,7 +333,7 @@ func setOp(c *ctx, keys [][]byte, dst []byte, op func([]setOf) [][]byte, isInter
 // dst is deleted).
 func (c *ctx) storeSet(dst []byte, members [][]byte) {
 	if len(members) == 0 {
-		if _, ok := c.lookup(dst); ok {
+		if _, _, ok := c.stat(dst); ok {
 			c.del(dst)
 		}
 		return

@@ -150,7 +150,14 @@ func set(c *ctx, args [][]byte) domain.Reply {
 		}
 	}
 	key := args[1]
-	old, found, wrong := c.lookupString(key)
+	var old Record
+	var found, wrong bool
+	if f.get {
+		old, found, wrong = c.lookupString(key)
+	} else {
+		// Not the old value: it may be hundreds of megabytes.
+		old, _, found, wrong = c.statString(key)
+	}
 	if wrong && f.get {
 		return ErrWrongType
 	}
@@ -201,7 +208,7 @@ func setex(c *ctx, args [][]byte) domain.Reply  { return setWithExpire(c, args, 
 func psetex(c *ctx, args [][]byte) domain.Reply { return setWithExpire(c, args, "PX", "psetex") }
 
 func setnx(c *ctx, args [][]byte) domain.Reply {
-	if _, found := c.lookup(args[1]); found {
+	if _, _, found := c.stat(args[1]); found {
 		return domain.IntReply(0)
 	}
 	c.put(args[1], Record{Value: args[2]})
@@ -277,7 +284,7 @@ func msetnx(c *ctx, args [][]byte) domain.Reply {
 		return WrongArity("msetnx")
 	}
 	for i := 1; i < len(args); i += 2 {
-		if _, found := c.lookup(args[i]); found {
+		if _, _, found := c.stat(args[i]); found {
 			return domain.IntReply(0)
 		}
 	}
@@ -297,7 +304,7 @@ func (c *ctx) tooBig(size, n int64) bool {
 // created, even with an empty value.
 func appendCmd(c *ctx, args [][]byte) domain.Reply {
 	key, add := args[1], args[2]
-	old, found, wrong := c.lookupString(key)
+	old, size, found, wrong := c.statString(key)
 	if wrong {
 		return ErrWrongType
 	}
@@ -305,21 +312,19 @@ func appendCmd(c *ctx, args [][]byte) domain.Reply {
 		c.put(key, Record{Value: add})
 		return domain.IntReply(int64(len(add)))
 	}
-	if c.tooBig(int64(len(old.Value)), int64(len(add))) {
+	if c.tooBig(int64(size), int64(len(add))) {
 		return ErrTooBig
 	}
-	v := make([]byte, 0, len(old.Value)+len(add))
-	v = domain.AppendInSteps(domain.AppendInSteps(v, old.Value), add)
-	c.put(key, Record{Value: v, ExpireAt: old.ExpireAt})
-	return domain.IntReply(int64(len(v)))
+	c.writeAt(key, old, size, add)
+	return domain.IntReply(int64(size + len(add)))
 }
 
 func strlenCmd(c *ctx, args [][]byte) domain.Reply {
-	r, _, wrong := c.lookupString(args[1])
+	_, size, _, wrong := c.statString(args[1])
 	if wrong {
 		return ErrWrongType
 	}
-	return domain.IntReply(int64(len(r.Value)))
+	return domain.IntReply(int64(size))
 }
 
 // getrange is GETRANGE and SUBSTR: the bytes from start to end inclusive,
@@ -330,14 +335,14 @@ func getrange(c *ctx, args [][]byte) domain.Reply {
 	if !ok1 || !ok2 {
 		return ErrNotInteger
 	}
-	r, found, wrong := c.lookupString(args[1])
+	_, size, found, wrong := c.statString(args[1])
 	if wrong {
 		return ErrWrongType
 	}
 	if !found {
 		return domain.BulkReply(nil)
 	}
-	n := int64(len(r.Value))
+	n := int64(size)
 	if start < 0 && end < 0 && start > end {
 		return domain.BulkReply(nil)
 	}
@@ -352,7 +357,9 @@ func getrange(c *ctx, args [][]byte) domain.Reply {
 	if start > end || n == 0 {
 		return domain.BulkReply(nil)
 	}
-	return domain.BulkReply(bytes.Clone(r.Value[start : end+1]))
+	out := make([]byte, end+1-start)
+	c.readAt(args[1], int(start), out)
+	return domain.BulkReply(out)
 }
 
 // setrange overwrites the value from offset, padding with zero bytes; the
@@ -366,25 +373,22 @@ func setrange(c *ctx, args [][]byte) domain.Reply {
 	if offset < 0 {
 		return domain.ErrorReply("ERR offset is out of range")
 	}
-	old, found, wrong := c.lookupString(key)
+	old, size, found, wrong := c.statString(key)
 	if wrong {
 		return ErrWrongType
 	}
 	if len(val) == 0 {
-		return domain.IntReply(int64(len(old.Value)))
+		return domain.IntReply(int64(size))
 	}
 	if c.tooBig(offset, int64(len(val))) {
 		return ErrTooBig
 	}
-	v := make([]byte, max(len(old.Value), int(offset)+len(val)))
-	domain.AppendInSteps(v[:0], old.Value) // copy, in place
-	domain.AppendInSteps(v[offset:offset], val)
-	r := Record{Value: v}
-	if found {
-		r.ExpireAt = old.ExpireAt
+	if !found {
+		c.put(key, Record{Value: PatchValue(nil, int(offset), val)})
+		return domain.IntReply(offset + int64(len(val)))
 	}
-	c.put(key, r)
-	return domain.IntReply(int64(len(v)))
+	c.writeAt(key, old, int(offset), val)
+	return domain.IntReply(int64(max(size, int(offset)+len(val))))
 }
 
 func incr(c *ctx, args [][]byte) domain.Reply { return incrDecr(c, args[1], 1) }
@@ -486,27 +490,30 @@ func setbit(c *ctx, args [][]byte) domain.Reply {
 		return domain.ErrorReply("ERR bit is not an integer or out of range")
 	}
 	key := args[1]
-	old, found, wrong := c.lookupString(key)
+	old, size, found, wrong := c.statString(key)
 	if wrong {
 		return ErrWrongType
 	}
 	byteAt := int(off >> 3)
 	mask := byte(1) << (7 - uint(off&7))
-	var was bool
-	if byteAt < len(old.Value) {
-		was = old.Value[byteAt]&mask != 0
+	var b [1]byte
+	if byteAt < size {
+		c.readAt(key, byteAt, b[:])
 	}
-	if found && byteAt < len(old.Value) && was == (on == 1) {
+	was := b[0]&mask != 0
+	if found && byteAt < size && was == (on == 1) {
 		return domain.IntReply(b2i(was))
 	}
-	v := make([]byte, max(len(old.Value), byteAt+1))
-	domain.AppendInSteps(v[:0], old.Value) // copy, in place
 	if on == 1 {
-		v[byteAt] |= mask
+		b[0] |= mask
 	} else {
-		v[byteAt] &^= mask
+		b[0] &^= mask
 	}
-	c.put(key, Record{Value: v, ExpireAt: old.ExpireAt})
+	if !found {
+		c.put(key, Record{Value: PatchValue(nil, byteAt, b[:])})
+		return domain.IntReply(0)
+	}
+	c.writeAt(key, old, byteAt, b[:])
 	return domain.IntReply(b2i(was))
 }
 
@@ -522,15 +529,17 @@ func getbit(c *ctx, args [][]byte) domain.Reply {
 	if !ok {
 		return errBitOffset
 	}
-	r, _, wrong := c.lookupString(args[1])
+	_, size, _, wrong := c.statString(args[1])
 	if wrong {
 		return ErrWrongType
 	}
-	byteAt := off >> 3
-	if byteAt >= int64(len(r.Value)) {
+	byteAt := int(off >> 3)
+	if byteAt >= size {
 		return domain.IntReply(0)
 	}
-	return domain.IntReply(b2i(r.Value[byteAt]&(1<<(7-uint(off&7))) != 0))
+	var v [1]byte
+	c.readAt(args[1], byteAt, v[:])
+	return domain.IntReply(b2i(v[0]&(1<<(7-uint(off&7))) != 0))
 }
 
 // bitUnit parses BITCOUNT's and BITPOS's BYTE|BIT word: true for BIT.

@@ -348,7 +348,7 @@ func zelemsReply(es []zElem, withScores bool) domain.Reply {
 // dst is deleted).
 func (c *ctx) storeZSet(dst []byte, es []zElem) {
 	if len(es) == 0 {
-		if _, ok := c.lookup(dst); ok {
+		if _, _, ok := c.stat(dst); ok {
 			c.del(dst)
 		}
 		return

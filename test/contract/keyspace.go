@@ -44,7 +44,9 @@ func dumpStore(t *testing.T, st keyspace.Store) ksDump {
 	d := ksDump{DBs: map[int][]ksRow{}, Len: map[int][2]int64{}}
 	for _, db := range ksDBs {
 		err := st.Scan(db, 0, func(k []byte, r keyspace.Record) bool {
-			r.Value = bytes.Clone(r.Value)
+			if r.Value != nil {
+				t.Errorf("Scan(%d): key %q comes with its value", db, k)
+			}
 			d.DBs[db] = append(d.DBs[db], ksRow{Key: string(k), Rec: r})
 			return true
 		})
@@ -52,6 +54,7 @@ func dumpStore(t *testing.T, st keyspace.Store) ksDump {
 			t.Fatalf("Scan(%d): %v", db, err)
 		}
 		for i, row := range d.DBs[db] {
+			d.DBs[db][i].Rec.Value = storedValue(t, st, db, row)
 			if row.Rec.Inst == 0 {
 				continue
 			}
@@ -82,6 +85,39 @@ func dumpReader(t *testing.T, r ports.KVReader) ksDump {
 		t.Fatalf("View: %v", err)
 	}
 	return d
+}
+
+// storedValue reads row's value through Get, and checks that Stat and
+// ReadAt (of a few parts) agree with it.
+func storedValue(t *testing.T, st keyspace.Store, db int, row ksRow) []byte {
+	t.Helper()
+	key := []byte(row.Key)
+	r, ok, err := st.Get(db, key)
+	if err != nil || !ok {
+		t.Fatalf("db %d key %q: scanned, then Get: %v, %v", db, key, ok, err)
+	}
+	v := bytes.Clone(r.Value)
+	sr, size, ok, err := st.Stat(db, key)
+	r.Value = nil
+	if err != nil || !ok || size != len(v) || !reflect.DeepEqual(sr, r) {
+		t.Fatalf("db %d key %q: Stat = %+v, %d, %v, %v; Get gave %+v with %d bytes", db, key, sr, size, ok, err, r, len(v))
+	}
+	for _, part := range [][2]int{{0, len(v)}, {len(v) / 3, len(v) / 3}, {len(v) - min(len(v), 5), min(len(v), 5)}} {
+		got := make([]byte, part[1])
+		if err := st.ReadAt(db, key, part[0], got); err != nil || !bytes.Equal(got, v[part[0]:part[0]+part[1]]) {
+			t.Fatalf("db %d key %q: ReadAt(%d, %d bytes) differs from Get's value (err %v)", db, key, part[0], part[1], err)
+		}
+	}
+	return v
+}
+
+// diffDumps is cmp.Diff of two dumps, after reflect.DeepEqual: cmp
+// compares values of megabytes byte by byte, taking seconds each.
+func diffDumps(want, got ksDump) string {
+	if reflect.DeepEqual(want, got) {
+		return ""
+	}
+	return cmp.Diff(want, got)
 }
 
 // ksScript returns n random write entries' commands from seed: strings,
@@ -205,7 +241,7 @@ func smKeyspaceMatchesEngine(t *testing.T, open func(t *testing.T) SMHarness) {
 				t.Fatalf("seed %d entry %d %q: reply (-engine +state machine):\n%s", seed, index, cmd.Calls[0].Args, d)
 			}
 			if i%50 == 49 || i == len(script)-1 {
-				if d := cmp.Diff(dumpStore(t, ref), dumpReader(t, h.Reader)); d != "" {
+				if d := diffDumps(dumpStore(t, ref), dumpReader(t, h.Reader)); d != "" {
 					t.Fatalf("seed %d after entry %d: keyspace (-engine +state machine):\n%s", seed, index, d)
 				}
 			}
@@ -219,7 +255,7 @@ func smKeyspaceMatchesEngine(t *testing.T, open func(t *testing.T) SMHarness) {
 		if err := other.SM.Restore(meta, &image); err != nil {
 			t.Fatalf("seed %d: Restore: %v", seed, err)
 		}
-		if d := cmp.Diff(dumpStore(t, ref), dumpReader(t, other.Reader)); d != "" {
+		if d := diffDumps(dumpStore(t, ref), dumpReader(t, other.Reader)); d != "" {
 			t.Fatalf("seed %d: keyspace after snapshot and restore (-engine +restored):\n%s", seed, d)
 		}
 	}
@@ -286,7 +322,7 @@ func smKeyspaceCrash(t *testing.T, h SMHarness) {
 			t.Fatal(err)
 		}
 	}
-	if d := cmp.Diff(dumpStore(t, ref), dumpReader(t, r)); d != "" {
+	if d := diffDumps(dumpStore(t, ref), dumpReader(t, r)); d != "" {
 		t.Fatalf("keyspace after replay (-engine +got):\n%s", d)
 	}
 }
@@ -363,6 +399,55 @@ func smKeyspaceLargeElements(t *testing.T, open func(t *testing.T) SMHarness) {
 		{"DEL", "many"},
 		{"HSET", "h3", "f", big("h", 2*mib+9)},
 	}
+	smKeyspaceScript(t, open, script)
+}
+
+// smKeyspaceLargeStrings: string values larger than a Pebble chunk read
+// and changed in part (APPEND, SETRANGE, SETBIT, GETRANGE, GETBIT, a new
+// deadline), in chunks and across their boundaries, answering and ending
+// as the engine does over the reference store, across a reopen and a
+// snapshot and restore.
+func smKeyspaceLargeStrings(t *testing.T, open func(t *testing.T) SMHarness) {
+	big := func(tag string, n int) string { return strings.Repeat(tag+"123456", n/7+1)[:n] }
+	const mib = 1 << 20
+	n := func(i int) string { return fmt.Sprint(i) }
+	script := [][]string{
+		{"SET", "s", big("a", 3*mib+7)},
+		{"APPEND", "s", "tail"},
+		{"APPEND", "s", big("b", mib-11)},
+		{"APPEND", "s", big("c", 2*mib+5)},
+		{"SETRANGE", "s", "10", "xy"},
+		{"SETRANGE", "s", n(mib - 3), "across"},
+		{"SETRANGE", "s", n(mib / 2), big("d", 2*mib)},
+		{"SETRANGE", "s", n(9*mib + 1), "past the end"},
+		{"SETBIT", "s", n(8*(2*mib+1) + 3), "1"},
+		{"SETBIT", "s", n(8*11*mib + 1), "1"},
+		{"GETRANGE", "s", n(mib - 5), n(mib + 5)},
+		{"GETRANGE", "s", "-20", "-1"},
+		{"GETBIT", "s", n(8*(2*mib+1) + 3)},
+		{"STRLEN", "s"},
+		{"PEXPIRE", "s", "100000"},
+		{"APPEND", "s", "x"},
+		{"PERSIST", "s"},
+		{"SET", "small", "v"},
+		{"APPEND", "small", big("e", mib)},
+		{"SETRANGE", "new", n(mib + 3), "x"},
+		{"SETBIT", "bits", n(8 * (mib + 9)), "0"},
+		{"COPY", "s", "s2"},
+		{"APPEND", "s2", "copy"},
+		{"RENAME", "new", "renamed"},
+		{"SETRANGE", "renamed", "0", "r"},
+		{"GET", "small"},
+		{"DEL", "bits"},
+	}
+	smKeyspaceScript(t, open, script)
+}
+
+// smKeyspaceScript runs script (one call an entry) on a state machine
+// from open and on the engine over the reference store, and checks the
+// replies and the keyspace after each, after a reopen, and after a
+// snapshot restored into another.
+func smKeyspaceScript(t *testing.T, open func(t *testing.T) SMHarness, script [][]string) {
 	h := open(t)
 	ref := keyspace.NewMapStore()
 	var e keyspace.Engine
@@ -385,7 +470,7 @@ func smKeyspaceLargeElements(t *testing.T, open func(t *testing.T) SMHarness) {
 		if !reflect.DeepEqual(want.Reply, res[0].Reply) { // cmp is slow on megabytes
 			t.Fatalf("entry %d %s: the reply differs from the engine's", index, args[0])
 		}
-		if d := cmp.Diff(dumpStore(t, ref), dumpReader(t, h.Reader)); d != "" {
+		if d := diffDumps(dumpStore(t, ref), dumpReader(t, h.Reader)); d != "" {
 			t.Fatalf("after entry %d %s: keyspace (-engine +state machine):\n%s", index, args[0], d)
 		}
 	}
@@ -393,7 +478,7 @@ func smKeyspaceLargeElements(t *testing.T, open func(t *testing.T) SMHarness) {
 		t.Fatal(err)
 	}
 	sm, r := h.Reopen()
-	if d := cmp.Diff(dumpStore(t, ref), dumpReader(t, r)); d != "" {
+	if d := diffDumps(dumpStore(t, ref), dumpReader(t, r)); d != "" {
 		t.Fatalf("keyspace after a reopen (-engine +state machine):\n%s", d)
 	}
 	var image bytes.Buffer
@@ -405,7 +490,7 @@ func smKeyspaceLargeElements(t *testing.T, open func(t *testing.T) SMHarness) {
 	if err := other.SM.Restore(meta, &image); err != nil {
 		t.Fatalf("Restore: %v", err)
 	}
-	if d := cmp.Diff(dumpStore(t, ref), dumpReader(t, other.Reader)); d != "" {
+	if d := diffDumps(dumpStore(t, ref), dumpReader(t, other.Reader)); d != "" {
 		t.Fatalf("keyspace after snapshot and restore (-engine +restored):\n%s", d)
 	}
 }

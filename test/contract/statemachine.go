@@ -54,6 +54,7 @@ func TestStateMachine(t *testing.T, open func(t *testing.T) SMHarness) {
 	t.Run("KeyspaceMatchesEngine", func(t *testing.T) { smKeyspaceMatchesEngine(t, open) })
 	t.Run("KeyspaceCrash", func(t *testing.T) { smKeyspaceCrash(t, open(t)) })
 	t.Run("KeyspaceLargeElements", func(t *testing.T) { smKeyspaceLargeElements(t, open) })
+	t.Run("KeyspaceLargeStrings", func(t *testing.T) { smKeyspaceLargeStrings(t, open) })
 }
 
 // --- helpers -------------------------------------------------------------
