@@ -38,10 +38,15 @@
 // database's chunk slot and an element's in its element chunk slot, so
 // FLUSHDB, DropElems and a restore's generation switch take them, and a
 // scan of keys or elements never meets them. Each chunk has its own CRC,
-// seeded with its head's: a missing, short or foreign chunk is
+// seeded with its head's (an entry's, an element's) or with the value's
+// id, which a record's head holds: a missing, short or foreign chunk is
 // domain.ErrCorrupt naming the index, key or element and the chunk.
-// Entries, records and elements written whole before chunks existed are
-// read as before.
+// Seeding a record's chunks with an id rather than the head lets a
+// command that changes part of a value (APPEND, SETRANGE, SETBIT, a new
+// deadline) write the head and the chunks it changes, not the whole value
+// (valueparts.go). Entries, records and elements written whole before
+// chunks existed, and records chunked before ids (stop 21), are read as
+// before; the latter are written whole at their first change.
 //
 // # Durability
 //

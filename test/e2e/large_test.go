@@ -130,6 +130,9 @@ func TestLargeValues(t *testing.T) {
 			t.Fatalf("SET of %d bytes through follower %d: %v", size, follower, err)
 		}
 		t.Logf("SET of %d bytes through follower %d: %v", size, follower, time.Since(start))
+		if size == first {
+			v = changeInPlace(t, big, key, v)
+		}
 		for id := 1; id <= 3; id++ {
 			r := redis.NewClient(&redis.Options{Addr: c.clients[id-1], MaxRetries: -1, PoolSize: 1,
 				ReadTimeout: 3 * time.Minute, WriteTimeout: time.Minute})
@@ -202,6 +205,46 @@ func TestLargeValues(t *testing.T) {
 	if err != nil || n != int64(maxValue) {
 		t.Fatalf("STRLEN %s after the refused growth: %d, %v", maxKey, n, err)
 	}
+}
+
+// changeInPlace changes the large value v at key through r in part
+// (SETRANGE in its middle and across its end, SETBIT, APPEND of more than
+// a chunk), checking each reply, and returns what the value is now: read
+// back from every node, it shows that each node changed the same bytes
+// of its chunks.
+func changeInPlace(t *testing.T, r *redis.Client, key string, v []byte) []byte {
+	t.Helper()
+	v = bytes.Clone(v)
+	want := func(what string, got int64, err error, n int) {
+		t.Helper()
+		if err != nil || got != int64(n) {
+			t.Fatalf("%s on %s: %d, %v; want %d", what, key, got, err, n)
+		}
+	}
+	mid := len(v) / 2
+	n, err := r.SetRange(ctxT(t, time.Minute), key, int64(mid), "in the middle").Result()
+	copy(v[mid:], "in the middle")
+	want("SETRANGE", n, err, len(v))
+	bit := int64(8*(len(v)/3) + 5)
+	old := v[bit/8]>>(7-bit%8)&1 == 1
+	n, err = r.SetBit(ctxT(t, time.Minute), key, bit, int(1-v[bit/8]>>(7-bit%8)&1)).Result()
+	v[bit/8] ^= 1 << (7 - bit%8)
+	if err != nil || (n == 1) != old {
+		t.Fatalf("SETBIT %d on %s: %d, %v; the bit was %v", bit, key, n, err, old)
+	}
+	tail := spawn.LargeValue(1<<20+3, 7)
+	n, err = r.Append(ctxT(t, time.Minute), key, string(tail)).Result()
+	v = append(v, tail...)
+	want("APPEND", n, err, len(v))
+	end := len(v) - 4
+	n, err = r.SetRange(ctxT(t, time.Minute), key, int64(end), "past the end").Result()
+	v = append(v[:end], "past the end"...)
+	want("SETRANGE", n, err, len(v))
+	got, err := r.GetRange(ctxT(t, time.Minute), key, int64(mid-3), int64(mid+20)).Bytes()
+	if err != nil || !bytes.Equal(got, v[mid-3:mid+21]) {
+		t.Fatalf("GETRANGE on %s: %q, %v; want %q", key, got, err, v[mid-3:mid+21])
+	}
+	return v
 }
 
 // largeElectionTicks is the election timeout of TestLargeValues, in ticks
