@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"runtime/debug"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -256,7 +257,22 @@ func (cr *chunkReader) next() (byte, []byte, error) {
 	const step = 1 << 20
 	for len(cr.buf) < n {
 		m := min(n-len(cr.buf), step)
-		cr.buf = slices.Grow(cr.buf, m)
+		if cap(cr.buf)-len(cr.buf) < m {
+			// Doubled, and the chunk's length once that is near it:
+			// append's growth of a quarter at a time copied a 512 MiB
+			// row about 25 times, leaving twice its size in garbage
+			// that the collector let stand, at the restoring node's
+			// peak, and a last doubling to 512 MiB would still be a few
+			// bytes short of the row. Never more than about three
+			// times what has arrived.
+			c := max(2*cap(cr.buf), step)
+			if 4*c >= 3*n {
+				c = n
+			}
+			nb := make([]byte, len(cr.buf), c)
+			copy(nb, cr.buf)
+			cr.buf = nb
+		}
 		if _, err := io.ReadFull(cr.r, cr.buf[len(cr.buf):len(cr.buf)+m]); err != nil {
 			return 0, nil, readErr(err)
 		}
@@ -265,9 +281,21 @@ func (cr *chunkReader) next() (byte, []byte, error) {
 	if chunkCRC(cr.seq, cr.buf) != binary.LittleEndian.Uint32(h[4:]) {
 		return 0, nil, fmt.Errorf("chunk %d: %w: checksum mismatch", cr.seq, domain.ErrCorrupt)
 	}
+	if n >= largeChunkRead {
+		// The buffers it outgrew are garbage, and the collector's goal,
+		// set while the last two were live, is three times the chunk:
+		// collect and return them now, before the restore writes the
+		// chunk's rows through Pebble's memtables.
+		debug.FreeOSMemory()
+	}
 	cr.seq++
 	return cr.buf[0], cr.buf[1:], nil
 }
+
+// largeChunkRead is the length of a stream chunk after whose read the
+// reader frees memory (see chunkReader.next): only a chunk of a record of
+// tens of MB, since a full collection costs milliseconds.
+const largeChunkRead = 64 << 20
 
 func readErr(err error) error {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
