@@ -298,6 +298,11 @@ func (s *batchStore) ElemPut(db int, inst uint64, sub, val []byte) error {
 	if err != nil {
 		return err
 	}
+	// A value LSET, LMOVE or COPY makes from a stored one is not in the
+	// entry the batch was sized for (see room).
+	if err := s.room(len(val)); err != nil {
+		return err
+	}
 	n, err := putElem(s.w, k, val)
 	if err != nil {
 		return classify(err)

@@ -46,13 +46,14 @@ type batchStore struct {
 	moved bool
 }
 
-// room makes sure that a record value of n bytes fits in the batch
-// without growing it. Pebble grows a batch by doubling it and copying it
-// over in one move, which the Go scheduler cannot preempt: a command
-// that makes a large value from a stored one (APPEND, SETRANGE, SETBIT,
-// COPY, RENAME) carries none of it in its entry, so its batch, sized for
-// the entry (newApplyBatch), grew by doubling to twice the value and
-// copied up to the value's size at once. A SETRANGE of 2 bytes into a
+// room makes sure that a value of n bytes (a record's, an element's, or
+// the chunks a WriteAt changes) fits in the batch without growing it.
+// Pebble grows a batch by doubling it and copying it over in one move,
+// which the Go scheduler cannot preempt: a command that makes a large
+// value from a stored one (APPEND, SETRANGE, SETBIT, COPY, RENAME, LSET,
+// LMOVE) carries none of it in its entry, so its batch, sized for the
+// entry (newApplyBatch), grew by doubling to twice the value and copied
+// up to the value's size at once. A SETRANGE of 2 bytes into a
 // 512 MiB value took 10.9 s, raised every node's peak RSS by 2 GB and cost
 // the leader its leadership. Short of room, the batch's writes move to a
 // batch sized for them and the value (one copy of what is written so

@@ -162,6 +162,23 @@ func TestDerivedLargeValueGetsABatchOfItsSize(t *testing.T) {
 		t.Fatalf("the write made before the move reads %q %v %v", r.Value, ok, err)
 	}
 
+	// An element's value likewise (LMOVE, COPY of a hash).
+	kv.mu.Lock()
+	b = kv.d.db.NewIndexedBatch()
+	st = &batchStore{kv: kv, r: b, w: b, gen: kv.mu.gen, dbs: &dbs}
+	must(t, st.ElemPut(0, 7, []byte("f"), []byte("x")))
+	must(t, st.ElemPut(0, 7, []byte("g"), v))
+	moved, room = st.moved, cap(st.w.Repr())
+	got, ok, err := st.ElemGet(0, 7, []byte("f"))
+	st.w.Close()
+	kv.mu.Unlock()
+	if !moved || room >= 2*size {
+		t.Fatalf("element: batch moved %v, %d bytes of room for a %d-byte value: want moved, under twice the value", moved, room, size)
+	}
+	if err != nil || !ok || string(got) != "x" {
+		t.Fatalf("the element written before the move reads %q %v %v", got, ok, err)
+	}
+
 	call := func(i domain.Index, args ...string) domain.Entry {
 		var a [][]byte
 		for _, s := range args {
@@ -174,7 +191,7 @@ func TestDerivedLargeValueGetsABatchOfItsSize(t *testing.T) {
 	must(t, err)
 	want := append(append(append([]byte{}, v[:100]...), "yy"...), v[102:]...)
 	want = append(want, "zz"...)
-	got, err := kv.Get([]byte("big"))
+	got, err = kv.Get([]byte("big"))
 	must(t, err)
 	if !bytes.Equal(got, want) {
 		t.Fatalf("after SETRANGE and APPEND: %d bytes, want %d, equal %v", len(got), len(want), bytes.Equal(got, want))
