@@ -217,10 +217,12 @@ func (l *raftLog) compact(i domain.Index) {
 		panic(fmt.Sprintf("consensus: compact through %d: %v", i, err))
 	}
 	n := int(i - l.offset)
-	// Reslice: the dropped prefix is freed when append next outgrows the
-	// array (it copies only the live entries). Elements are never cleared
-	// in place: messages in flight may still share them.
-	l.entries = l.entries[n:]
+	// The live entries move to a new array, so that the dropped prefix
+	// (a value of hundreds of MB, say) is freed now rather than when
+	// append next outgrows the old array, which few writes after a large
+	// one took minutes to do. Elements are never cleared in place:
+	// messages in flight may still share them.
+	l.entries = append([]domain.Entry(nil), l.entries[n:]...)
 	l.offset = i
 	l.offsetTerm = t
 }

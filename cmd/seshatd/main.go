@@ -72,6 +72,7 @@ type config struct {
 	heartbeatTicks int
 	snapEntries    uint64
 	trailEntries   uint64
+	trailBytes     uint64
 	maxValueBytes  int
 	databases      int
 	noSync         bool
@@ -126,31 +127,32 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 	fs := flag.NewFlagSet("seshatd", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	var (
-		id        = fs.Uint64("id", 0, "this node's id (non-zero, one of --cluster's)")
-		dataDir   = fs.String("data-dir", "", "directory of this node's data (created if needed)")
-		listen    = fs.String("listen", "127.0.0.1:6379", "client (Redis protocol) address to listen on; empty or 0: none (TLS only, see --tls-port)")
-		peer      = fs.String("peer-listen", "", "peer address to listen on (default: this node's --cluster address)")
-		cluster   = fs.String("cluster", "", "peer addresses of every node: 1=host:port,2=host:port,...")
-		clients   = fs.String("clients", "", "client addresses of every node, for forwarding and MOVED: 1=host:port,...")
-		clusterID = fs.String("cluster-id", "seshat", "cluster name; peers with another are refused")
-		redirect  = fs.Bool("redirect", false, "answer writes on a follower with -MOVED 0 leader:port instead of forwarding them")
-		level     = fs.String("log-level", "info", "log level: debug, info, warn, error")
-		format    = fs.String("log-format", "console", "log format: console or json")
-		tick      = fs.Duration("tick", 10*time.Millisecond, "Raft tick interval")
-		election  = fs.Int("election-ticks", 50, "election timeout in ticks (randomized in [n, 2n))")
-		heartbeat = fs.Int("heartbeat-ticks", 5, "leader heartbeat interval in ticks")
-		snapEnts  = fs.Uint64("snapshot-entries", node.DefaultSnapshotEntries, "compact the log after this many applied entries")
-		trailEnts = fs.Uint64("trailing-entries", node.DefaultTrailingEntries, "entries kept behind the compaction point for slow followers")
-		maxValue  = fs.Int("max-value-bytes", 512<<20, "largest value a client may SET or a command may build (Redis's proto-max-bulk-len)")
-		databases = fs.Int("databases", keyspace.DefaultDatabases, "number of databases SELECT accepts (the same on every node)")
-		noSync    = fs.Bool("no-sync", false, "never fsync (tests only: a crash loses acknowledged writes)")
-		shutdown  = fs.Duration("shutdown-timeout", 5*time.Second, "bound on a graceful shutdown")
-		reqPass   = fs.String("requirepass", "", "password clients must AUTH with (Redis's requirepass; prefer SESHAT_REQUIREPASS)")
-		readMode  = fs.String("read-mode", "readindex", "how the leader confirms a linearizable read: readindex (a heartbeat round) or lease (no round trip; assumes bounded clock drift, see README)")
-		leaseDrft = fs.Int("lease-drift-ticks", 0, "with --read-mode lease: the clock-drift bound in ticks, the lease being election-ticks minus it (default election-ticks/2)")
-		metricsLn = fs.String("metrics-listen", "", "address of the HTTP server for /metrics (Prometheus), /healthz and /readyz (default: none)")
-		secFlags  = addSecurityFlags(fs)
-		identFlgs = addIdentityFlags(fs)
+		id         = fs.Uint64("id", 0, "this node's id (non-zero, one of --cluster's)")
+		dataDir    = fs.String("data-dir", "", "directory of this node's data (created if needed)")
+		listen     = fs.String("listen", "127.0.0.1:6379", "client (Redis protocol) address to listen on; empty or 0: none (TLS only, see --tls-port)")
+		peer       = fs.String("peer-listen", "", "peer address to listen on (default: this node's --cluster address)")
+		cluster    = fs.String("cluster", "", "peer addresses of every node: 1=host:port,2=host:port,...")
+		clients    = fs.String("clients", "", "client addresses of every node, for forwarding and MOVED: 1=host:port,...")
+		clusterID  = fs.String("cluster-id", "seshat", "cluster name; peers with another are refused")
+		redirect   = fs.Bool("redirect", false, "answer writes on a follower with -MOVED 0 leader:port instead of forwarding them")
+		level      = fs.String("log-level", "info", "log level: debug, info, warn, error")
+		format     = fs.String("log-format", "console", "log format: console or json")
+		tick       = fs.Duration("tick", 10*time.Millisecond, "Raft tick interval")
+		election   = fs.Int("election-ticks", 50, "election timeout in ticks (randomized in [n, 2n))")
+		heartbeat  = fs.Int("heartbeat-ticks", 5, "leader heartbeat interval in ticks")
+		snapEnts   = fs.Uint64("snapshot-entries", node.DefaultSnapshotEntries, "compact the log after this many applied entries")
+		trailEnts  = fs.Uint64("trailing-entries", node.DefaultTrailingEntries, "entries kept behind the compaction point for slow followers")
+		trailBytes = fs.Uint64("trailing-bytes", node.DefaultTrailingBytes, "bytes of entries kept behind the compaction point at most (fewer entries than --trailing-entries when they are large)")
+		maxValue   = fs.Int("max-value-bytes", 512<<20, "largest value a client may SET or a command may build (Redis's proto-max-bulk-len)")
+		databases  = fs.Int("databases", keyspace.DefaultDatabases, "number of databases SELECT accepts (the same on every node)")
+		noSync     = fs.Bool("no-sync", false, "never fsync (tests only: a crash loses acknowledged writes)")
+		shutdown   = fs.Duration("shutdown-timeout", 5*time.Second, "bound on a graceful shutdown")
+		reqPass    = fs.String("requirepass", "", "password clients must AUTH with (Redis's requirepass; prefer SESHAT_REQUIREPASS)")
+		readMode   = fs.String("read-mode", "readindex", "how the leader confirms a linearizable read: readindex (a heartbeat round) or lease (no round trip; assumes bounded clock drift, see README)")
+		leaseDrft  = fs.Int("lease-drift-ticks", 0, "with --read-mode lease: the clock-drift bound in ticks, the lease being election-ticks minus it (default election-ticks/2)")
+		metricsLn  = fs.String("metrics-listen", "", "address of the HTTP server for /metrics (Prometheus), /healthz and /readyz (default: none)")
+		secFlags   = addSecurityFlags(fs)
+		identFlgs  = addIdentityFlags(fs)
 	)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -183,7 +185,7 @@ func parseFlags(args []string, env func(string) string) (config, error) {
 		id: domain.NodeID(*id), dataDir: *dataDir, listen: *listen, peerListen: *peer,
 		clusterID: *clusterID, redirect: *redirect, logFormat: *format, tick: *tick,
 		electionTicks: *election, heartbeatTicks: *heartbeat, maxValueBytes: *maxValue, databases: *databases,
-		snapEntries: *snapEnts, trailEntries: *trailEnts,
+		snapEntries: *snapEnts, trailEntries: *trailEnts, trailBytes: *trailBytes,
 		noSync: *noSync, shutdownWait: *shutdown, requirePass: *reqPass, metricsListen: *metricsLn,
 	}
 	var err error
@@ -433,6 +435,7 @@ func run(cfg config) (err error) {
 			}),
 			SnapshotEntries: cfg.snapEntries,
 			TrailingEntries: cfg.trailEntries,
+			TrailingBytes:   cfg.trailBytes,
 			Logger:          &nlog,
 		},
 		Log:          obs.logStore(db.LogStore()),

@@ -76,6 +76,7 @@ const (
 	DefaultSnapshotEntries = 10000
 	DefaultSnapshotBytes   = 64 << 20
 	DefaultTrailingEntries = 1000
+	DefaultTrailingBytes   = 64 << 20
 	DefaultMaxBatch        = 4096
 )
 

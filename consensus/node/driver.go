@@ -88,6 +88,12 @@ type DriverConfig struct {
 	// the applied index, so that a follower lagging by less than that
 	// catches up from the log instead of a snapshot. Default 1000.
 	TrailingEntries uint64
+	// TrailingBytes bounds the bytes of those entries (Entry.Size):
+	// compaction keeps fewer than TrailingEntries when they hold more, so
+	// that a node does not keep a value of hundreds of MB in memory after
+	// it is applied, for as long as TrailingEntries more writes take, nor
+	// a thousand values of a MB. Default 64 MiB.
+	TrailingBytes uint64
 	// MaxApplyJobs bounds the ApplyJobs in flight: past it the driver takes
 	// no new Ready until the apply stage catches up. Default 64.
 	MaxApplyJobs int
@@ -111,6 +117,9 @@ func (c *DriverConfig) ensureDefaults() {
 	}
 	if c.TrailingEntries == 0 {
 		c.TrailingEntries = DefaultTrailingEntries
+	}
+	if c.TrailingBytes == 0 {
+		c.TrailingBytes = DefaultTrailingBytes
 	}
 	if c.Logger == nil {
 		nop := zerolog.Nop()
@@ -401,6 +410,7 @@ func (d *Driver) ApplyDone(j *ApplyJob) {
 			d.core.AppliedTo(min(last, d.issued))
 		}
 		d.compact.bytes += entriesBytes(j.Entries)
+		d.compact.sized(j.Entries)
 		d.answerApplied(j.Entries, j.Results)
 	}
 	d.serveReads()

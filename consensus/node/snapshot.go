@@ -88,6 +88,7 @@ func (d *Driver) snapshotInstalled(meta domain.SnapshotMeta) {
 	d.compact.at = meta.Index
 	d.compact.bytes = 0
 	d.compact.purged = max(d.compact.purged, meta.Index)
+	d.compact.dropSized(meta.Index)
 	d.proposalsReplaced(meta.Index)
 	d.serveReads()
 }

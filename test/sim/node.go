@@ -79,6 +79,7 @@ func (s *sim) start(n *node) error {
 		Raft:            cfg,
 		SnapshotEntries: uint64(s.plan.compactEvery),
 		TrailingEntries: compactTrail,
+		TrailingBytes:   s.plan.trailingBytes,
 		MaxApplyJobs:    s.plan.maxApplyJobs,
 	}, st, first)
 	if err != nil {

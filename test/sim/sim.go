@@ -137,7 +137,8 @@ type faultPlan struct {
 	disablePreVote   bool
 	disableCheckQ    bool
 	clients          int
-	compactEvery     int // applied entries between a node's compactions
+	compactEvery     int    // applied entries between a node's compactions
+	trailingBytes    uint64 // the drivers' TrailingBytes (0: default, never reached here)
 }
 
 func (s *sim) drawPlan() faultPlan {
@@ -171,6 +172,9 @@ func (s *sim) drawPlan() faultPlan {
 	p.disablePreVote = r.IntN(4) == 0
 	p.maxApplyJobs = []int{1, 2, 64}[r.IntN(3)]
 	p.disableCheckQ = r.IntN(4) == 0
+	// Small: compaction keeps fewer than compactTrail entries, the ones
+	// it keeps holding at most this many bytes.
+	p.trailingBytes = []uint64{0, 0, 0, 120, 400}[r.IntN(5)]
 	return p
 }
 
