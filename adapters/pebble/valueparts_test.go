@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"math/rand/v2"
 	"reflect"
 	"strconv"
 	"strings"
@@ -267,5 +268,57 @@ func TestChunkOfAnotherIDFails(t *testing.T) {
 	}
 	if _, good := checkChunk(k, rec, idSeed(8), 0, len(data)); good {
 		t.Fatal("a chunk of id 7 passes under id 8")
+	}
+}
+
+// Random changes of part of chunked values, at offsets near chunk
+// boundaries, several to an entry, against the reference store: every
+// reply and, after each entry, every value byte for byte and the chunks
+// stored. The seed is in the test's name, to rerun one with -run.
+func TestValuePartsRandom(t *testing.T) {
+	const c = chunkSize
+	for seed := uint64(1); seed <= 4; seed++ {
+		t.Run(fmt.Sprint("seed=", seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 21))
+			// An offset a few bytes from a chunk boundary, or anywhere.
+			near := func(limit int) int {
+				if rng.IntN(4) == 0 {
+					return rng.IntN(limit)
+				}
+				return max(0, min(limit-1, rng.IntN(limit/c+1)*c+rng.IntN(7)-3))
+			}
+			keys := []string{"a", "b", "c"}
+			w := newTwin(t)
+			for _, k := range keys {
+				w.doCalls(argv("SET", k, bigValue(k, c+rng.IntN(2*c))))
+			}
+			for step := range 25 {
+				var calls [][][]byte
+				for range 1 + rng.IntN(3) {
+					k := keys[rng.IntN(len(keys))]
+					switch rng.IntN(7) {
+					case 0:
+						calls = append(calls, argv("APPEND", k, bigValue(fmt.Sprint(step), rng.IntN(c+9))))
+					case 1:
+						calls = append(calls, argv("SETRANGE", k, near(5*c), bigValue("r", 1+rng.IntN(c+9))))
+					case 2:
+						calls = append(calls, argv("SETBIT", k, 8*near(5*c)+rng.IntN(8), rng.IntN(2)))
+					case 3:
+						calls = append(calls, argv("GETRANGE", k, near(5*c), near(5*c)))
+					case 4:
+						calls = append(calls, argv("PEXPIRE", k, 1000000+rng.IntN(1000)))
+					case 5:
+						calls = append(calls, argv("STRLEN", k))
+					default:
+						calls = append(calls, argv("SET", k, bigValue(fmt.Sprint("s", step), rng.IntN(3*c))))
+					}
+				}
+				w.doCalls(calls...)
+				w.checkValues(fmt.Sprintf("seed %d step %d", seed, step))
+				if t.Failed() {
+					t.Fatalf("seed %d: failed at step %d: %q...", seed, step, calls[0][0])
+				}
+			}
+		})
 	}
 }
