@@ -62,6 +62,7 @@ type options struct {
 	keep       bool
 	loadKeys   int
 	large      string // sizes for the -large mode (large.go)
+	largeWarm  int    // MiB of small SETs before the -large mode's first value
 	grow       string // SIZE,STEP for the -grow mode (grow.go)
 }
 
@@ -79,6 +80,7 @@ func main() {
 	flag.BoolVar(&o.keep, "keep", false, "keep the temporary directory (data and logs)")
 	flag.IntVar(&o.loadKeys, "load-keys", 1_000_000, "SETs of the bulk load measured per tenth (0: no load)")
 	flag.StringVar(&o.large, "large", "", "instead of the benchmark: SET and GET values of these sizes (e.g. 10M,100M,512M), see large.go")
+	flag.IntVar(&o.largeWarm, "large-warm", 0, "with -large: MiB of 1 KB SETs written to both servers first, so that the nodes' memtables have filled and turned over (0: measure fresh nodes)")
 	flag.StringVar(&o.grow, "grow", "", "instead of the benchmark: APPEND chunks of STEP to a value of SIZE, then change it in place (e.g. 512M,64M), see grow.go")
 	flag.Parse()
 	if flag.NArg() > 0 || o.repeats < 1 || o.requests < 0 || o.keys < 1 || o.valueSize < 1 || o.runTime <= 0 || o.loadKeys < 0 {
