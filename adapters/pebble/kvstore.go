@@ -39,8 +39,6 @@ type batchStore struct {
 	// Delete: Pebble copies what it keeps, so one buffer serves them all.
 	keyBuf []byte
 	elem   elemScratch // see elements.go
-	// chunkBuf holds an old chunk's bytes that WriteAt keeps.
-	chunkBuf []byte
 	// moved says that room moved the writes to a batch of their own size
 	// for a large record.
 	moved bool
@@ -125,19 +123,21 @@ func (s *batchStore) Stat(db int, key []byte) (keyspace.Record, int, bool, error
 	e, err := s.lookup(k, false)
 	r := e.r
 	r.Value = nil
-	return r, e.size, e.ok, err
+	return r, e.size(), e.ok, err
 }
 
 // lookup returns what the stored key k holds: with whole, its record
 // with its value; without, a chunked value may be left unread (partial).
 // It looks in known first, then in the record cache, then in Pebble.
 func (s *batchStore) lookup(k []byte, whole bool) (cachedRecord, error) {
-	if e, ok := s.known[string(k)]; ok {
-		if whole && e.partial {
-			// The head is known, the chunks are in the batch or the DB.
-			return s.read(k, true)
+	if s.known != nil { // a View has none: no hashing of the key for it
+		if e, ok := s.known[string(k)]; ok {
+			if whole && e.partial {
+				// The head is known, the chunks are in the batch or the DB.
+				return s.read(k, true)
+			}
+			return e, nil
 		}
-		return e, nil
 	}
 	if s.w != nil && s.kv.filter.absent(s.gen, k) {
 		// A new key: no read (see keyFilter).
@@ -146,7 +146,9 @@ func (s *batchStore) lookup(k []byte, whole bool) (cachedRecord, error) {
 	}
 	s.beforeRead(false)
 	if s.cacheOK() {
-		if e, known := s.kv.cache.get(k); known {
+		// Not a chunked value's: the cache does not keep its head, which
+		// WriteAt needs.
+		if e, known := s.kv.cache.get(k); known && !chunkedRecord(k, len(e.r.Value)) {
 			s.remember(k, e)
 			return e, nil
 		}
@@ -203,13 +205,13 @@ func (s *batchStore) remember(k []byte, e cachedRecord) {
 // twice. A value of more than chunkSize bytes is stored in chunks (see
 // chunkedRecord), its id r's version, and the head says so. It returns
 // how many pairs it set and what the head says.
-func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, chunkHead, error) {
+func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, *chunkHead, error) {
 	var hb [4 + 3 + 8*binary.MaxVarintLen64]byte
 	value := r.Value
 	r.Value = nil
 	if chunkedRecord(k, len(value)) {
-		h := chunkHead{n: len(value), id: r.Version, seed: idSeed(r.Version), patchable: true}
-		if err := putChunkedHead(b, k, r, h); err != nil {
+		h := &chunkHead{n: len(value), id: r.Version, seed: idSeed(r.Version), patchable: true}
+		if err := putChunkedHead(b, k, r, *h); err != nil {
 			return 0, h, err
 		}
 		n, err := putChunks(b, chunkBase(k), h.seed, value)
@@ -221,7 +223,7 @@ func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, chunkHead, er
 	copy(op.Value[4:], head)
 	crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, head)
 	binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, op.Value[4+len(head):], value))
-	return 1, chunkHead{}, op.Finish()
+	return 1, nil, op.Finish()
 }
 
 // putChunkedHead writes under k the head of a chunked record r (r.Value
@@ -258,12 +260,12 @@ func openRecord(chunks func() reader, k, rec []byte, whole bool) (cachedRecord, 
 		return cachedRecord{}, fmt.Errorf("pebble kv: key %q: %w", k[dataKeyLen:], err)
 	}
 	if head == nil {
-		return cachedRecord{r: out, ok: true, size: len(out.Value)}, nil
+		return cachedRecord{r: out, ok: true}, nil
 	}
 	if len(out.Value) != 0 {
 		return cachedRecord{}, fmt.Errorf("pebble kv: key %q: %w: chunked head holds a value", k[dataKeyLen:], domain.ErrCorrupt)
 	}
-	e := cachedRecord{r: out, ok: true, size: h.n, head: h, partial: true}
+	e := cachedRecord{r: out, ok: true, head: &h, partial: true}
 	if whole {
 		e.r.Value, e.partial = make([]byte, h.n), false
 		if err := readChunks(chunks(), chunkBase(k), h.seed, e.r.Value, fmt.Sprintf("pebble kv: key %q", k[dataKeyLen:])); err != nil {
@@ -325,13 +327,13 @@ func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
 	if old.ok {
 		// The old value's chunks past the new value's: the new ones
 		// overwrite the rest.
-		n, err := dropChunks(s.w, k, recordChunks(k, len(r.Value)), recordChunks(k, old.size))
+		n, err := dropChunks(s.w, k, recordChunks(k, len(r.Value)), recordChunks(k, old.size()))
 		s.puts += uint32(n)
 		if err != nil {
 			return classify(err)
 		}
 	}
-	s.remember(k, cachedRecord{r: r, ok: true, size: len(r.Value), head: h})
+	s.remember(k, cachedRecord{r: r, ok: true, head: h})
 	s.count(db, k, old, r)
 	return nil
 }
@@ -360,7 +362,7 @@ func (s *batchStore) Delete(db int, key []byte) error {
 		return classify(err)
 	}
 	s.puts++
-	n, err := dropChunks(s.w, k, 0, recordChunks(k, old.size))
+	n, err := dropChunks(s.w, k, 0, recordChunks(k, old.size()))
 	s.puts += uint32(n)
 	if err != nil {
 		return classify(err)

@@ -26,14 +26,14 @@ func (s *batchStore) ReadAt(db int, key []byte, off int, dst []byte) error {
 	if err != nil {
 		return err
 	}
-	if !e.ok || off < 0 || off+len(dst) > e.size {
-		return fmt.Errorf("pebble kv: key %q: read of %d bytes at %d out of the value's %d", key, len(dst), off, e.size)
+	if !e.ok || off < 0 || off+len(dst) > e.size() {
+		return fmt.Errorf("pebble kv: key %q: read of %d bytes at %d out of the value's %d", key, len(dst), off, e.size())
 	}
 	if !e.partial {
 		copy(dst, e.r.Value[off:])
 		return nil
 	}
-	return readChunksAt(s.chunkReader(), chunkBase(k), e.head.seed, e.size, off, dst, fmt.Sprintf("pebble kv: key %q", key))
+	return readChunksAt(s.chunkReader(), chunkBase(k), e.head.seed, e.head.n, off, dst, fmt.Sprintf("pebble kv: key %q", key))
 }
 
 // WriteAt implements keyspace.Store. A chunked value stored since stop 21
@@ -50,8 +50,8 @@ func (s *batchStore) WriteAt(db int, key []byte, r keyspace.Record, off int, dat
 	if !old.ok || off < 0 {
 		return fmt.Errorf("pebble kv: key %q: write at %d of a missing value", key, off)
 	}
-	end := max(old.size, off+len(data))
-	if !old.head.patchable || !chunkedRecord(k, end) {
+	end := max(old.size(), off+len(data))
+	if old.head == nil || !old.head.patchable || !chunkedRecord(k, end) {
 		if old.partial {
 			if old, err = s.lookup(k, true); err != nil {
 				return err
@@ -65,15 +65,15 @@ func (s *batchStore) WriteAt(db int, key []byte, r keyspace.Record, off int, dat
 
 // patch is WriteAt for a patchable chunked value old at the stored key k.
 func (s *batchStore) patch(db int, k []byte, old cachedRecord, r keyspace.Record, off int, data []byte) error {
-	h := old.head
-	h.n = max(old.size, off+len(data))
+	h := *old.head
+	h.n = max(old.head.n, off+len(data))
 	// The bytes that change: data's, and those the value grows by.
 	lo, hi := h.n, 0
 	if len(data) > 0 {
 		lo, hi = off, off+len(data)
 	}
-	if h.n > old.size {
-		lo, hi = min(lo, old.size), h.n
+	if h.n > old.head.n {
+		lo, hi = min(lo, old.head.n), h.n
 	}
 	first, last := lo/chunkSize, (hi-1)/chunkSize
 	if lo >= hi {
@@ -88,31 +88,33 @@ func (s *batchStore) patch(db int, k []byte, old cachedRecord, r keyspace.Record
 	}
 	s.puts++
 	base, what := chunkBase(k), fmt.Sprintf("pebble kv: key %q", k[dataKeyLen:])
+	var kept []byte // an old chunk's bytes kept, when one is changed in part
 	for j := first; j <= last; j++ {
-		if err := s.patchChunk(base, old, h, j, off, data, what); err != nil {
+		if err := s.patchChunk(base, old, h, j, off, data, &kept, what); err != nil {
 			return err
 		}
 		s.puts++
 	}
-	s.remember(k, cachedRecord{r: r, ok: true, size: h.n, head: h, partial: true})
+	s.remember(k, cachedRecord{r: r, ok: true, head: &h, partial: true})
 	s.count(db, k, old, r)
 	return nil
 }
 
 // patchChunk writes chunk j of the value h describes, under base: the old
 // value old's bytes there, zero bytes past its end, data's where it
-// overlaps (written at off). what names the value in errors.
-func (s *batchStore) patchChunk(base []byte, old cachedRecord, h chunkHead, j, off int, data []byte, what string) error {
+// overlaps (written at off). *buf holds the old bytes kept (a chunk's
+// room, allocated at the first use). what names the value in errors.
+func (s *batchStore) patchChunk(base []byte, old cachedRecord, h chunkHead, j, off int, data []byte, buf *[]byte, what string) error {
 	a, b := j*chunkSize, min((j+1)*chunkSize, h.n)
 	// The old bytes are read before the chunk's batch record is begun: a
 	// deferred record must be finished before the batch is read.
 	var kept []byte
-	if keep := min(b, old.size) - a; keep > 0 && !(off <= a && off+len(data) >= b) {
-		if cap(s.chunkBuf) < chunkSize {
-			s.chunkBuf = make([]byte, chunkSize)
+	if keep := min(b, old.head.n) - a; keep > 0 && !(off <= a && off+len(data) >= b) {
+		if cap(*buf) < chunkSize {
+			*buf = make([]byte, chunkSize)
 		}
-		kept = s.chunkBuf[:keep]
-		if err := readChunksAt(s.r, base, old.head.seed, old.size, a, kept, what); err != nil {
+		kept = (*buf)[:keep]
+		if err := readChunksAt(s.r, base, old.head.seed, old.head.n, a, kept, what); err != nil {
 			return err
 		}
 	}
