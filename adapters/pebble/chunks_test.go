@@ -195,7 +195,8 @@ func TestChunkedValues(t *testing.T) {
 func TestChunkedValueCrash(t *testing.T) {
 	n := newMemNode(t)
 	kv := n.db.StateMachine()
-	v1, v2 := bigValue("synced", 3*chunkSize+1), bigValue("lost", 4*chunkSize+1)
+	// Both under ingestBytes: TestIngestCrash has the ingested batches.
+	v1, v2 := bigValue("synced", 3*chunkSize+1), bigValue("lost", 3*chunkSize-1)
 	_, err := kv.Apply([]domain.Entry{cmdEntry(1, 1, set("a", string(v1)))})
 	must(t, err)
 	must(t, kv.Sync())
@@ -366,8 +367,21 @@ func testChunkedSnapshotRestore(t *testing.T, batch int) {
 // for byte, across a restart, a suffix truncation and a purge that cut
 // between chunked entries; no chunk outlives its entry.
 func TestChunkedLogEntries(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		sizes []int
+	}{
+		{"batched", []int{0, 10, chunkSize, chunkSize + 1, 3*chunkSize + 5, 7, 2 * chunkSize}},
+		// Entries of ingestBytes or more are ingested (see ingestBytes),
+		// between batches or side by side.
+		{"ingested", []int{0, 10, ingestBytes + 3, chunkSize + 1, ingestBytes, ingestBytes + chunkSize, 7}},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testChunkedLogEntries(t, tc.sizes) })
+	}
+}
+
+func testChunkedLogEntries(t *testing.T, sizes []int) {
 	n := newMemNode(t)
-	sizes := []int{0, 10, chunkSize, chunkSize + 1, 3*chunkSize + 5, 7, 2 * chunkSize}
 	entry := func(i domain.Index, term domain.Term, tag string) domain.Entry {
 		return domain.Entry{Index: i, Term: term, Type: domain.EntryNormal, Data: bigValue(tag, sizes[int(i-1)%len(sizes)])}
 	}
@@ -439,7 +453,7 @@ func TestChunkedLogEntries(t *testing.T) {
 	check("purged, after a restart", 6)
 
 	// An unsynced chunked entry lost in a crash leaves no chunk.
-	must(t, n.db.LogStore().Append([]domain.Entry{entry(8, 2, "lost")}))
+	must(t, n.db.LogStore().Append([]domain.Entry{{Index: 8, Term: 2, Type: domain.EntryNormal, Data: bigValue("lost", 2*chunkSize)}}))
 	n.crash()
 	check("lost append", 6)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/sstable"
 	"github.com/rs/zerolog"
 
 	"github.com/seshat-kv/seshat/domain"
@@ -125,6 +126,15 @@ type DB struct {
 	// not yet flushed out of Pebble's memory (see releaseLarge).
 	largeCommits atomic.Int64
 
+	// ingestDir and tableOpts are where and how ingest writes its
+	// tables (see ingestBytes).
+	ingestDir string
+	tableOpts sstable.WriterOptions
+	// ingested counts the bytes of the pairs ingested since Open, before
+	// compression (Pebble's own count is of compressed tables, and waits
+	// for a flush when an ingestion overlaps a memtable).
+	ingested atomic.Uint64
+
 	logStore *LogStore
 	votes    *VoteStore
 	kv       *KV
@@ -192,6 +202,10 @@ func Open(opts Options) (d *DB, err error) {
 		return nil, fmt.Errorf("pebble: open %s: %w", opts.Dir, classify(err))
 	}
 	d.db = db
+	if err := d.openIngest(po); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	d.logStore = &LogStore{d: d}
 	d.votes = &VoteStore{d: d}
 	d.kv = &KV{d: d, engine: opts.Engine, cache: newRecordCache(opts.RecordCacheSize)}

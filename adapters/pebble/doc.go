@@ -48,6 +48,17 @@
 // chunks existed, and records chunked before ids (stop 21), are read as
 // before; the latter are written whole at their first change.
 //
+// # Large values bypass the WAL
+//
+// A log entry of 4 MiB or more, and an apply batch of 4 MiB or more that
+// holds a large value, are not committed as batches: they are written, a
+// chunk at a time, to an sstable in the ingest directory under the DB's
+// (emptied at Open), synced, and ingested (ingest.go). Neither Pebble's
+// WAL nor a memtable holds the value, which otherwise cost each node
+// about twice the value in memory for each of the two copies (the log's
+// and the record's). The table is written before the store's locks are
+// taken; only the ingestion holds them.
+//
 // # Durability
 //
 // All three stores share Pebble's write-ahead log, so one WAL sync makes
@@ -57,7 +68,12 @@
 // since the last one); VoteStore.SetVote and KV.Restore sync before they
 // return. Pebble replays its WAL in order after a crash, so what survives
 // is always every write up to some point: an Append or an Apply (one Pebble
-// batch each) is kept whole or not at all.
+// batch each) is kept whole or not at all. An ingested table is durable
+// when its ingestion returns, so the WAL is synced just before it: a crash
+// never keeps a large entry and loses the entries before it, nor keeps a
+// large apply and loses the applies before it. An Append that ingests
+// is kept up to some entry: the entries after an ingested one go in a
+// batch of their own.
 //
 // # Restore without mixing
 //

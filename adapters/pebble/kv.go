@@ -314,13 +314,31 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		if err := b.Set(keyApplied, encodeMeta(meta, kv.mu.gen, st.dbs), nil); err != nil {
 			return fmt.Errorf("pebble kv: apply: %w", classify(err))
 		}
+		size := len(b.Repr()) // before the commit, which drops a large batch's data
+		var tbl table
+		ingest := ingestApply(entries, size, st.moved)
+		if ingest {
+			t, ok, err := kv.d.batchTable(b)
+			if err != nil {
+				return fmt.Errorf("pebble kv: apply up to %d: %w", meta.Index, err)
+			}
+			tbl, ingest = t, ok
+			defer kv.d.dropTables([]table{tbl})
+		}
 		kv.mu.Lock()
 		defer kv.mu.Unlock()
-		size := len(b.Repr()) // before the commit, which drops a large batch's data
-		if err := kv.d.commit(b, false); err != nil {
-			return fmt.Errorf("pebble kv: apply up to %d: %w", meta.Index, err)
+		var werr error
+		if ingest {
+			werr = kv.d.ingestTable(tbl)
+		} else {
+			werr = kv.d.commit(b, false)
 		}
-		kv.d.releaseLarge(entries, size, st.moved)
+		if werr != nil {
+			return fmt.Errorf("pebble kv: apply up to %d: %w", meta.Index, werr)
+		}
+		if !ingest {
+			kv.d.releaseLarge(entries, size, st.moved)
+		}
 		kv.mu.meta = meta
 		kv.mu.dbs = st.dbs
 		return kv.cache.commit(b, known)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"runtime/debug"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -446,6 +447,11 @@ const drainFlushes = 2
 // (four runs each); the SET took 2.1-2.6 s instead of 1.8-2.3 (the apply
 // waits for the flush that went on beside it anyway).
 func (d *DB) drainLarge(entries []domain.Entry) error {
+	if slices.ContainsFunc(entries, ingested) {
+		// The log ingested the large entries, so its batches for the
+		// rest hold none (see LogStore.Append).
+		entries = slices.DeleteFunc(slices.Clone(entries), ingested)
+	}
 	if !d.largeBatch(entries, entriesData(entries)) {
 		return nil
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -46,11 +47,7 @@ const entryChunked = 0x80
 func putEntry(b *pebble.Batch, e domain.Entry) error {
 	key := logKey(e.Index)
 	if len(e.Data) > chunkSize {
-		var p [entryHeader + binary.MaxVarintLen64]byte
-		binary.BigEndian.PutUint64(p[:], uint64(e.Term))
-		p[8] = byte(e.Type) | entryChunked
-		n := binary.PutUvarint(p[entryHeader:], uint64(len(e.Data)))
-		head := seal(key, p[:entryHeader+n])
+		head := chunkedEntryHead(key, e)
 		if err := b.Set(key, head, nil); err != nil {
 			return err
 		}
@@ -65,6 +62,16 @@ func putEntry(b *pebble.Batch, e domain.Entry) error {
 	crc := crc32.Update(crc32.Checksum(key, castagnoli), castagnoli, p[:entryHeader])
 	binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, p[entryHeader:], e.Data))
 	return op.Finish()
+}
+
+// chunkedEntryHead returns the sealed head of e, stored under key, whose
+// data goes in chunks (len(e.Data) > chunkSize).
+func chunkedEntryHead(key []byte, e domain.Entry) []byte {
+	var p [entryHeader + binary.MaxVarintLen64]byte
+	binary.BigEndian.PutUint64(p[:], uint64(e.Term))
+	p[8] = byte(e.Type) | entryChunked
+	n := binary.PutUvarint(p[entryHeader:], uint64(len(e.Data)))
+	return seal(key, p[:entryHeader+n])
 }
 
 // decodeEntry decodes the entry stored under key as rec. If it is
@@ -274,12 +281,28 @@ func (s *LogStore) Entries(lo, hi domain.Index, maxBytes uint64) (out []domain.E
 }
 
 // Append implements ports.LogStore: the entries go into one Pebble batch,
-// so a crash keeps all or none of them. It does not sync.
+// so a crash keeps all or none of them, except that an entry of
+// ingestBytes or more is ingested (see ingestBytes): the entries before it
+// are synced with it, those after it go in a batch of their own. So a
+// crash keeps a prefix of them. It does not sync.
 func (s *LogStore) Append(entries []domain.Entry) error {
 	if len(entries) == 0 {
 		return nil
 	}
 	return s.d.do(&s.closed, "log append", func() error {
+		// The tables first, outside the lock (see writeTable).
+		var tables []table
+		defer func() { s.d.dropTables(tables) }()
+		for _, e := range entries {
+			if !ingested(e) {
+				continue
+			}
+			t, err := s.d.entryTable(e)
+			if err != nil {
+				return fmt.Errorf("pebble log: append %d: %w", e.Index, err)
+			}
+			tables = append(tables, t)
+		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for k, e := range entries {
@@ -287,21 +310,44 @@ func (s *LogStore) Append(entries []domain.Entry) error {
 				return fmt.Errorf("pebble log: append: entry %d at position %d, want index %d", e.Index, k, want)
 			}
 		}
-		b := newLogBatch(s.d.db, entries)
-		defer b.Close()
-		for _, e := range entries {
-			if err := putEntry(b, e); err != nil {
-				return fmt.Errorf("pebble log: append %d: %w", e.Index, classify(err))
+		for _, t := range tables {
+			k := slices.IndexFunc(entries, ingested)
+			if err := s.appendBatch(entries[:k]); err != nil {
+				return err
 			}
+			if err := s.d.ingestTable(t); err != nil {
+				return fmt.Errorf("pebble log: append %d: %w", entries[k].Index, err)
+			}
+			s.mu.last = entries[k].Index
+			entries = entries[k+1:]
 		}
-		size := len(b.Repr()) // before the commit, which drops a large batch's data
-		if err := s.d.commit(b, false); err != nil {
-			return fmt.Errorf("pebble log: append [%d,%d]: %w", entries[0].Index, entries[len(entries)-1].Index, err)
-		}
-		s.d.releaseLarge(entries, size, false)
-		s.mu.last = entries[len(entries)-1].Index
-		return nil
+		return s.appendBatch(entries)
 	})
+}
+
+// ingested reports whether Append writes e as an ingested table rather
+// than in a batch (see ingestBytes).
+func ingested(e domain.Entry) bool { return len(e.Data) >= ingestBytes }
+
+// appendBatch appends entries, none of them ingested, in one batch.
+func (s *LogStore) appendBatch(entries []domain.Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	b := newLogBatch(s.d.db, entries)
+	defer b.Close()
+	for _, e := range entries {
+		if err := putEntry(b, e); err != nil {
+			return fmt.Errorf("pebble log: append %d: %w", e.Index, classify(err))
+		}
+	}
+	size := len(b.Repr()) // before the commit, which drops a large batch's data
+	if err := s.d.commit(b, false); err != nil {
+		return fmt.Errorf("pebble log: append [%d,%d]: %w", entries[0].Index, entries[len(entries)-1].Index, err)
+	}
+	s.d.releaseLarge(entries, size, false)
+	s.mu.last = entries[len(entries)-1].Index
+	return nil
 }
 
 // TruncateSuffix implements ports.LogStore with one DeleteRange. A from
