@@ -57,7 +57,9 @@
 // WAL nor a memtable holds the value, which otherwise cost each node
 // about twice the value in memory for each of the two copies (the log's
 // and the record's). The table is written before the store's locks are
-// taken; only the ingestion holds them.
+// taken; only the ingestion holds them. A SET's value that large is not
+// even copied into the apply's batch: its chunks go from the entry being
+// applied straight into the table (deferredValue, kvstore.go).
 //
 // # Durability
 //

@@ -159,19 +159,27 @@ func (d *DB) entryTable(e domain.Entry) (table, error) {
 // writeChunks is putChunks for a table: value's chunks under base, their
 // CRCs started from seed, through one chunk-sized buffer.
 func writeChunks(w *tableWriter, base []byte, seed uint32, value []byte) error {
-	var kb []byte
-	buf := make([]byte, 4+min(chunkSize, len(value)))
-	for j, off := 0, 0; off < len(value); j, off = j+1, off+chunkSize {
-		part := value[off:min(off+chunkSize, len(value))]
+	var kb, buf []byte
+	for j := 0; j < chunkCount(len(value)); j++ {
 		kb = chunkKey(kb, base, j)
-		rec := buf[:4+len(part)]
-		crc := crc32.Update(seed, castagnoli, kb)
-		binary.LittleEndian.PutUint32(rec, copyCRC(crc, rec[4:], part))
-		if err := w.Set(kb, rec); err != nil {
+		if err := w.Set(kb, sealChunk(&buf, kb, seed, value, j)); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// sealChunk returns chunk j of value, stored under key with its CRC
+// started from seed, in *buf (grown to a chunk's size at the first use).
+func sealChunk(buf *[]byte, key []byte, seed uint32, value []byte, j int) []byte {
+	part := value[j*chunkSize : min((j+1)*chunkSize, len(value))]
+	if cap(*buf) < 4+len(part) {
+		*buf = make([]byte, 4+min(chunkSize, len(value)))
+	}
+	rec := (*buf)[:4+len(part)]
+	crc := crc32.Update(seed, castagnoli, key)
+	binary.LittleEndian.PutUint32(rec, copyCRC(crc, rec[4:], part))
+	return rec
 }
 
 // ingestApply reports whether Apply should ingest its batch b, of size
@@ -184,10 +192,13 @@ func ingestApply(entries []domain.Entry, size int, derived bool) bool {
 	return derived || slices.ContainsFunc(entries, func(e domain.Entry) bool { return len(e.Data) > chunkSize })
 }
 
-// batchOp is one write of a batch.
+// batchOp is one write of a batch, or (def set) chunk j of a deferred
+// value.
 type batchOp struct {
 	kind       pebble.InternalKeyKind
 	key, value []byte
+	def        *deferredValue
+	j          int
 }
 
 // sortedOps returns b's writes in key order, the last one per key only,
@@ -214,6 +225,12 @@ func sortedOps(b *pebble.Batch) ([]batchOp, bool, error) {
 			return nil, false, nil
 		}
 	}
+	return lastPerKey(ops), true, nil
+}
+
+// lastPerKey sorts ops by key, keeping of the writes to a key the last
+// one in ops.
+func lastPerKey(ops []batchOp) []batchOp {
 	slices.SortStableFunc(ops, func(a, b batchOp) int { return bytes.Compare(a.key, b.key) })
 	last := ops[:0]
 	for i, op := range ops {
@@ -222,22 +239,38 @@ func sortedOps(b *pebble.Batch) ([]batchOp, bool, error) {
 		}
 		last = append(last, op)
 	}
-	return last, true, nil
+	return last
 }
 
-// batchTable writes b's writes as a table, if it can (see sortedOps);
-// ok is false, with nothing written, if it cannot.
-func (d *DB) batchTable(b *pebble.Batch) (t table, ok bool, err error) {
+// batchTable writes b's writes and the chunks of the deferred values as
+// a table, if it can (see sortedOps); ok is false, with nothing written,
+// if it cannot. A deferred chunk overrides a write of the batch to the
+// same key (see deferredValue).
+func (d *DB) batchTable(b *pebble.Batch, deferred []deferredValue) (t table, ok bool, err error) {
 	ops, ok, err := sortedOps(b)
-	if err != nil || !ok || len(ops) == 0 {
+	if err != nil || !ok {
 		return table{}, false, classify(err)
 	}
+	if len(deferred) > 0 {
+		for i := range deferred {
+			def := &deferred[i]
+			base := chunkBase(def.k)
+			for j := range chunkCount(len(def.value)) {
+				ops = append(ops, batchOp{kind: pebble.InternalKeyKindSet, key: chunkKey(nil, base, j), def: def, j: j})
+			}
+		}
+		ops = lastPerKey(ops)
+	}
+	var buf []byte
 	t, err = d.writeTable(func(w *tableWriter) error {
 		for _, op := range ops {
 			var err error
-			if op.kind == pebble.InternalKeyKindSet {
+			switch {
+			case op.def != nil:
+				err = w.Set(op.key, sealChunk(&buf, op.key, op.def.seed, op.def.value, op.j))
+			case op.kind == pebble.InternalKeyKindSet:
 				err = w.Set(op.key, op.value)
-			} else {
+			default:
 				err = w.Delete(op.key)
 			}
 			if err != nil {

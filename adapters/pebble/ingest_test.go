@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/seshat-kv/seshat/domain"
+	"github.com/seshat-kv/seshat/domain/keyspace"
 )
 
 // A large log entry and a large SET's apply go to ingested tables: the
@@ -116,6 +117,39 @@ func TestIngestedBatchMatchesReference(t *testing.T) {
 	w.checkValues("after a crash")
 }
 
+// Deferred values (see deferredValue) meet every other write to their
+// key in one transaction: each transaction leaves what the reference
+// store does, before and after a crash.
+func TestDeferredValuesMatchReference(t *testing.T) {
+	const c = chunkSize
+	big := func(tag string, extra int) []byte { return bigValue(tag, ingestBytes+extra) }
+	for _, tc := range []struct {
+		name  string
+		calls [][][]byte
+	}{
+		{"set twice", [][][]byte{argv("SET", "k", big("a", 2*c)), argv("SET", "k", big("b", 5))}},
+		{"over a batched value", [][][]byte{argv("SET", "k", bigValue("a", 3*c)), argv("SET", "k", big("b", 7))}},
+		{"then a smaller one", [][][]byte{argv("SET", "k", big("a", c)), argv("SET", "k", bigValue("b", 2*c+1))}},
+		{"then inline", [][][]byte{argv("SET", "k", big("a", 0)), argv("SET", "k", "small")}},
+		{"then deleted", [][][]byte{argv("SET", "k", big("a", 0)), argv("DEL", "k")}},
+		{"then changed in part", [][][]byte{argv("SET", "k", big("a", 3)), argv("SETRANGE", "k", c-2, "xyz"), argv("APPEND", "k", bigValue("t", c)), argv("GETRANGE", "k", c-5, c+5)}},
+		{"then renamed and copied", [][][]byte{argv("SET", "k", big("a", 9)), argv("RENAME", "k", "j"), argv("COPY", "j", "k"), argv("SETBIT", "k", 8, 1)}},
+		{"then flushed", [][][]byte{argv("SET", "k", big("a", 0)), argv("FLUSHDB"), argv("SET", "j", big("b", 1))}},
+		{"then swapped", [][][]byte{argv("SET", "k", big("a", 0)), argv("SWAPDB", 0, 1), argv("SWAPDB", 0, 1), argv("GET", "k"), argv("APPEND", "k", "z"), argv("SET", "j", big("b", 1))}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newTwin(t)
+			w.doCalls(argv("SET", "k", bigValue("old", 6*c)), argv("SET", "j", "x"))
+			w.doCalls(tc.calls...)
+			w.checkValues(tc.name)
+			must(t, w.kv.Sync()) // an apply committed as a batch is not
+			w.n.crash()
+			w.kv = w.n.db.StateMachine()
+			w.checkValues(tc.name + ", after a crash")
+		})
+	}
+}
+
 // sortedOps orders a batch's writes by key, keeps the last write of each,
 // and refuses a range deletion.
 func TestSortedOps(t *testing.T) {
@@ -211,4 +245,39 @@ func TestFailedTableIsFatal(t *testing.T) {
 	if _, err := db.StateMachine().Apply([]domain.Entry{cmdEntry(1, 1, set("a", "b"))}); !errors.Is(err, domain.ErrDiskFull) {
 		t.Fatalf("Apply after a failed table: %v, want ErrDiskFull", err)
 	}
+}
+
+// A record of ingestBytes or more leaves its chunks out of the apply's
+// batch: the batch holds its head, and the value only its deferral.
+func TestLargeRecordIsDeferred(t *testing.T) {
+	n := newMemNode(t)
+	kv := n.db.StateMachine()
+	v := bigValue("v", 2*ingestBytes)
+	kv.mu.Lock()
+	b := kv.d.db.NewIndexedBatch()
+	dbs := *kv.mu.dbs
+	st := &batchStore{kv: kv, r: b, w: b, gen: kv.mu.gen, dbs: &dbs}
+	must(t, st.Put(0, []byte("big"), keyspace.Record{Value: v}))
+	held, deferred := len(st.w.Repr()), st.deferredBytes()
+	r, ok, err := st.Get(0, []byte("big"))
+	st.w.Close()
+	kv.mu.Unlock()
+	if held > 64<<10 || deferred != len(v) {
+		t.Fatalf("the batch holds %d bytes and %d are deferred for a %d-byte value", held, deferred, len(v))
+	}
+	if err != nil || !ok || !bytes.Equal(r.Value, v) {
+		t.Fatalf("the deferred value reads back with %d bytes, %v %v", len(r.Value), ok, err)
+	}
+
+	// Applied: the apply's batch is not sized for the value, and the
+	// value is stored.
+	e := cmdEntry(1, 1, set("big", string(v)))
+	nb := newApplyBatch(kv.d.db, []domain.Entry{e})
+	if got := cap(nb.Repr()); got > 64<<10 {
+		t.Errorf("the apply batch for a %d MiB SET takes %d KiB", len(v)>>20, got>>10)
+	}
+	nb.Close()
+	_, err = kv.Apply([]domain.Entry{e})
+	must(t, err)
+	wantGet(t, kv, "big", string(v))
 }

@@ -314,16 +314,24 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 		if err := b.Set(keyApplied, encodeMeta(meta, kv.mu.gen, st.dbs), nil); err != nil {
 			return fmt.Errorf("pebble kv: apply: %w", classify(err))
 		}
-		size := len(b.Repr()) // before the commit, which drops a large batch's data
+		size := len(b.Repr()) + st.deferredBytes()
 		var tbl table
-		ingest := ingestApply(entries, size, st.moved)
+		ingest := ingestApply(entries, size, st.moved || len(st.deferred) > 0)
 		if ingest {
-			t, ok, err := kv.d.batchTable(b)
+			t, ok, err := kv.d.batchTable(b, st.deferred)
 			if err != nil {
 				return fmt.Errorf("pebble kv: apply up to %d: %w", meta.Index, err)
 			}
 			tbl, ingest = t, ok
 			defer kv.d.dropTables([]table{tbl})
+		}
+		if !ingest && len(st.deferred) > 0 {
+			// Committed as a batch after all: the chunks go in it.
+			if err := st.settleAll(); err != nil {
+				return fmt.Errorf("pebble kv: apply up to %d: %w", meta.Index, err)
+			}
+			b = st.w
+			size = len(b.Repr())
 		}
 		kv.mu.Lock()
 		defer kv.mu.Unlock()

@@ -1,10 +1,12 @@
 package pebble
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 
@@ -42,6 +44,76 @@ type batchStore struct {
 	// moved says that room moved the writes to a batch of their own size
 	// for a large record.
 	moved bool
+	// deferred holds the values of ingestBytes or more that Put wrote the
+	// heads of, not the chunks (see deferredValue).
+	deferred []deferredValue
+}
+
+// deferredValue is a large value whose chunks Put left out of the batch:
+// if the apply is ingested, they go from the value (which aliases the
+// entry being applied) straight into the table, and the batch never holds
+// a copy (see batchTable). Nothing in the batch writes or reads the
+// chunks after they are deferred: a write that would (WriteAt, FlushDB)
+// first settles them into the batch, and one that replaces them all (Put,
+// Delete) drops them; reads of the value are answered from known, which
+// holds it whole, and SwapDB, which clears known, settles them all. So a
+// deferred chunk overrides whatever the batch wrote to its key before.
+type deferredValue struct {
+	k     []byte // the record's stored key
+	seed  uint32
+	value []byte
+}
+
+// deferValue reports whether Put defers the chunks of a value of n bytes
+// at the stored key k.
+func deferValue(k []byte, n int) bool { return n >= ingestBytes && chunkedRecord(k, n) }
+
+// deferredAt returns the index of k's deferred value, or -1.
+func (s *batchStore) deferredAt(k []byte) int {
+	return slices.IndexFunc(s.deferred, func(d deferredValue) bool { return bytes.Equal(d.k, k) })
+}
+
+// dropDeferred forgets k's deferred value, if any: the caller replaces
+// or deletes every one of its chunks.
+func (s *batchStore) dropDeferred(k []byte) {
+	if i := s.deferredAt(k); i >= 0 {
+		s.deferred = slices.Delete(s.deferred, i, i+1)
+	}
+}
+
+// settle writes k's deferred chunks, if any, into the batch.
+func (s *batchStore) settle(k []byte) error {
+	i := s.deferredAt(k)
+	if i < 0 {
+		return nil
+	}
+	d := s.deferred[i]
+	s.deferred = slices.Delete(s.deferred, i, i+1)
+	if err := s.room(len(d.value)); err != nil {
+		return err
+	}
+	n, err := putChunks(s.w, chunkBase(d.k), d.seed, d.value)
+	s.puts += uint32(n)
+	return classify(err)
+}
+
+// settleAll writes every deferred chunk into the batch.
+func (s *batchStore) settleAll() error {
+	for len(s.deferred) > 0 {
+		if err := s.settle(s.deferred[0].k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deferredBytes is what the deferred values hold.
+func (s *batchStore) deferredBytes() int {
+	n := 0
+	for _, d := range s.deferred {
+		n += len(d.value)
+	}
+	return n
 }
 
 // room makes sure that a value of n bytes (a record's, an element's, or
@@ -316,13 +388,25 @@ func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
 	if err != nil {
 		return err
 	}
-	if err := s.room(len(r.Value)); err != nil {
-		return err
-	}
-	n, h, err := putRecord(s.w, k, r)
-	s.puts += uint32(n)
-	if err != nil {
-		return classify(err)
+	s.dropDeferred(k) // every chunk is overwritten or dropped below
+	var h *chunkHead
+	if deferValue(k, len(r.Value)) {
+		h = &chunkHead{n: len(r.Value), id: r.Version, seed: idSeed(r.Version), patchable: true}
+		if err := putChunkedHead(s.w, k, r, *h); err != nil {
+			return classify(err)
+		}
+		s.puts++
+		s.deferred = append(s.deferred, deferredValue{k: bytes.Clone(k), seed: h.seed, value: r.Value})
+	} else {
+		if err := s.room(len(r.Value)); err != nil {
+			return err
+		}
+		var n int
+		n, h, err = putRecord(s.w, k, r)
+		s.puts += uint32(n)
+		if err != nil {
+			return classify(err)
+		}
 	}
 	if old.ok {
 		// The old value's chunks past the new value's: the new ones
@@ -358,6 +442,7 @@ func (s *batchStore) Delete(db int, key []byte) error {
 	if err != nil || !old.ok {
 		return err
 	}
+	s.dropDeferred(k) // every chunk is dropped below
 	if err := s.w.Delete(k, nil); err != nil {
 		return classify(err)
 	}
@@ -415,6 +500,10 @@ func (s *batchStore) FlushDB(db int) error {
 	if db < 0 || db >= domain.MaxDatabases {
 		return fmt.Errorf("pebble kv: database %d out of range", db)
 	}
+	// The range deletions below must take them (see deferredValue).
+	if err := s.settleAll(); err != nil {
+		return err
+	}
 	old := s.dbs.slot[db]
 	if err := s.w.DeleteRange(slotPrefix(s.gen, old), slotPrefix(s.gen, old+1), nil); err != nil {
 		return classify(err)
@@ -442,6 +531,10 @@ func (s *batchStore) SwapDB(a, b int) error {
 	}
 	if a < 0 || b < 0 || a >= domain.MaxDatabases || b >= domain.MaxDatabases {
 		return fmt.Errorf("pebble kv: database %d or %d out of range", a, b)
+	}
+	// known is cleared: reads go to the batch (see deferredValue).
+	if err := s.settleAll(); err != nil {
+		return err
 	}
 	t := s.dbs
 	t.slot[a], t.slot[b] = t.slot[b], t.slot[a]

@@ -78,7 +78,16 @@ func newLogBatch(db *pebble.DB, entries []domain.Entry) *pebble.Batch {
 // grows a value more than its own size, APPEND to a large value, still
 // grows the batch).
 func newApplyBatch(db *pebble.DB, entries []domain.Entry) *pebble.Batch {
-	if n := entriesData(entries); n >= sizedBatchBytes {
+	// Not for the entries of ingestBytes or more: a SET's value that
+	// large is deferred (see deferredValue), and any other is given room
+	// when it is written (batchStore.room).
+	n := 0
+	for i := range entries {
+		if !ingested(entries[i]) {
+			n += entriesData(entries[i : i+1])
+		}
+	}
+	if n >= sizedBatchBytes {
 		b := db.NewIndexedBatchWithSize(n)
 		// Pebble rounds the buffer of a batch's first record up to a power
 		// of two of its size, reallocating, and an indexed batch takes no

@@ -50,6 +50,10 @@ func (s *batchStore) WriteAt(db int, key []byte, r keyspace.Record, off int, dat
 	if !old.ok || off < 0 {
 		return fmt.Errorf("pebble kv: key %q: write at %d of a missing value", key, off)
 	}
+	// patch reads and writes chunks in the batch (see deferredValue).
+	if err := s.settle(k); err != nil {
+		return err
+	}
 	end := max(old.size(), off+len(data))
 	if old.head == nil || !old.head.patchable || !chunkedRecord(k, end) {
 		if old.partial {

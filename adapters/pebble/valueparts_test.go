@@ -300,7 +300,7 @@ func TestValuePartsRandom(t *testing.T) {
 				var calls [][][]byte
 				for range 1 + rng.IntN(3) {
 					k := keys[rng.IntN(len(keys))]
-					switch rng.IntN(7) {
+					switch rng.IntN(9) {
 					case 0:
 						calls = append(calls, argv("APPEND", k, bigValue(fmt.Sprint(step), rng.IntN(c+9))))
 					case 1:
@@ -313,6 +313,11 @@ func TestValuePartsRandom(t *testing.T) {
 						calls = append(calls, argv("PEXPIRE", k, 1000000+rng.IntN(1000)))
 					case 5:
 						calls = append(calls, argv("STRLEN", k))
+					case 6:
+						// Deferred into an ingested table (see deferredValue).
+						calls = append(calls, argv("SET", k, bigValue(fmt.Sprint("i", step), ingestBytes+rng.IntN(2*c))))
+					case 7:
+						calls = append(calls, argv("DEL", k))
 					default:
 						calls = append(calls, argv("SET", k, bigValue(fmt.Sprint("s", step), rng.IntN(3*c))))
 					}
