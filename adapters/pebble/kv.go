@@ -323,7 +323,9 @@ func (kv *KV) Apply(entries []domain.Entry) (results []domain.Result, err error)
 				return fmt.Errorf("pebble kv: apply up to %d: %w", meta.Index, err)
 			}
 			tbl, ingest = t, ok
-			defer kv.d.dropTables([]table{tbl})
+			if ok {
+				defer kv.d.dropTables([]table{tbl}) // if not ingested
+			}
 		}
 		if !ingest && len(st.deferred) > 0 {
 			// Committed as a batch after all: the chunks go in it.
