@@ -324,7 +324,7 @@ func testChunkedSnapshotRestore(t *testing.T, batch int) {
 	kv := src.db.StateMachine()
 	want := map[string]string{}
 	var es []domain.Entry
-	for i, size := range []int{5, chunkSize, chunkSize + 1, 3*chunkSize + 17, 2 * chunkSize} {
+	for i, size := range []int{5, chunkSize, chunkSize + 1, 3*chunkSize + 17, 2 * chunkSize, ingestBytes + 3} {
 		key := fmt.Sprintf("k%d", i)
 		v := string(bigValue(key, size))
 		want[key] = v
