@@ -126,10 +126,11 @@ type DB struct {
 	// not yet flushed out of Pebble's memory (see releaseLarge).
 	largeCommits atomic.Int64
 
-	// ingestDir and tableOpts are where and how ingest writes its
-	// tables (see ingestBytes).
+	// ingestDir and tableOpts are where and how writeTable writes its
+	// tables (see ingestBytes); tables numbers them.
 	ingestDir string
 	tableOpts sstable.WriterOptions
+	tables    atomic.Uint64
 	// ingested counts the bytes of the pairs ingested since Open, before
 	// compression (Pebble's own count is of compressed tables, and waits
 	// for a flush when an ingestion overlaps a memtable).

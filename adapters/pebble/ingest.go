@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"hash/crc32"
 	"slices"
-	"sync/atomic"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/objstorage/objstorageprovider"
@@ -31,21 +30,18 @@ import (
 // An ingestion is durable when it returns, and atomic, but it does not
 // sync the WAL: a write committed before it without a sync could be lost
 // in a crash that keeps the ingested file. That would leave a hole in the
-// log, or an applied index past writes that are gone. So ingest syncs the
-// WAL first (DB.sync), which costs nothing when it holds nothing
-// unsynced.
+// log, or an applied index past writes that are gone. So ingestTable
+// syncs the WAL first (DB.sync), which costs nothing when it holds
+// nothing unsynced.
 const ingestBytes = 4 << 20
 
-// ingestDir is where ingest writes its sstables, under Options.Dir, before
-// Pebble links them into the DB (Pebble ignores what it does not name).
-// Open empties it: a file left there was never ingested.
+// ingestDir is where writeTable writes its sstables, under Options.Dir,
+// before Pebble links them into the DB (Pebble ignores what it does not
+// name). Open empties it: a file left there was never ingested.
 const ingestDir = "ingest"
 
-// ingestNext numbers the files in ingestDir.
-var ingestNext atomic.Uint64
-
 // openIngest creates ingestDir, empty, and computes the options of the
-// tables ingest writes: those of a flush into level 0.
+// tables writeTable writes: those of a flush into level 0.
 func (d *DB) openIngest(po *pebble.Options) error {
 	fs, dir := d.opts.FS, d.opts.FS.PathJoin(d.opts.Dir, ingestDir)
 	if err := fs.RemoveAll(dir); err != nil {
@@ -80,7 +76,7 @@ type table struct {
 // A failure to write, sync or ingest a table is fatal, as a failed batch
 // commit is (see the package doc): the DB refuses every later call.
 func (d *DB) writeTable(fill func(w *tableWriter) error) (table, error) {
-	path := d.opts.FS.PathJoin(d.ingestDir, fmt.Sprintf("%06d.sst", ingestNext.Add(1)))
+	path := d.opts.FS.PathJoin(d.ingestDir, fmt.Sprintf("%06d.sst", d.tables.Add(1)))
 	f, err := d.opts.FS.Create(path, vfs.WriteCategoryUnspecified)
 	if err != nil {
 		return table{}, d.fail(err)
@@ -121,12 +117,10 @@ func (d *DB) fail(err error) error {
 }
 
 // dropTables removes the tables in ts that were not ingested (Ingest
-// removes those it took).
+// removes those it took, so their removal here fails, harmlessly).
 func (d *DB) dropTables(ts []table) {
 	for _, t := range ts {
-		if _, err := d.opts.FS.Stat(t.path); err == nil {
-			_ = d.opts.FS.Remove(t.path)
-		}
+		_ = d.opts.FS.Remove(t.path)
 	}
 }
 
@@ -182,9 +176,10 @@ func sealChunk(buf *[]byte, key []byte, seed uint32, value []byte, j int) []byte
 	return rec
 }
 
-// ingestApply reports whether Apply should ingest its batch b, of size
-// bytes, rather than commit it: it is ingestBytes or more, and holds a
-// large value (an entry's, or one the batch made, derived).
+// ingestApply reports whether Apply should ingest its batch of size
+// bytes (the deferred values counted) for entries, rather than commit it:
+// it is ingestBytes or more, and holds a large value (an entry's, or one
+// the batch made or deferred, derived).
 func ingestApply(entries []domain.Entry, size int, derived bool) bool {
 	if size < ingestBytes {
 		return false

@@ -70,6 +70,9 @@ func deferValue(k []byte, n int) bool { return n >= ingestBytes && chunkedRecord
 
 // deferredAt returns the index of k's deferred value, or -1.
 func (s *batchStore) deferredAt(k []byte) int {
+	if len(s.deferred) == 0 { // every Put and Delete asks
+		return -1
+	}
 	return slices.IndexFunc(s.deferred, func(d deferredValue) bool { return bytes.Equal(d.k, k) })
 }
 
