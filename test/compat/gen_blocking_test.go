@@ -8,13 +8,16 @@ import "strconv"
 // 0, which would wait for ever); inside MULTI it does not block, whatever
 // its timeout.
 
-// timeoutArg is a blocking command's timeout: short, or bad.
+// timeoutArg is a blocking command's timeout: short, or bad. The longest
+// timeout Redis accepts (9223372036854775 s, just under 2^63 ms) is as
+// good as 0, so it too is given only inside MULTI; one more second is
+// refused, outside MULTI as well.
 func (g *gen) timeoutArg(inMulti bool) string {
 	switch n := g.r.IntN(20); {
 	case n < 1:
-		return g.pick("x", "nan", "-1", "-inf", "inf", "1e400", "1e5000", "", "9223372036854775", " 1")
+		return g.pick("x", "nan", "-1", "-inf", "inf", "1e400", "1e5000", "", "9223372036854776", " 1")
 	case n < 4 && inMulti:
-		return "0"
+		return g.pick("0", "9223372036854775")
 	default:
 		return g.pick("0.01", "0.02", ".05", "1e-2")
 	}
