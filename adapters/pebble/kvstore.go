@@ -285,8 +285,8 @@ func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, *chunkHead, e
 	value := r.Value
 	r.Value = nil
 	if chunkedRecord(k, len(value)) {
-		h := &chunkHead{n: len(value), id: r.Version, seed: idSeed(r.Version), patchable: true}
-		if err := putChunkedHead(b, k, r, *h); err != nil {
+		h, err := putRecordHead(b, k, r, len(value))
+		if err != nil {
 			return 0, h, err
 		}
 		n, err := putChunks(b, chunkBase(k), h.seed, value)
@@ -299,6 +299,14 @@ func putRecord(b *pebble.Batch, k []byte, r keyspace.Record) (int, *chunkHead, e
 	crc := crc32.Update(crc32.Checksum(k, castagnoli), castagnoli, head)
 	binary.LittleEndian.PutUint32(op.Value, copyCRC(crc, op.Value[4+len(head):], value))
 	return 1, nil, op.Finish()
+}
+
+// putRecordHead writes under k the head of a new chunked record r whose
+// value has n bytes, and returns it; the chunks are the caller's to write
+// (putRecord) or to defer (batchStore.Put).
+func putRecordHead(b *pebble.Batch, k []byte, r keyspace.Record, n int) (*chunkHead, error) {
+	h := &chunkHead{n: n, id: r.Version, seed: idSeed(r.Version), patchable: true}
+	return h, putChunkedHead(b, k, r, *h)
 }
 
 // putChunkedHead writes under k the head of a chunked record r (r.Value
@@ -394,8 +402,7 @@ func (s *batchStore) Put(db int, key []byte, r keyspace.Record) error {
 	s.dropDeferred(k) // every chunk is overwritten or dropped below
 	var h *chunkHead
 	if deferValue(k, len(r.Value)) {
-		h = &chunkHead{n: len(r.Value), id: r.Version, seed: idSeed(r.Version), patchable: true}
-		if err := putChunkedHead(s.w, k, r, *h); err != nil {
+		if h, err = putRecordHead(s.w, k, r, len(r.Value)); err != nil {
 			return classify(err)
 		}
 		s.puts++
