@@ -56,8 +56,8 @@ type batchStore struct {
 // chunks after they are deferred: a write that would (WriteAt, FlushDB)
 // first settles them into the batch, and one that replaces them all (Put,
 // Delete) drops them; reads of the value are answered from known, which
-// holds it whole, and SwapDB, which clears known, settles them all. So a
-// deferred chunk overrides whatever the batch wrote to its key before.
+// holds it whole (SwapDB moves no stored key, so neither). So a deferred
+// chunk overrides whatever the batch wrote to its key before.
 type deferredValue struct {
 	k     []byte // the record's stored key
 	seed  uint32
@@ -526,7 +526,10 @@ func (s *batchStore) FlushDB(db int) error {
 		return classify(err)
 	}
 	// Cached keys are by slot, and db's next slot is new: nothing cached
-	// can be wrong, but drop it all rather than reason about it.
+	// can be wrong, but drop it all rather than reason about it. That is
+	// safe only because the range deletions turn cacheOK off for the rest
+	// of the batch: the keys known forgets are read from the batch, not
+	// from the record cache (see SwapDB).
 	s.known = nil
 	s.dbs.slot[db] = s.dbs.nextSlot
 	s.dbs.nextSlot++
@@ -542,13 +545,14 @@ func (s *batchStore) SwapDB(a, b int) error {
 	if a < 0 || b < 0 || a >= domain.MaxDatabases || b >= domain.MaxDatabases {
 		return fmt.Errorf("pebble kv: database %d or %d out of range", a, b)
 	}
-	// known is cleared: reads go to the batch (see deferredValue).
-	if err := s.settleAll(); err != nil {
-		return err
-	}
+	// No record moves: a's records stay at their stored keys, whose slot
+	// now belongs to b. So known, which is by stored key, stays right and
+	// is kept, as are the deferred values. It must be: cacheOK would still
+	// let a read of a key this batch wrote find the record committed
+	// before it in the record cache, and SWAPDB then touches the watched
+	// keys it changes by rewriting what it reads, undoing the batch's write.
 	t := s.dbs
 	t.slot[a], t.slot[b] = t.slot[b], t.slot[a]
-	s.known = nil // cached by slot: still right, but keep it simple
 	t.keys[a], t.keys[b] = t.keys[b], t.keys[a]
 	t.expires[a], t.expires[b] = t.expires[b], t.expires[a]
 	return nil

@@ -55,6 +55,7 @@ func TestStateMachine(t *testing.T, open func(t *testing.T) SMHarness) {
 	t.Run("KeyspaceCrash", func(t *testing.T) { smKeyspaceCrash(t, open(t)) })
 	t.Run("KeyspaceLargeElements", func(t *testing.T) { smKeyspaceLargeElements(t, open) })
 	t.Run("KeyspaceLargeStrings", func(t *testing.T) { smKeyspaceLargeStrings(t, open) })
+	t.Run("KeyspaceWatchedSwap", func(t *testing.T) { smKeyspaceWatchedSwap(t, open) })
 }
 
 // --- helpers -------------------------------------------------------------
