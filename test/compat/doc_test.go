@@ -10,7 +10,11 @@
 // the collection commands as differences.txt's notes say (unordered
 // replies sorted, HSCAN/SSCAN/ZSCAN iterated to the end, random members
 // by count).
-// At the end it compares every key, value and TTL of every database.
+// At the end it compares every key of the pool in every database (its
+// type, TTL and whole value, collections included), and then waits for
+// the three seshatd nodes to report the same state (SESHAT.DIGEST): a
+// node-local cache that decided a result could leave replicas apart
+// while every reply matched.
 //
 // Run it (redis-server must be installed, e.g. apt-get install
 // redis-server; without it the tests skip):
