@@ -144,11 +144,7 @@ func ksScript(seed uint64, n int) []domain.Command {
 				args = stringCommand(rng, key)
 			}
 		}
-		c := domain.Call{DB: rng.IntN(4)}
-		for _, a := range args {
-			c.Args = append(c.Args, []byte(a))
-		}
-		return c
+		return ksCall(rng.IntN(4), args...)
 	}
 	for range n {
 		now += int64(rng.IntN(4))
