@@ -3,6 +3,7 @@ package keyspace
 import (
 	"bytes"
 	"encoding/binary"
+	"math"
 	"strings"
 
 	"github.com/seshat-kv/seshat/domain"
@@ -404,9 +405,18 @@ func lpos(c *ctx, args [][]byte) domain.Reply {
 			want = 1
 		}
 	}
-	var hits []domain.Reply
-	// RANK -2^63 wraps as in Redis: it skips every match.
 	skip := max(rank, -rank) - 1
+	if rank == math.MinInt64 {
+		// As Redis 7.0, where -rank wraps to itself: every match from the
+		// tail counts (none is skipped), and COUNT's test overflows, so
+		// every match is answered whatever COUNT says; MAXLEN still
+		// bounds the scan, and without COUNT the first match answers.
+		skip = 0
+		if count >= 0 {
+			want = 1 << 62
+		}
+	}
+	var hits []domain.Reply
 	var seen int64
 	var from []byte
 	if rank < 0 {

@@ -59,6 +59,17 @@ func TestListPosAndMove(t *testing.T) {
 	x.expect(arr(num(0)), "lpos", "l", "a", "COUNT", "0", "MAXLEN", "2")
 	x.expect(nil_, "lpos", "l", "zz")
 	x.expect(errr("ERR COUNT can't be negative"), "lpos", "l", "a", "COUNT", "-1")
+	// RANK -2^63, as redis-server 7.0.15 answers it (by hand, redis-cli):
+	// every match from the tail, COUNT ignored, MAXLEN kept.
+	const minRank = "-9223372036854775808"
+	x.expect(num(4), "lpos", "l", "a", "RANK", minRank)
+	for _, count := range []string{"0", "1", "2"} {
+		x.expect(arr(num(4), num(2), num(0)), "lpos", "l", "a", "RANK", minRank, "COUNT", count)
+	}
+	x.expect(arr(num(4)), "lpos", "l", "a", "RANK", minRank, "COUNT", "1", "MAXLEN", "3")
+	x.expect(arr(num(4), num(2)), "lpos", "l", "a", "RANK", minRank, "COUNT", "1", "MAXLEN", "4")
+	x.expect(arr(), "lpos", "l", "zz", "RANK", minRank, "COUNT", "1")
+	x.expect(nil_, "lpos", "l", "zz", "RANK", minRank)
 	x.expect(bulk("d"), "rpoplpush", "l", "l")
 	x.expect(bulk("d"), "lmove", "l", "m", "LEFT", "RIGHT")
 	x.expect(bulk("a"), "lmove", "l", "m", "LEFT", "LEFT")
