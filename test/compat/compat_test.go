@@ -618,7 +618,7 @@ func run(t *testing.T, cfg runConfig) {
 	requireRedis(t)
 	ds := loadDifferences(t)
 	seed, ops := seedFor(t), opsFor(t)
-	t.Logf("seed %d, %d ops (replay: SESHAT_COMPAT_SEED=%d SESHAT_COMPAT_OPS=%d go test ./test/compat -run '^%s$')", seed, ops, seed, ops, cfg.runName)
+	t.Logf("seed %d, %d ops (replay: %s)", seed, ops, replayCmd(seed, ops, cfg.runName))
 
 	addrsA, addrsB := cfg.a.start(t), cfg.b.start(t)
 	// Which node each client talks to is drawn from the seed too, in a
@@ -685,7 +685,7 @@ func run(t *testing.T, cfg runConfig) {
 	t.Logf("%d ops compared in %v; the slowest took %v: %s", ops, time.Since(start).Round(time.Millisecond), slowest, slowestOp)
 	finalState(t, cfg, a, b, seed, ops, history)
 	if cfg.replicas {
-		replicasAgree(t, addrsB, fmt.Sprintf("SESHAT_COMPAT_SEED=%d SESHAT_COMPAT_OPS=%d go test ./test/compat -run '^%s$'", seed, ops, cfg.runName))
+		replicasAgree(t, addrsB, replayCmd(seed, ops, cfg.runName))
 	}
 }
 
@@ -744,8 +744,14 @@ func report(seed uint64, n int, o op, ra, rb Value, diff string, history []recor
 	fmt.Fprintf(&s, "diff (-%s +%s):\n%s", a.name, b.name, diff)
 	s.WriteString("the commands before it (op client: command => replies):\n")
 	writeHistory(&s, history[:len(history)-1])
-	fmt.Fprintf(&s, "replay: SESHAT_COMPAT_SEED=%d SESHAT_COMPAT_OPS=%d go test ./test/compat -run '^%s$'", seed, n, runName)
+	fmt.Fprintf(&s, "replay: %s", replayCmd(seed, n, runName))
 	return s.String()
+}
+
+// replayCmd is the command that replays ops operations of seed in the
+// test runName.
+func replayCmd(seed uint64, ops int, runName string) string {
+	return fmt.Sprintf("SESHAT_COMPAT_SEED=%d SESHAT_COMPAT_OPS=%d go test ./test/compat -run '^%s$'", seed, ops, runName)
 }
 
 // scoreReply reports whether a reply of the command name may hold sorted
@@ -817,8 +823,8 @@ func finalState(t *testing.T, cfg runConfig, a, b *side, seed uint64, ops int, h
 		if !cmp.Equal(na, nb) {
 			var h strings.Builder
 			writeHistory(&h, history)
-			t.Fatalf("final state after seed %d, %d ops: %s\n%-14s %v\n%-14s %v\nthe last commands (op client: command => replies):\n%sreplay: SESHAT_COMPAT_SEED=%d SESHAT_COMPAT_OPS=%d go test ./test/compat -run '^%s$'",
-				seed, ops, quoteCmd(args), a.name+":", ra, b.name+":", rb, h.String(), seed, ops, cfg.runName)
+			t.Fatalf("final state after seed %d, %d ops: %s\n%-14s %v\n%-14s %v\nthe last commands (op client: command => replies):\n%sreplay: %s",
+				seed, ops, quoteCmd(args), a.name+":", ra, b.name+":", rb, h.String(), replayCmd(seed, ops, cfg.runName))
 		}
 		return ra
 	}
